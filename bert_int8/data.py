@@ -1,0 +1,147 @@
+"""THUCNews-format files: strict reading, a stratified subset, and the data report.
+
+Format: `title<TAB>label_id` per line, UTF-8; class.txt holds one class name per line
+(the last line may lack a newline). A UTF-8 BOM at the start of a file and CRLF line
+endings are accepted and normalised away; everything else that is off stops the run
+with `file:line: what is wrong`.
+"""
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PipelineError
+
+SPLITS = ("train", "dev", "test")
+MAX_LINE_CHARS = 1000  # THUCNews titles are at most 38 characters; anything this long is not a title.
+
+
+@dataclass(frozen=True)
+class Split:
+    texts: list
+    labels: list
+
+
+def _lines(path):
+    """Decode a file strictly, line by line, so an encoding error can name its line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise PipelineError(f"{path}: is a directory, expected a file") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        raise PipelineError(f"{path}: file is empty")
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    out = []
+    for n, raw in enumerate(raw_lines, 1):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise PipelineError(
+                f"{path}:{n}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1}); "
+                "re-encode the file as UTF-8"
+            ) from None
+    return out
+
+
+def read_classes(path):
+    names = [line.strip() for line in _lines(path)]
+    for n, name in enumerate(names, 1):
+        if not name:
+            raise PipelineError(f"{path}:{n}: empty class name")
+    dup = [name for name, c in Counter(names).items() if c > 1]
+    if dup:
+        raise PipelineError(f"{path}: class name {dup[0]!r} appears more than once")
+    if len(names) < 2:
+        raise PipelineError(f"{path}: needs at least 2 class names, found {len(names)}")
+    return names
+
+
+def read_split(path, num_classes) -> Split:
+    texts, labels = [], []
+    for n, line in enumerate(_lines(path), 1):
+        where = f"{path}:{n}"
+        if len(line) > MAX_LINE_CHARS:
+            raise PipelineError(f"{where}: line is {len(line)} characters long, at most {MAX_LINE_CHARS} allowed")
+        tabs = line.count("\t")
+        if tabs != 1:
+            raise PipelineError(f"{where}: expected 'title<TAB>label_id' with exactly one tab, found {tabs}")
+        text, label = line.split("\t")
+        if not text.strip():
+            raise PipelineError(f"{where}: empty title")
+        if not (label.isascii() and label.isdigit()):
+            raise PipelineError(f"{where}: label {label!r} is not a non-negative integer")
+        label = int(label)
+        if label >= num_classes:
+            raise PipelineError(f"{where}: label {label} out of range: class.txt has {num_classes} classes (0..{num_classes - 1})")
+        texts.append(text)
+        labels.append(label)
+    missing = sorted(set(range(num_classes)) - set(labels))
+    if missing:
+        raise PipelineError(
+            f"{path}: class {missing[0]} never appears ({len(missing)} of {num_classes} classes missing); "
+            "every split needs every class in class.txt"
+        )
+    return Split(texts, labels)
+
+
+def read_raw(raw_dir):
+    """Read and validate class.txt and the three splits of a THUCNews-format directory."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise PipelineError(
+            f"{raw_dir}: data directory not found; set data.raw_dir in params.yaml, or run "
+            "scripts/setup.sh with THUCNEWS_DIR pointing at the THUCNews files"
+        )
+    classes = read_classes(raw_dir / "class.txt")
+    return classes, {name: read_split(raw_dir / f"{name}.txt", len(classes)) for name in SPLITS}
+
+
+def stratified_subset(split: Split, size, seed) -> Split:
+    """A seeded subset with the class proportions of `split`, kept in the original order."""
+    if size is None or size >= len(split.labels):
+        return split
+    from sklearn.model_selection import train_test_split
+
+    num_classes = len(set(split.labels))
+    if size < num_classes:
+        raise PipelineError(f"data.max_train_samples: {size} is fewer than the {num_classes} classes")
+    keep, _ = train_test_split(range(len(split.labels)), train_size=size, stratify=split.labels, random_state=seed)
+    keep = sorted(keep)
+    return Split([split.texts[i] for i in keep], [split.labels[i] for i in keep])
+
+
+def format_split(split: Split) -> str:
+    """The split back in `title<TAB>label_id` form."""
+    return "".join(f"{t}\t{y}\n" for t, y in zip(split.texts, split.labels))
+
+
+def data_report(classes, splits):
+    """Counts per split and class, duplicates inside train, and titles shared across splits."""
+    report = {"classes": len(classes), "splits": {}}
+    for name, split in splits.items():
+        counts = Counter(split.labels)
+        report["splits"][name] = {
+            "lines": len(split.labels),
+            "per_class": {classes[i]: counts.get(i, 0) for i in range(len(classes))},
+        }
+    train = splits["train"]
+    labels_of = defaultdict(set)
+    for t, y in zip(train.texts, train.labels):
+        labels_of[t].add(y)
+    report["train_duplicates"] = {
+        "extra_title_copies": len(train.texts) - len(labels_of),
+        "extra_identical_lines": len(train.texts) - len(set(zip(train.texts, train.labels))),
+        "titles_with_several_labels": sum(1 for s in labels_of.values() if len(s) > 1),
+    }
+    for other in ("dev", "test"):
+        shared = set(labels_of) & set(splits[other].texts)
+        report[f"titles_shared_train_{other}"] = len(shared)
+    return report

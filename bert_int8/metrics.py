@@ -1,0 +1,43 @@
+"""Classification metrics for one model and the comparison of two."""
+import numpy as np
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+
+def _r(x):
+    return round(float(x), 4)
+
+
+def classification_metrics(labels, preds, classes):
+    """Accuracy and macro precision / recall / F1, plus per-class P/R/F1.
+
+    Macro, not micro: micro precision over single-label predictions equals accuracy,
+    which is what the reference printed as "precision".
+    """
+    ids = list(range(len(classes)))
+    p, r, f, support = precision_recall_fscore_support(labels, preds, labels=ids, zero_division=0)
+    mp, mr, mf, _ = precision_recall_fscore_support(labels, preds, labels=ids, average="macro", zero_division=0)
+    return {
+        "accuracy": _r(accuracy_score(labels, preds)),
+        "macro_precision": _r(mp),
+        "macro_recall": _r(mr),
+        "macro_f1": _r(mf),
+        "per_class": {
+            classes[i]: {"precision": _r(p[i]), "recall": _r(r[i]), "f1": _r(f[i]), "support": int(support[i])}
+            for i in ids
+        },
+    }
+
+
+def compare(reference, candidate, ref_preds, cand_preds):
+    """What the candidate (int8) lost against the reference (FP32) on the same inputs."""
+    return {
+        "prediction_agreement": _r(np.mean(np.asarray(ref_preds) == np.asarray(cand_preds))),
+        "accuracy_drop": _r(reference["accuracy"] - candidate["accuracy"]),
+        "macro_f1_drop": _r(reference["macro_f1"] - candidate["macro_f1"]),
+    }
+
+
+def confusion_rows(labels, preds, classes):
+    """CSV rows for DVC's confusion template: one (actual, predicted) pair per example."""
+    lines = ["actual,predicted"] + [f"{classes[a]},{classes[b]}" for a, b in zip(labels, preds)]
+    return "\n".join(lines) + "\n"

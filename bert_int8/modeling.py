@@ -1,0 +1,94 @@
+"""Building, loading and running the BERT classifier (FP32)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import PipelineError
+
+
+def label_maps(classes):
+    return {i: name for i, name in enumerate(classes)}, {name: i for i, name in enumerate(classes)}
+
+
+def new_model(model_params, classes, vocab_size, max_length):
+    """The classifier to fine-tune: pretrained weights, or a small BERT from scratch."""
+    from transformers import BertConfig, BertForSequenceClassification, AutoModelForSequenceClassification
+
+    id2label, label2id = label_maps(classes)
+    if model_params.pretrained:
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(
+                model_params.pretrained,
+                num_labels=len(classes),
+                id2label=id2label,
+                label2id=label2id,
+                ignore_mismatched_sizes=True,  # a pretrained classifier head with another label count is replaced
+            )
+        except (OSError, ValueError) as err:
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise PipelineError(f"model.pretrained: cannot load {model_params.pretrained!r}: {msg}") from None
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=model_params.hidden,
+        num_hidden_layers=model_params.layers,
+        num_attention_heads=model_params.heads,
+        intermediate_size=model_params.intermediate,
+        hidden_dropout_prob=model_params.dropout,
+        attention_probs_dropout_prob=model_params.dropout,
+        max_position_embeddings=max(64, max_length),
+        num_labels=len(classes),
+        id2label=id2label,
+        label2id=label2id,
+    )
+    return BertForSequenceClassification(config)
+
+
+def check_model_dir(path):
+    """Fail with one line if `path` is not a directory holding a saved model config."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PipelineError(f"{path}: model directory not found")
+    config = path / "config.json"
+    if not config.is_file():
+        raise PipelineError(f"{path}: not a model directory (config.json missing)")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PipelineError(f"{config}: not valid JSON: {err}") from None
+
+
+def load_fp32(path):
+    """A model saved with save_pretrained, in eval mode on the CPU."""
+    from transformers import AutoModelForSequenceClassification
+
+    check_model_dir(path)
+    if not any((Path(path) / f).is_file() for f in ("model.safetensors", "pytorch_model.bin")):
+        raise PipelineError(f"{path}: no weights file (model.safetensors missing)")
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+    except Exception as err:  # transformers raises many types for corrupt files
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PipelineError(f"{path}: cannot load the model: {msg}") from None
+    return model.eval()
+
+
+def encode(tokenizer, texts):
+    """Token ids per title, truncated to the tokenizer's max length, unpadded."""
+    enc = tokenizer(list(texts), truncation=True, max_length=tokenizer.model_max_length)
+    return [{k: enc[k][i] for k in enc.keys()} for i in range(len(texts))]
+
+
+@torch.inference_mode()
+def predict_logits(model, tokenizer, texts, batch_size=256):
+    """Logits for `texts`, in their order. Titles are batched by length and padded per batch
+    (dynamic padding), so short titles do not pay for the longest one."""
+    features = encode(tokenizer, texts)
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    out = np.zeros((len(features), model.config.num_labels), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = tokenizer.pad([features[i] for i in idx], return_tensors="pt")
+        out[idx] = model(**batch).logits.float().numpy()
+    return out

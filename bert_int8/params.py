@@ -1,0 +1,133 @@
+"""The typed schema of params.yaml: every key, its type, its allowed range and its default.
+
+Every stage loads params through `load_params`, which validates the whole file (an unknown
+key or a bad value anywhere stops any stage) and returns the sections that stage asked for.
+dvc.yaml lists, per stage, exactly the keys that stage reads.
+"""
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import PipelineError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DataParams(Section):
+    raw_dir: str = "data/raw"
+    # A seeded, stratified subset of the train split; null keeps all of it.
+    max_train_samples: Optional[int] = Field(None, ge=10)
+    seed: int = 42
+    # Titles are truncated to this many tokens, [CLS] and [SEP] included.
+    max_seq_length: int = Field(32, ge=4, le=512)
+
+
+class TokenizerParams(Section):
+    # Used only when model.pretrained is null: a WordPiece vocabulary trained on the train split.
+    vocab_size: int = Field(16000, ge=100, le=200_000)
+    min_frequency: int = Field(2, ge=1)
+    # true: pieces may span several Chinese characters (frequent words become one token);
+    # false: one token per character, as bert-base-chinese does.
+    multi_char: bool = True
+
+
+class ModelParams(Section):
+    # A hub id (bert-base-chinese) or a local directory made by save_pretrained; null trains
+    # the small BERT below from scratch.
+    pretrained: Optional[str] = None
+    layers: int = Field(2, ge=1, le=48)
+    hidden: int = Field(256, ge=8)
+    heads: int = Field(4, ge=1)
+    intermediate: int = Field(1024, ge=8)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self):
+        if self.hidden % self.heads:
+            raise ValueError(f"model.hidden ({self.hidden}) must be a multiple of model.heads ({self.heads})")
+        return self
+
+
+class TrainParams(Section):
+    epochs: float = Field(2.0, gt=0)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-3, gt=0, lt=1)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    seed: int = 42
+    threads: int = Field(2, ge=1)
+    # Batches of similar length: less padding, faster epochs.
+    group_by_length: bool = True
+
+
+class QuantizeParams(Section):
+    scheme: Literal["per_tensor", "per_channel"] = "per_tensor"
+    embeddings: Literal["fp32", "int8"] = "fp32"
+    # Module-name patterns (fnmatch) whose nn.Linear stay FP32, e.g. "classifier".
+    keep_fp32: list[str] = []
+
+
+class EvaluateParams(Section):
+    batch_size: int = Field(256, ge=1)
+    threads: int = Field(2, ge=1)
+
+
+class BenchmarkParams(Section):
+    threads: int = Field(2, ge=1)
+    seq_len: int = Field(32, ge=4, le=512)
+    batch_size: int = Field(64, ge=2)
+    warmup: int = Field(5, ge=0)
+    runs: int = Field(50, ge=3)
+    throughput_runs: int = Field(5, ge=1)
+    # Also time the bert-base-chinese shape (random weights) to compare with the reference.
+    reference_shape: bool = True
+
+
+class Params(Section):
+    data: DataParams = DataParams()
+    tokenizer: TokenizerParams = TokenizerParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    quantize: QuantizeParams = QuantizeParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    benchmark: BenchmarkParams = BenchmarkParams()
+
+
+def _one_line(err: ValidationError, path) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif "input" in first and first["type"] != "value_error":
+        msg = f"{msg} (got {first['input']!r})"
+    return f"{path}: {key}: {msg}"
+
+
+def parse_params(raw, path="params.yaml") -> Params:
+    """Validate a params mapping; a bad key or value raises PipelineError naming it."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise PipelineError(_one_line(err, path)) from None
+
+
+def load_params(path="params.yaml") -> Params:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found (run the stage from the repository root)") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise PipelineError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    return parse_params(raw, path)

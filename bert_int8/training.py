@@ -1,0 +1,52 @@
+"""Fine-tuning with the transformers Trainer (so the same code runs under torchrun / accelerate),
+logging to DVCLive, with checkpoints that a rerun resumes from."""
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+FINGERPRINT_FILE = "run_fingerprint.json"
+
+
+def run_fingerprint(params_sections, input_files):
+    """A hash of everything a training run depends on: a checkpoint is resumed only when it matches."""
+    h = hashlib.sha256(json.dumps(params_sections, sort_keys=True).encode())
+    for f in sorted(map(str, input_files)):
+        h.update(f.encode())
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()
+
+
+def resumable_checkpoint(checkpoint_dir, fingerprint):
+    """The last checkpoint of an interrupted run with the same fingerprint, else None (and stale
+    checkpoints are removed)."""
+    checkpoint_dir = Path(checkpoint_dir)
+    marker = checkpoint_dir / FINGERPRINT_FILE
+    if marker.is_file() and marker.read_text().strip() == fingerprint:
+        found = sorted(checkpoint_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        if found:
+            return str(found[-1])
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    checkpoint_dir.mkdir(parents=True)
+    marker.write_text(fingerprint + "\n")
+    return None
+
+
+def accuracy_metric(eval_pred):
+    logits, labels = eval_pred
+    return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
+
+
+class TitleDataset:
+    """Tokenized titles with labels, in the form the Trainer's collator pads per batch."""
+
+    def __init__(self, features, labels):
+        self.features = [dict(f, labels=y) for f, y in zip(features, labels)]
+
+    def __len__(self):
+        return len(self.features)
+
+    def __getitem__(self, i):
+        return self.features[i]

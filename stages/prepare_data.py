@@ -1,0 +1,47 @@
+"""Stage prepare_data: validate the raw THUCNews files, subset train, build the tokenizer.
+
+Reads:  {data.raw_dir}/class.txt, train.txt, dev.txt, test.txt
+Writes: data/prepared/{train,dev,test}.tsv, classes.json, tokenizer/ ; metrics/data.json
+Params: data.*, tokenizer.* (used only when model.pretrained is null), model.pretrained
+"""
+import json
+
+from bert_int8 import atomic, paths
+from bert_int8.data import SPLITS, data_report, format_split, read_raw, stratified_subset
+from bert_int8.errors import run_stage
+from bert_int8.params import load_params
+from bert_int8.tokenizer import load_pretrained_tokenizer, train_wordpiece
+
+
+def main():
+    params = load_params()
+    data_p, tok_p = params.data, params.tokenizer
+    classes, splits = read_raw(data_p.raw_dir)
+    splits["train"] = stratified_subset(splits["train"], data_p.max_train_samples, data_p.seed)
+
+    if params.model.pretrained:
+        tokenizer = load_pretrained_tokenizer(params.model.pretrained, data_p.max_seq_length)
+    else:
+        tokenizer = train_wordpiece(
+            splits["train"].texts, tok_p.vocab_size, tok_p.min_frequency, tok_p.multi_char, data_p.max_seq_length
+        )
+
+    report = data_report(classes, splits)
+    lengths = [len(ids) for ids in tokenizer(splits["train"].texts, truncation=True)["input_ids"]]
+    report["tokenizer"] = {
+        "vocab_size": len(tokenizer),
+        "train_tokens_per_title_mean": round(sum(lengths) / len(lengths), 2),
+        "train_titles_truncated": sum(1 for n in lengths if n >= data_p.max_seq_length),
+    }
+
+    with atomic.output_dir(paths.PREPARED) as out:
+        for name in SPLITS:
+            (out / f"{name}.tsv").write_text(format_split(splits[name]), encoding="utf-8")
+        (out / "classes.json").write_text(json.dumps(classes, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        tokenizer.save_pretrained(out / "tokenizer")
+    atomic.write_json(paths.METRICS / "data.json", report)
+    print(f"prepared {', '.join(f'{n} {len(splits[n].labels)}' for n in SPLITS)} lines; vocab {len(tokenizer)}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,111 @@
+"""Stage train: fine-tune BertForSequenceClassification with the transformers Trainer.
+
+Reads:  data/prepared/{train,dev}.tsv, classes.json, tokenizer/
+Writes: models_save/fp32/ (save_pretrained, safetensors, with the tokenizer),
+        metrics/train.json, dvclive/ (per-epoch dev accuracy, training loss: DVC plots)
+Params: model.*, train.*
+Checkpoints go to models_save/checkpoints/ each epoch; a rerun after a kill resumes from the
+last one when params and data are unchanged, and the directory is removed on success.
+"""
+import json
+import shutil
+import time
+
+import torch
+
+from bert_int8 import atomic, paths
+from bert_int8.data import read_split
+from bert_int8.errors import run_stage
+from bert_int8.modeling import encode, new_model
+from bert_int8.params import load_params
+from bert_int8.tokenizer import load_tokenizer
+from bert_int8.training import TitleDataset, accuracy_metric, resumable_checkpoint, run_fingerprint
+
+
+def main():
+    from dvclive import Live
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+    from transformers.integrations import DVCLiveCallback
+
+    params = load_params()
+    model_p, train_p = params.model, params.train
+    torch.set_num_threads(train_p.threads)
+    set_seed(train_p.seed)
+
+    classes = json.loads(paths.CLASSES.read_text(encoding="utf-8"))
+    tokenizer = load_tokenizer(paths.TOKENIZER)
+    train_split = read_split(paths.prepared_split("train"), len(classes))
+    dev_split = read_split(paths.prepared_split("dev"), len(classes))
+    train_ds = TitleDataset(encode(tokenizer, train_split.texts), train_split.labels)
+    dev_ds = TitleDataset(encode(tokenizer, dev_split.texts), dev_split.labels)
+
+    fingerprint = run_fingerprint(
+        {"model": model_p.model_dump(), "train": train_p.model_dump()},
+        [paths.prepared_split("train"), paths.prepared_split("dev"), paths.TOKENIZER / "tokenizer.json"],
+    )
+    resume_from = resumable_checkpoint(paths.CHECKPOINTS, fingerprint)
+    if resume_from:
+        print(f"resuming from {resume_from} (an earlier run with the same params and data was interrupted)")
+
+    model = new_model(model_p, classes, len(tokenizer), tokenizer.model_max_length)
+    steps_per_epoch = max(1, len(train_ds) // train_p.batch_size)
+    args = TrainingArguments(
+        output_dir=str(paths.CHECKPOINTS),
+        num_train_epochs=train_p.epochs,
+        per_device_train_batch_size=train_p.batch_size,
+        per_device_eval_batch_size=256,
+        learning_rate=train_p.learning_rate,
+        warmup_steps=train_p.warmup_ratio,  # a value below 1 is a fraction of all steps
+        weight_decay=train_p.weight_decay,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch // 10),  # ten loss points per epoch in the plot
+        seed=train_p.seed,
+        data_seed=train_p.seed,
+        train_sampling_strategy="group_by_length" if train_p.group_by_length else "random",
+        report_to="none",  # DVCLive is added below, configured so it leaves dvc.yaml alone
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False, resume=bool(resume_from))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=accuracy_metric,
+        callbacks=[DVCLiveCallback(live=live)],
+    )
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    wall = time.perf_counter() - start
+    dev = trainer.evaluate()
+    live.end()
+
+    with atomic.output_dir(paths.FP32_DIR) as out:
+        trainer.save_model(str(out))
+        tokenizer.save_pretrained(out)
+    atomic.write_json(
+        paths.METRICS / "train.json",
+        {
+            "train_loss": round(result.training_loss, 4),
+            "dev_accuracy": round(dev["eval_accuracy"], 4),
+            "dev_loss": round(dev["eval_loss"], 4),
+            "epochs": train_p.epochs,
+            "train_examples": len(train_ds),
+            "wall_seconds": round(wall, 1),
+            "train_examples_per_second": round(result.metrics["train_samples_per_second"], 1),
+            "resumed": bool(resume_from),
+        },
+    )
+    shutil.rmtree(paths.CHECKPOINTS, ignore_errors=True)
+    print(f"dev accuracy {dev['eval_accuracy']:.4f}, train loss {result.training_loss:.4f}, {wall:.0f}s")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,67 @@
+"""Tiny THUCNews-style data written by the tests themselves (no line of the real data set)."""
+import random
+from pathlib import Path
+
+CLASSES = ["finance", "realty", "stocks", "education", "science", "society", "politics", "sports", "game", "entertainment"]
+
+# A few made-up words per class, so that a model can learn something from a few hundred titles.
+WORDS = [
+    ["银行", "利率", "理财", "基金", "贷款"],
+    ["楼盘", "房价", "地产", "开盘", "住宅"],
+    ["股票", "大盘", "涨停", "个股", "券商"],
+    ["高考", "学校", "考生", "留学", "大学"],
+    ["芯片", "手机", "科学家", "卫星", "软件"],
+    ["警方", "男子", "村民", "事故", "法院"],
+    ["外交", "总统", "政府", "会谈", "选举"],
+    ["球队", "比赛", "冠军", "球员", "联赛"],
+    ["网游", "玩家", "游戏", "副本", "公测"],
+    ["电影", "明星", "导演", "演唱会", "综艺"],
+]
+FILLER = "今日新的将在了和与对为中国上海北京发布最新消息"
+
+
+def make_titles(n_per_class, seed):
+    rng = random.Random(seed)
+    rows = []
+    for label, words in enumerate(WORDS):
+        for _ in range(n_per_class):
+            parts = [rng.choice(words), "".join(rng.choices(FILLER, k=rng.randint(2, 8))), rng.choice(words)]
+            rows.append((("".join(parts)), label))
+    rng.shuffle(rows)
+    return rows
+
+
+def write_raw(dest, n_train=30, n_eval=10, seed=0):
+    """Write class.txt, train.txt, dev.txt and test.txt into dest; returns dest."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "class.txt").write_text("\n".join(CLASSES), encoding="utf-8")  # no final newline, as upstream
+    for name, n, s in (("train", n_train, seed), ("dev", n_eval, seed + 1), ("test", n_eval, seed + 2)):
+        (dest / f"{name}.txt").write_text("".join(f"{t}\t{y}\n" for t, y in make_titles(n, s)), encoding="utf-8")
+    return dest
+
+
+# Params small enough that the whole pipeline runs in seconds.
+MICRO_PARAMS = {
+    "data": {"raw_dir": "data/raw", "max_train_samples": None, "seed": 1, "max_seq_length": 16},
+    "tokenizer": {"vocab_size": 300, "min_frequency": 1, "multi_char": True},
+    "model": {"pretrained": None, "layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
+    "train": {"epochs": 2, "batch_size": 16, "learning_rate": 0.005, "warmup_ratio": 0.0, "weight_decay": 0.0,
+              "seed": 1, "threads": 1, "group_by_length": True},
+    "quantize": {"scheme": "per_tensor", "embeddings": "fp32", "keep_fp32": []},
+    "evaluate": {"batch_size": 32, "threads": 1},
+    "benchmark": {"threads": 1, "seq_len": 16, "batch_size": 8, "warmup": 1, "runs": 5, "throughput_runs": 2,
+                  "reference_shape": False},
+}
+
+
+def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):
+    """A 1-layer BERT classifier with random weights, in eval mode."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=64, num_labels=num_labels)
+    config.update(overrides)
+    return BertForSequenceClassification(BertConfig(**config)).eval()
