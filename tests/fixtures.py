@@ -44,9 +44,9 @@ def write_raw(dest, n_train=30, n_eval=10, seed=0):
 # Params small enough that the whole pipeline runs in seconds.
 MICRO_PARAMS = {
     "data": {"raw_dir": "data/raw", "max_train_samples": None, "seed": 1, "max_seq_length": 16},
-    "tokenizer": {"vocab_size": 300, "min_frequency": 1, "multi_char": True},
+    "tokenizer": {"vocab_size": 300, "min_frequency": 1, "multi_char": False},
     "model": {"pretrained": None, "layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
-    "train": {"epochs": 2, "batch_size": 16, "learning_rate": 0.005, "warmup_ratio": 0.0, "weight_decay": 0.0,
+    "train": {"epochs": 10, "batch_size": 16, "learning_rate": 0.003, "warmup_ratio": 0.0, "weight_decay": 0.0,
               "seed": 1, "threads": 1, "group_by_length": True},
     "quantize": {"scheme": "per_tensor", "embeddings": "fp32", "keep_fp32": []},
     "evaluate": {"batch_size": 32, "threads": 1},

@@ -2,7 +2,7 @@ import pytest
 from fixtures import make_titles
 
 from bert_int8.errors import PipelineError
-from bert_int8.tokenizer import load_pretrained_tokenizer, load_tokenizer, train_wordpiece
+from bert_int8.tokenizer import learn_wordpiece_vocab, load_pretrained_tokenizer, load_tokenizer, train_wordpiece
 
 TEXTS = [t for t, _ in make_titles(30, 0)]
 
@@ -40,3 +40,20 @@ def test_not_a_tokenizer_directory(tmp_path):
         load_tokenizer(tmp_path)
     with pytest.raises(PipelineError, match="model.pretrained: cannot load a tokenizer"):
         load_pretrained_tokenizer(str(tmp_path), 10)
+
+
+def test_vocabulary_is_deterministic(tmp_path):
+    a = train_wordpiece(TEXTS, vocab_size=300, min_frequency=1, multi_char=True, max_length=16)
+    b = train_wordpiece(list(reversed(TEXTS)), vocab_size=300, min_frequency=1, multi_char=True, max_length=16)
+    assert a.get_vocab() == b.get_vocab()
+    a.save_pretrained(tmp_path / "a")
+    b.save_pretrained(tmp_path / "b")
+    assert (tmp_path / "a/tokenizer.json").read_bytes() == (tmp_path / "b/tokenizer.json").read_bytes()
+
+
+def test_learned_merges_follow_frequency():
+    vocab = learn_wordpiece_vocab({"ab": 5, "abc": 3, "bc": 1}, vocab_size=100, min_frequency=2, special_tokens=["[PAD]"])
+    # alphabet first (by count, then string), then merges: "ab" (8), then "abc" (3); "bc" (1) is below min_frequency
+    assert vocab == ["[PAD]", "##b", "a", "##c", "b", "ab", "abc"]
+    assert learn_wordpiece_vocab({"ab": 5, "abc": 3}, vocab_size=4, min_frequency=1, special_tokens=["[PAD]"]) == [
+        "[PAD]", "##b", "a", "##c"]

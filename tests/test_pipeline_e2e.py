@@ -1,0 +1,110 @@
+"""The real `dvc repro` on micro params and fixture data, in a temporary git repository."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+from fixtures import CLASSES, MICRO_PARAMS, write_raw
+
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+
+
+def _run(cmd, cwd, env):
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A copy of this repository's tracked files with fixture data, micro params, one commit."""
+    root = tmp_path_factory.mktemp("e2e") / "repo"
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for rel in tracked:
+        if (REPO / rel).is_file():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, root / rel)
+    for generated in ("dvc.lock", "metrics", "dvclive", "plots"):  # start as a fresh clone would, minus results
+        p = root / generated
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    write_raw(root / "data" / "raw")
+    (root / "params.yaml").write_text(yaml.safe_dump(MICRO_PARAMS), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(root), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("THUCNEWS_DIR", None)
+    _run(GIT + ["init", "-q", "-b", "main"], root, env)
+    _run(GIT + ["add", "-A"], root, env)
+    _run(GIT + ["commit", "-qm", "micro"], root, env)
+    return root, env
+
+
+def dvc(args, repo):
+    root, env = repo
+    return _run([sys.executable, "-m", "dvc", *args], root, env)
+
+
+def stages_run(output):
+    return re.findall(r"Running stage '([a-z_]+)'", output)
+
+
+def test_full_pipeline(repo):
+    root, env = repo
+    out = dvc(["repro"], repo)
+    assert stages_run(out) == ["prepare_data", "train", "quantize", "evaluate", "benchmark"]
+    assert json.loads(dvc(["status", "--json"], repo)) == {}
+
+    metrics = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
+    assert set(metrics) == {"data", "train", "quantize", "evaluate", "benchmark"}
+    assert metrics["data"]["splits"]["train"]["lines"] == 300
+    assert 0 <= metrics["train"]["dev_accuracy"] <= 1 and metrics["train"]["train_loss"] > 0
+    assert metrics["quantize"]["int8_linear_layers"] == 8
+    ev = metrics["evaluate"]
+    for model in ("fp32", "int8"):
+        assert 0 <= ev[model]["accuracy"] <= 1 and 0 <= ev[model]["macro_f1"] <= 1
+        assert set(ev[model]["per_class"]) == set(CLASSES)
+    assert 0 <= ev["int8_vs_fp32"]["prediction_agreement"] <= 1
+    bench = metrics["benchmark"]["trained"]
+    assert bench["int8"]["weight_bytes"] < bench["fp32"]["weight_bytes"]
+    assert 0 < bench["int8_over_fp32"]["file_bytes"] < 1
+    assert len((root / "plots/confusion/int8.csv").read_text().splitlines()) == 101
+    assert (root / "dvclive/plots/metrics/eval/accuracy.tsv").is_file()
+    assert (root / "models_save/int8/quantization_recipe.json").is_file()
+    # A trained model from fixture titles: better than chance.
+    assert ev["fp32"]["accuracy"] > 0.5
+
+    # The outputs that reviewers diff are small files tracked by git, not by the DVC cache.
+    _run(GIT + ["add", "-A"], root, env)
+    tracked = _run(["git", "ls-files"], root, env).split()
+    assert {"dvc.lock", "metrics/evaluate.json", "plots/confusion/fp32.csv"} <= set(tracked)
+    assert not any(t.startswith(("models_save/fp32/", "data/prepared/", "data/raw/")) for t in tracked)
+    _run(GIT + ["commit", "-qm", "results"], root, env)
+
+
+def test_changing_one_quantize_param_reruns_only_what_follows(repo):
+    root, env = repo
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["quantize"]["scheme"] = "per_channel"
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(["repro"], repo)
+    assert stages_run(out) == ["quantize", "evaluate", "benchmark"]
+    _run(GIT + ["commit", "-qam", "per-channel"], root, env)
+
+    # A reviewer's view of that commit against the one before.
+    diff = json.loads(dvc(["metrics", "diff", "HEAD~1", "HEAD", "--json"], repo))
+    changed = diff["metrics/benchmark.json"]
+    assert changed["trained.int8.weight_bytes"]["diff"] > 0  # per-channel scales cost bytes
+    pdiff = json.loads(dvc(["params", "diff", "HEAD~1", "HEAD", "--json"], repo))
+    assert pdiff["params.yaml"]["quantize.scheme"] == {"old": "per_tensor", "new": "per_channel"}
+
+
+def test_forced_rerun_gives_identical_evaluation(repo):
+    root, _ = repo
+    before = (root / "metrics/evaluate.json").read_bytes()
+    out = dvc(["repro", "--force"], repo)
+    assert len(stages_run(out)) == 5
+    assert (root / "metrics/evaluate.json").read_bytes() == before
