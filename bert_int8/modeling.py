@@ -4,8 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers.utils import logging as hf_logging
 
 from .errors import PipelineError
+
+hf_logging.disable_progress_bar()  # per-shard load/save bars say nothing for one small file
 
 
 def label_maps(classes):

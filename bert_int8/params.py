@@ -55,13 +55,18 @@ class ModelParams(Section):
 class TrainParams(Section):
     epochs: float = Field(2.0, gt=0)
     batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(1e-3, gt=0, lt=1)
+    # null: 1e-3 for a model trained from scratch, 2e-5 when fine-tuning model.pretrained,
+    # so switching to bert-base-chinese stays one params change.
+    learning_rate: Optional[float] = Field(None, gt=0, lt=1)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0)
     seed: int = 42
     threads: int = Field(2, ge=1)
-    # Batches of similar length: less padding, faster epochs.
-    group_by_length: bool = True
+
+    def resolved_learning_rate(self, pretrained):
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 2e-5 if pretrained else 1e-3
 
 
 class QuantizeParams(Section):

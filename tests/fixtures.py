@@ -47,7 +47,7 @@ MICRO_PARAMS = {
     "tokenizer": {"vocab_size": 300, "min_frequency": 1, "multi_char": False},
     "model": {"pretrained": None, "layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
     "train": {"epochs": 10, "batch_size": 16, "learning_rate": 0.003, "warmup_ratio": 0.0, "weight_decay": 0.0,
-              "seed": 1, "threads": 1, "group_by_length": True},
+              "seed": 1, "threads": 1},
     "quantize": {"scheme": "per_tensor", "embeddings": "fp32", "keep_fp32": []},
     "evaluate": {"batch_size": 32, "threads": 1},
     "benchmark": {"threads": 1, "seq_len": 16, "batch_size": 8, "warmup": 1, "runs": 5, "throughput_runs": 2,
@@ -65,3 +65,24 @@ def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):
                   intermediate_size=64, max_position_embeddings=64, num_labels=num_labels)
     config.update(overrides)
     return BertForSequenceClassification(BertConfig(**config)).eval()
+
+
+def save_tiny_model_dirs(root):
+    """A tiny FP32 model directory and its int8 twin, as the train and quantize stages save them."""
+    from bert_int8.atomic import output_dir
+    from bert_int8.modeling import label_maps
+    from bert_int8.params import QuantizeParams
+    from bert_int8.quantization import apply_recipe, make_recipe, save_quantized
+    from bert_int8.tokenizer import train_wordpiece
+
+    root = Path(root)
+    tok = train_wordpiece([t for t, _ in make_titles(20, 3)], 200, 1, False, 32)
+    id2label, label2id = label_maps(CLASSES)
+    model = tiny_bert(vocab_size=len(tok), id2label=id2label, label2id=label2id)
+    with output_dir(root / "fp32") as out:
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+    recipe = make_recipe(QuantizeParams())
+    with output_dir(root / "int8") as out:
+        save_quantized(apply_recipe(model, recipe), tok, recipe, out)
+    return root / "fp32", root / "int8"

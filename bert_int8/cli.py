@@ -1,0 +1,92 @@
+"""The `bert-int8` command: `predict` titles with a saved model, or `serve` it over HTTP."""
+import argparse
+import json
+import sys
+
+from .errors import PipelineError
+
+PROGRESS_ABOVE = 5000  # lines; smaller inputs finish before a bar would help
+
+
+def _read_file(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.rstrip("\r\n") for line in f if line.strip()]
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise PipelineError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+
+
+def cmd_predict(args):
+    from .predict import Classifier
+
+    if args.file:
+        texts = _read_file(args.file)
+    elif args.texts:
+        texts = args.texts
+    else:
+        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    clf = Classifier(args.model_dir, threads=args.threads, batch_size=args.batch_size)
+    chunk = max(args.batch_size, 1024)
+    bar = None
+    if len(texts) > PROGRESS_ABOVE:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), unit="title", file=sys.stderr)
+    for start in range(0, len(texts), chunk):
+        for row in clf.predict(texts[start : start + chunk], top_k=args.top_k):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if bar:
+            bar.update(min(chunk, len(texts) - start))
+    if bar:
+        bar.close()
+
+
+def cmd_serve(args):
+    import uvicorn
+
+    from .predict import Classifier
+    from .service import create_app
+
+    clf = Classifier(args.model_dir, threads=args.threads, batch_size=args.batch_size)
+    app = create_app(clf, max_texts=args.max_texts, max_chars=args.max_chars)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="bert-int8", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("model_dir", help="models_save/fp32 or models_save/int8 (the kind is detected)")
+    common.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    common.add_argument("--batch-size", type=int, default=64)
+
+    p = sub.add_parser("predict", parents=[common], help="classify titles: arguments, --file, or stdin (one per line)")
+    p.add_argument("texts", nargs="*", help="titles to classify; none: read --file or stdin")
+    p.add_argument("--file", help="a UTF-8 file with one title per line")
+    p.add_argument("--top-k", type=int, default=3)
+    p.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("serve", parents=[common], help="serve POST /predict and GET /health over HTTP")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-texts", type=int, default=256, help="most titles per request")
+    s.add_argument("--max-chars", type=int, default=512, help="longest title accepted")
+    s.add_argument("--log-level", default="warning")
+    s.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

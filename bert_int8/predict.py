@@ -1,0 +1,56 @@
+"""One interface to classify titles with a saved model directory, FP32 or int8.
+
+The kind is read from the directory: an int8 directory holds quantization_recipe.json.
+Used by the `bert-int8 predict` command and the HTTP service.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .modeling import load_fp32, predict_logits
+from .quantization import is_quantized_dir, load_quantized
+from .tokenizer import load_tokenizer
+
+
+class Classifier:
+    def __init__(self, model_dir, threads=None, batch_size=64):
+        self.model_dir = Path(model_dir)
+        if threads:
+            torch.set_num_threads(threads)
+        self.kind = "int8" if is_quantized_dir(self.model_dir) else "fp32"
+        self.model = load_quantized(self.model_dir) if self.kind == "int8" else load_fp32(self.model_dir)
+        self.tokenizer = load_tokenizer(self.model_dir)
+        id2label = self.model.config.id2label
+        self.labels = [id2label[i] for i in range(len(id2label))]
+        self.batch_size = batch_size
+
+    @property
+    def name(self):
+        return self.model_dir.resolve().name
+
+    def predict(self, texts, top_k=3):
+        """One dict per text, in order: the text, its label and label id, and the top-k probabilities."""
+        if not texts:
+            return []
+        logits = predict_logits(self.model, self.tokenizer, texts, self.batch_size)
+        probs = _softmax(logits)
+        k = max(1, min(top_k, len(self.labels)))
+        out = []
+        for text, p in zip(texts, probs):
+            best = np.argsort(-p, kind="stable")[:k]
+            out.append(
+                {
+                    "text": text,
+                    "label": self.labels[best[0]],
+                    "label_id": int(best[0]),
+                    "top_k": [{"label": self.labels[i], "probability": round(float(p[i]), 6)} for i in best],
+                }
+            )
+        return out
+
+
+def _softmax(logits):
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
