@@ -80,9 +80,21 @@ def latency_summary(seconds):
     return {"latency_ms_p50": round(float(np.percentile(ms, 50)), 3), "latency_ms_p95": round(float(np.percentile(ms, 95)), 3)}
 
 
-def compare_models(models, files, vocab_size, params):
-    """Size, batch-1 latency and large-batch throughput of each model, and the ratios of the
-    last model to the first, all from one run."""
+def _ratios(a, b):
+    out = {
+        "file_bytes": round(a["file_bytes"] / b["file_bytes"], 4),
+        "latency_p50": round(a["latency_ms_p50"] / b["latency_ms_p50"], 4),
+        "throughput": round(a["throughput_seq_per_s"] / b["throughput_seq_per_s"], 4),
+    }
+    if "weight_bytes" in a and "weight_bytes" in b:
+        out["weight_bytes"] = round(a["weight_bytes"] / b["weight_bytes"], 4)
+    return out
+
+
+def compare_models(models, files, vocab_size, params, fp32_names=("fp32", "onnx_fp32")):
+    """Size, batch-1 latency and large-batch throughput of each model, all from one run, and
+    each model's ratios to PyTorch FP32 ("fp32") and to the fastest FP32 model at batch 1:
+    a speedup against a slow FP32 baseline alone would flatter."""
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
     lat = interleaved_timings(models, one, params.runs, params.warmup)
@@ -91,16 +103,41 @@ def compare_models(models, files, vocab_size, params):
     for name, model in models.items():
         out[name] = {
             "file_bytes": file_bytes(files[name]),
-            "weight_bytes": weight_bytes(model),
             **latency_summary(lat[name]),
             "throughput_seq_per_s": round(params.batch_size / float(np.median(thr[name])), 2),
         }
-    base, cand = list(models)[0], list(models)[-1]
-    b, c = out[base], out[cand]
-    out[f"{cand}_over_{base}"] = {
-        "file_bytes": round(c["file_bytes"] / b["file_bytes"], 4),
-        "weight_bytes": round(c["weight_bytes"] / b["weight_bytes"], 4),
-        "latency_p50": round(c["latency_ms_p50"] / b["latency_ms_p50"], 4),
-        "throughput": round(c["throughput_seq_per_s"] / b["throughput_seq_per_s"], 4),
-    }
+        if isinstance(model, torch.nn.Module):  # an ONNX Runtime session's weights are its file
+            out[name]["weight_bytes"] = weight_bytes(model)
+    fp32 = [n for n in models if n in fp32_names]
+    best = min(fp32, key=lambda n: out[n]["latency_ms_p50"])
+    for name in models:
+        if name != "fp32":
+            out[name]["vs_fp32"] = _ratios(out[name], out["fp32"])
+        if best != "fp32" and name != best:
+            out[name]["vs_best_fp32"] = {"baseline": best, **_ratios(out[name], out[best])}
     return out
+
+
+@torch.inference_mode()
+def title_throughput(model, tokenizer, texts, batch_size, pad_to):
+    """Titles/s and real (non-padding) tokens/s on real titles, two ways: length-sorted batches
+    padded to their longest title (what predict_logits does), and every title padded to
+    `pad_to` tokens in file order (what a fixed-shape pipeline does)."""
+    from .modeling import predict_logits
+
+    tokens = sum(len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"])
+    start = time.perf_counter()
+    predict_logits(model, tokenizer, texts, batch_size)
+    dynamic = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+        batch = tokenizer(list(texts[i : i + batch_size]), padding="max_length", truncation=True, max_length=pad_to,
+                          return_tensors="pt")
+        model(**batch)
+    padded = time.perf_counter() - start
+    return {
+        "dynamic_titles_per_s": round(len(texts) / dynamic, 1),
+        "dynamic_tokens_per_s": round(tokens / dynamic, 1),
+        "padded_titles_per_s": round(len(texts) / padded, 1),
+        "dynamic_over_padded": round(padded / dynamic, 4),
+    }

@@ -74,6 +74,21 @@ class QuantizeParams(Section):
     embeddings: Literal["fp32", "int8"] = "fp32"
     # Module-name patterns (fnmatch) whose nn.Linear stay FP32, e.g. "classifier".
     keep_fp32: list[str] = []
+    # torch: torch.ao dynamic quantization (always built, the reference method);
+    # onnxruntime: also export to ONNX and quantize with ONNX Runtime (scheme applies too).
+    backends: list[Literal["torch", "onnxruntime"]] = ["torch", "onnxruntime"]
+    # Largest dev macro-F1 drop allowed (int8 vs FP32); beyond it the most sensitive layers stay
+    # FP32 until it holds. null: no check.
+    max_f1_drop: Optional[float] = Field(0.003, ge=0, le=1)
+    # When the budget needs every Linear kept in FP32 (or still fails), stop with an error
+    # unless this is true.
+    allow_over_budget: bool = False
+
+    @model_validator(mode="after")
+    def _torch_always(self):
+        if "torch" not in self.backends:
+            raise ValueError("quantize.backends must include 'torch' (the reference int8 model)")
+        return self
 
 
 class EvaluateParams(Section):
@@ -88,8 +103,17 @@ class BenchmarkParams(Section):
     warmup: int = Field(5, ge=0)
     runs: int = Field(50, ge=3)
     throughput_runs: int = Field(5, ge=1)
+    # Test titles timed with dynamic padding vs padded to seq_len.
+    title_samples: int = Field(2000, ge=1)
     # Also time the bert-base-chinese shape (random weights) to compare with the reference.
     reference_shape: bool = True
+
+
+class LoadTestParams(Section):
+    clients: int = Field(4, ge=1, le=64)
+    seconds: float = Field(8.0, gt=0, le=600)
+    texts_per_request: int = Field(1, ge=1)
+    threads: int = Field(2, ge=1)
 
 
 class Params(Section):
@@ -100,6 +124,7 @@ class Params(Section):
     quantize: QuantizeParams = QuantizeParams()
     evaluate: EvaluateParams = EvaluateParams()
     benchmark: BenchmarkParams = BenchmarkParams()
+    load_test: LoadTestParams = LoadTestParams()
 
 
 def _one_line(err: ValidationError, path) -> str:

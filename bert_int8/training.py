@@ -19,13 +19,23 @@ def run_fingerprint(params_sections, input_files):
     return h.hexdigest()
 
 
+def _complete(checkpoint):
+    # The Trainer writes trainer_state.json last: without it, a save was cut short.
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def resumable_checkpoint(checkpoint_dir, fingerprint):
-    """The last checkpoint of an interrupted run with the same fingerprint, else None (and stale
-    checkpoints are removed)."""
+    """The last complete checkpoint of an interrupted run with the same fingerprint, else None
+    (and stale checkpoints are removed)."""
     checkpoint_dir = Path(checkpoint_dir)
     marker = checkpoint_dir / FINGERPRINT_FILE
     if marker.is_file() and marker.read_text().strip() == fingerprint:
         found = sorted(checkpoint_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        found = [p for p in found if _complete(p)]
         if found:
             return str(found[-1])
     shutil.rmtree(checkpoint_dir, ignore_errors=True)

@@ -1,12 +1,13 @@
-"""Stage benchmark: size on disk, weights in memory, latency and throughput, FP32 vs int8.
+"""Stage benchmark: size on disk, weights in memory, latency and throughput of every built model.
 
-Reads:  models_save/fp32/, models_save/int8/ (its recipe is applied to the reference shape too)
+Reads:  models_save/fp32/, models_save/int8/ (its recipe is applied to the reference shape
+        too), models_save/onnx/ (when built), data/prepared/test.tsv (real titles)
 Writes: metrics/benchmark.json
 Params: benchmark.*
-Two model pairs are measured: the trained one, and (benchmark.reference_shape) the
+Two sets are measured: the trained models, and (benchmark.reference_shape) the
 bert-base-chinese shape with random weights, so the reference's 390 -> 145 MiB and its speedup
-can be compared on any machine without its weights. Ratios are int8 over FP32 within one run;
-absolute times depend on the machine.
+can be compared on any machine without its weights. Every model's ratios to PyTorch FP32 and to
+the fastest FP32 model come from one run; absolute times depend on the machine.
 """
 import json
 import platform
@@ -16,11 +17,14 @@ from pathlib import Path
 import torch
 
 from bert_int8 import atomic, paths
-from bert_int8.bench import compare_models
+from bert_int8.bench import compare_models, title_throughput
+from bert_int8.data import read_split
 from bert_int8.errors import run_stage
-from bert_int8.modeling import load_fp32
+from bert_int8.onnx_backend import MODEL_FILE, OrtModel, save_onnx_pair
 from bert_int8.params import load_params
-from bert_int8.quantization import RECIPE_FILE, WEIGHTS_FILE, apply_recipe, load_quantized, save_quantized
+from bert_int8.predict import load_model
+from bert_int8.quantization import RECIPE_FILE, WEIGHTS_FILE, apply_recipe, save_quantized
+from bert_int8.tokenizer import load_tokenizer
 
 
 def cpu_name():
@@ -33,18 +37,10 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
-def reference_shape_pair(recipe, params):
-    """bert-base-chinese's shape (vocab 21128, 12 x 768), random weights, 10 labels."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    fp32 = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=10)).eval()
-    int8 = apply_recipe(fp32, recipe)
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32.save_pretrained(Path(tmp) / "fp32")
-        save_quantized(int8, _NoTokenizer(), recipe, Path(tmp) / "int8")
-        files = {"fp32": Path(tmp) / "fp32" / "model.safetensors", "int8": Path(tmp) / "int8" / WEIGHTS_FILE}
-        return compare_models({"fp32": fp32, "int8": int8}, files, 21128, params)
+def weights_file(name, model_dir):
+    if name.startswith("onnx_"):
+        return Path(model_dir) / MODEL_FILE
+    return Path(model_dir) / (WEIGHTS_FILE if name == "int8" else "model.safetensors")
 
 
 class _NoTokenizer:
@@ -52,30 +48,54 @@ class _NoTokenizer:
         pass
 
 
+def reference_shape(recipe, with_onnx, params):
+    """bert-base-chinese's shape (vocab 21128, 12 x 768), random weights, 10 labels, through
+    the same quantization as the trained model."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    fp32 = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=10)).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fp32.save_pretrained(tmp / "fp32")
+        models = {"fp32": fp32, "int8": apply_recipe(fp32, recipe)}
+        save_quantized(models["int8"], _NoTokenizer(), recipe, tmp / "int8")
+        files = {"fp32": tmp / "fp32" / "model.safetensors", "int8": tmp / "int8" / WEIGHTS_FILE}
+        if with_onnx:
+            save_onnx_pair(fp32, _NoTokenizer(), tmp / "onnx", recipe["scheme"] == "per_channel")
+            for kind in ("fp32", "int8"):
+                models[f"onnx_{kind}"] = OrtModel(tmp / "onnx" / kind, params.threads)
+                files[f"onnx_{kind}"] = tmp / "onnx" / kind / MODEL_FILE
+        return compare_models(models, files, 21128, params)
+
+
 def main():
     params = load_params().benchmark
-    torch.set_num_threads(params.threads)
-    fp32, int8 = load_fp32(paths.FP32_DIR), load_quantized(paths.INT8_DIR)
-    recipe = json.loads((paths.INT8_DIR / RECIPE_FILE).read_text(encoding="utf-8"))
-    files = {"fp32": paths.FP32_DIR / "model.safetensors", "int8": paths.INT8_DIR / WEIGHTS_FILE}
+    built = paths.built_models()
+    models = {name: load_model(d, params.threads)[0] for name, d in built.items()}
+    files = {name: weights_file(name, d) for name, d in built.items()}
+    classes = json.loads(paths.CLASSES.read_text(encoding="utf-8"))
+    titles = read_split(paths.prepared_split("test"), len(classes)).texts[: params.title_samples]
+    tokenizer = load_tokenizer(paths.FP32_DIR)
+
     report = {
-        "setup": {
-            "threads": params.threads,
-            "seq_len": params.seq_len,
-            "batch_size": params.batch_size,
-            "runs": params.runs,
-            "torch": torch.__version__,
-            "cpu": cpu_name(),
+        "setup": {**params.model_dump(), "torch": torch.__version__, "cpu": cpu_name()},
+        "trained": compare_models(models, files, models["fp32"].config.vocab_size, params),
+        "real_titles": {
+            name: title_throughput(model, tokenizer, titles, params.batch_size, params.seq_len)
+            for name, model in models.items()
         },
-        "trained": compare_models({"fp32": fp32, "int8": int8}, files, fp32.config.vocab_size, params),
     }
     if params.reference_shape:
-        report["bert_base_shape"] = reference_shape_pair(recipe, params)
+        recipe = json.loads((paths.INT8_DIR / RECIPE_FILE).read_text(encoding="utf-8"))
+        report["bert_base_shape"] = reference_shape(recipe, "onnx_int8" in models, params)
     atomic.write_json(paths.METRICS / "benchmark.json", report)
-    for pair in ("trained", "bert_base_shape"):
-        if pair in report:
-            r = report[pair]["int8_over_fp32"]
-            print(f"{pair}: int8/fp32 file {r['file_bytes']:.3f}, latency {r['latency_p50']:.3f}, throughput x{r['throughput']:.2f}")
+    for group in ("trained", "bert_base_shape"):
+        for name, r in report.get(group, {}).items():
+            if "vs_fp32" in r:
+                v = r["vs_fp32"]
+                print(f"{group} {name}/fp32: file {v['file_bytes']:.3f}, latency {v['latency_p50']:.3f}, "
+                      f"throughput x{v['throughput']:.2f}")
 
 
 if __name__ == "__main__":

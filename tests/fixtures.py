@@ -48,10 +48,12 @@ MICRO_PARAMS = {
     "model": {"pretrained": None, "layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
     "train": {"epochs": 10, "batch_size": 16, "learning_rate": 0.003, "warmup_ratio": 0.0, "weight_decay": 0.0,
               "seed": 1, "threads": 1},
-    "quantize": {"scheme": "per_tensor", "embeddings": "fp32", "keep_fp32": []},
+    "quantize": {"scheme": "per_tensor", "embeddings": "fp32", "keep_fp32": [], "backends": ["torch", "onnxruntime"],
+                 "max_f1_drop": 1.0, "allow_over_budget": False},
     "evaluate": {"batch_size": 32, "threads": 1},
-    "benchmark": {"threads": 1, "seq_len": 16, "batch_size": 8, "warmup": 1, "runs": 5, "throughput_runs": 2,
+    "benchmark": {"threads": 1, "seq_len": 16, "batch_size": 8, "warmup": 1, "runs": 5, "throughput_runs": 2, "title_samples": 50,
                   "reference_shape": False},
+    "load_test": {"clients": 2, "seconds": 1.0, "texts_per_request": 2, "threads": 1},
 }
 
 

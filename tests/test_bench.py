@@ -42,11 +42,23 @@ def test_compare_models_reports_both_and_ratios(tmp_path):
     (tmp_path / "b").write_bytes(b"x" * 100)
     params = BenchmarkParams(seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1)
     out = compare_models({"fp32": model, "int8": qmodel}, {"fp32": tmp_path / "a", "int8": tmp_path / "b"}, 120, params)
-    assert out["int8_over_fp32"]["file_bytes"] == 0.25
-    assert out["int8_over_fp32"]["weight_bytes"] < 1
+    assert out["int8"]["vs_fp32"]["file_bytes"] == 0.25
+    assert out["int8"]["vs_fp32"]["weight_bytes"] < 1
+    assert "vs_fp32" not in out["fp32"]
     for name in ("fp32", "int8"):
         assert 0 < out[name]["latency_ms_p50"] <= out[name]["latency_ms_p95"]
         assert out[name]["throughput_seq_per_s"] > 0
+
+
+def test_ratios_to_the_fastest_fp32(tmp_path):
+    fast, slow = tiny_bert(), tiny_bert(num_hidden_layers=4)
+    for f in "abc":
+        (tmp_path / f).write_bytes(b"x" * 100)
+    params = BenchmarkParams(seq_len=8, batch_size=4, warmup=1, runs=5, throughput_runs=1)
+    models = {"fp32": slow, "onnx_fp32": fast, "int8": apply_recipe(fast, make_recipe(QuantizeParams()))}
+    out = compare_models(models, dict(zip(models, [tmp_path / f for f in "abc"])), 120, params)
+    assert out["int8"]["vs_best_fp32"]["baseline"] == "onnx_fp32"
+    assert "vs_best_fp32" not in out["onnx_fp32"] and "vs_fp32" in out["onnx_fp32"]
 
 
 def test_helpers():

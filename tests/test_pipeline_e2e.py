@@ -25,14 +25,13 @@ def _run(cmd, cwd, env):
 def repo(tmp_path_factory):
     """A copy of this repository's tracked files with fixture data, micro params, one commit."""
     root = tmp_path_factory.mktemp("e2e") / "repo"
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    # tracked files and new ones not yet committed (but not ignored ones: data, models, .venv)
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    results = ("dvc.lock", "metrics/", "dvclive/", "plots/", "models_save/", "data/")
     for rel in tracked:
-        if (REPO / rel).is_file():
+        if (REPO / rel).is_file() and not rel.startswith(results):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, root / rel)
-    for generated in ("dvc.lock", "metrics", "dvclive", "plots"):  # start as a fresh clone would, minus results
-        p = root / generated
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     write_raw(root / "data" / "raw")
     (root / "params.yaml").write_text(yaml.safe_dump(MICRO_PARAMS), encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(root), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -55,11 +54,11 @@ def stages_run(output):
 def test_full_pipeline(repo):
     root, env = repo
     out = dvc(["repro"], repo)
-    assert stages_run(out) == ["prepare_data", "train", "quantize", "evaluate", "benchmark"]
+    assert stages_run(out) == ["prepare_data", "train", "quantize", "evaluate", "benchmark", "load_test"]
     assert json.loads(dvc(["status", "--json"], repo)) == {}
 
     metrics = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
-    assert set(metrics) == {"data", "train", "quantize", "evaluate", "benchmark"}
+    assert set(metrics) == {"data", "train", "quantize", "evaluate", "benchmark", "load_test"}
     assert metrics["data"]["splits"]["train"]["lines"] == 300
     assert 0 <= metrics["train"]["dev_accuracy"] <= 1 and metrics["train"]["train_loss"] > 0
     assert metrics["quantize"]["int8_linear_layers"] == 8
@@ -70,10 +69,17 @@ def test_full_pipeline(repo):
     assert 0 <= ev["int8_vs_fp32"]["prediction_agreement"] <= 1
     bench = metrics["benchmark"]["trained"]
     assert bench["int8"]["weight_bytes"] < bench["fp32"]["weight_bytes"]
-    assert 0 < bench["int8_over_fp32"]["file_bytes"] < 1
+    assert 0 < bench["int8"]["vs_fp32"]["file_bytes"] < 1
+    assert bench["onnx_int8"]["file_bytes"] < bench["onnx_fp32"]["file_bytes"]
+    assert set(metrics["benchmark"]["real_titles"]) == {"fp32", "int8", "onnx_fp32", "onnx_int8"}
+    assert ev["onnx_fp32_vs_fp32"]["prediction_agreement"] == 1.0  # the same model, exported
     assert len((root / "plots/confusion/int8.csv").read_text().splitlines()) == 101
     assert (root / "dvclive/plots/metrics/eval/accuracy.tsv").is_file()
     assert (root / "models_save/int8/quantization_recipe.json").is_file()
+    load = metrics["load_test"]
+    for model in ("fp32", "int8"):
+        assert load[model]["requests"] > 0 and load[model]["errors"] == 0
+        assert load[model]["latency_ms_p50"] <= load[model]["latency_ms_p95"] <= load[model]["latency_ms_p99"]
     # A trained model from fixture titles: better than chance.
     assert ev["fp32"]["accuracy"] > 0.5
 
@@ -91,13 +97,14 @@ def test_changing_one_quantize_param_reruns_only_what_follows(repo):
     params["quantize"]["scheme"] = "per_channel"
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     out = dvc(["repro"], repo)
-    assert stages_run(out) == ["quantize", "evaluate", "benchmark"]
+    assert stages_run(out) == ["quantize", "evaluate", "benchmark", "load_test"]
     _run(GIT + ["commit", "-qam", "per-channel"], root, env)
 
     # A reviewer's view of that commit against the one before.
     diff = json.loads(dvc(["metrics", "diff", "HEAD~1", "HEAD", "--json"], repo))
     changed = diff["metrics/benchmark.json"]
     assert changed["trained.int8.weight_bytes"]["diff"] > 0  # per-channel scales cost bytes
+    assert changed["trained.onnx_int8.file_bytes"]["diff"] > 0
     pdiff = json.loads(dvc(["params", "diff", "HEAD~1", "HEAD", "--json"], repo))
     assert pdiff["params.yaml"]["quantize.scheme"] == {"old": "per_tensor", "new": "per_channel"}
 
@@ -106,5 +113,5 @@ def test_forced_rerun_gives_identical_evaluation(repo):
     root, _ = repo
     before = (root / "metrics/evaluate.json").read_bytes()
     out = dvc(["repro", "--force"], repo)
-    assert len(stages_run(out)) == 5
+    assert len(stages_run(out)) == 6
     assert (root / "metrics/evaluate.json").read_bytes() == before

@@ -1,46 +1,17 @@
 """Real HTTP requests against a real server (uvicorn) started on a free loopback port."""
-import socket
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
-from conftest import REPO
 from fixtures import CLASSES, save_tiny_model_dirs
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bert_int8.load_test import running_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _, int8 = save_tiny_model_dirs(tmp_path_factory.mktemp("models"))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bert_int8.cli", "serve", str(int8), "--port", str(port), "--max-texts", "4",
-         "--max-chars", "20", "--threads", "1"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"server did not start: {proc.stdout.read()}")
-        time.sleep(0.2)
-    with httpx.Client(base_url=base, timeout=30) as client:
-        yield client
-    proc.terminate()
-    proc.wait(timeout=10)
+    with running_server(int8, threads=1, extra_args=["--max-texts", "4", "--max-chars", "20"]) as base:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            yield client
 
 
 def test_health(server):
@@ -58,7 +29,10 @@ def test_predict_keeps_order(server):
     assert [p["text"] for p in preds] == texts
     assert preds[0] == preds[3]
     single = server.post("/predict", json={"texts": [texts[1]]}).json()["predictions"][0]
-    assert single == preds[1]
+    # Dynamic int8 quantization scales activations per batch, so a title's probabilities move
+    # slightly with its batch-mates; its label and ranking do not here.
+    assert [s["label"] for s in single["top_k"]] == [s["label"] for s in preds[1]["top_k"]]
+    assert single["top_k"][0]["probability"] == pytest.approx(preds[1]["top_k"][0]["probability"], abs=1e-3)
 
 
 def test_openapi_schema(server):
