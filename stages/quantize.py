@@ -49,6 +49,8 @@ def main():
     with atomic.output_dir(paths.ONNX_DIR) as out:
         if "onnxruntime" in params.backends:
             report["onnxruntime_recipe"] = save_onnx_pair(model, tokenizer, out, params.scheme == "per_channel")
+        # always one file, so the output exists for DVC when ONNX Runtime is not built
+        (out / "backends.json").write_text(json.dumps(sorted(params.backends)) + "\n")
     int8_layers = quantized_linear_names(qmodel)
     fp32_layers = fp32_linear_names(qmodel)
     atomic.write_json(

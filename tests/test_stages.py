@@ -97,3 +97,32 @@ def test_later_stages_without_a_model(workdir, stage):
     (workdir / "models_save" / "fp32").mkdir(parents=True)
     line = _error_line(run_script(stage, workdir))
     assert "models_save/fp32: not a model directory (config.json missing)" in line
+
+
+def test_quantize_and_evaluate_without_onnxruntime(workdir):
+    from fixtures import save_tiny_model_dirs
+
+    _ok(run_script("prepare_data", workdir))
+    save_tiny_model_dirs(workdir / "models_save")
+    import shutil
+
+    shutil.rmtree(workdir / "models_save" / "int8")
+    _set_params(workdir, quantize={"backends": ["torch"]})
+    _ok(run_script("quantize", workdir))
+    assert sorted(p.name for p in (workdir / "models_save" / "onnx").iterdir()) == ["backends.json"]
+    _ok(run_script("evaluate", workdir))
+    report = json.loads((workdir / "metrics" / "evaluate.json").read_text())
+    assert {"fp32", "int8", "int8_vs_fp32"} <= set(report) and "onnx_int8" not in report
+
+
+def test_budget_that_cannot_hold_stops_quantize(workdir):
+    from fixtures import save_tiny_model_dirs
+
+    _ok(run_script("prepare_data", workdir))
+    save_tiny_model_dirs(workdir / "models_save")
+    # Every Linear kept in FP32 leaves nothing quantized: no int8 recipe meets the budget,
+    # and the stage must say so and stop.
+    _set_params(workdir, quantize={"max_f1_drop": 0.0, "keep_fp32": ["*"]})
+    line = _error_line(run_script("quantize", workdir))
+    assert "quantize.max_f1_drop: no recipe meets the budget of 0.0" in line
+    assert not (workdir / "metrics" / "quantize.json").exists()
