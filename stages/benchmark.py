@@ -1,8 +1,9 @@
 """Stage benchmark: size on disk, weights in memory, latency and throughput of every built model.
 
 Reads:  models_save/fp32/, models_save/int8/ (its recipe is applied to the reference shape
-        too), models_save/onnx/ (when built), data/prepared/test.tsv (real titles)
-Writes: metrics/benchmark.json
+        too), models_save/onnx/ (when built), data/prepared/test.tsv (real titles),
+        metrics/evaluate.json (test macro-F1, for the trade-off plot)
+Writes: metrics/benchmark.json, plots/tradeoff.csv (per model: macro-F1, size, latency)
 Params: benchmark.*
 Two sets are measured: the trained models, and (benchmark.reference_shape) the
 bert-base-chinese shape with random weights, so the reference's 390 -> 145 MiB and its speedup
@@ -90,6 +91,12 @@ def main():
         recipe = json.loads((paths.INT8_DIR / RECIPE_FILE).read_text(encoding="utf-8"))
         report["bert_base_shape"] = reference_shape(recipe, "onnx_int8" in models, params)
     atomic.write_json(paths.METRICS / "benchmark.json", report)
+    evaluation = json.loads((paths.METRICS / "evaluate.json").read_text(encoding="utf-8"))
+    rows = ["model,macro_f1,weights_mib,latency_ms_p50"] + [
+        f"{name},{evaluation[name]['macro_f1']},{r['file_bytes'] / 2**20:.3f},{r['latency_ms_p50']}"
+        for name, r in report["trained"].items()
+    ]
+    atomic.write_text(paths.PLOTS / "tradeoff.csv", "\n".join(rows) + "\n")
     for group in ("trained", "bert_base_shape"):
         for name, r in report.get(group, {}).items():
             if "vs_fp32" in r:

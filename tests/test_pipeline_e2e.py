@@ -75,6 +75,8 @@ def test_full_pipeline(repo):
     assert ev["onnx_fp32_vs_fp32"]["prediction_agreement"] == 1.0  # the same model, exported
     assert len((root / "plots/confusion/int8.csv").read_text().splitlines()) == 101
     assert (root / "dvclive/plots/metrics/eval/accuracy.tsv").is_file()
+    tradeoff = (root / "plots/tradeoff.csv").read_text().splitlines()
+    assert tradeoff[0] == "model,macro_f1,weights_mib,latency_ms_p50" and len(tradeoff) == 5
     assert (root / "models_save/int8/quantization_recipe.json").is_file()
     load = metrics["load_test"]
     for model in ("fp32", "int8"):
