@@ -41,6 +41,12 @@ def main():
             best = f"{best:.2f}x" if best else "-"
             print(f"| {NAMES[name]} | {b['file_bytes'] / MIB:.1f} | {v['file_bytes']:.1%} | {v['latency_p50']:.2f}x | "
                   f"{best} | {v['throughput']:.2f}x |")
+    base, kernel = bench.get("bert_base_shape", {}), bench.get("kernel")
+    if kernel:
+        parts = [f"{NAMES[n]} {base[n]['gops']:.0f} GOP/s ({base[n]['share_of_int8_matmul_rate']:.0%})"
+                 for n in ("int8", "onnx_int8") if n in base]
+        print(f"\nAt batch {setup['batch_size']}, against the {kernel['int8_matmul_gops']:.0f} GOP/s of one int8 matrix "
+              f"product (ONNX Runtime MatMulInteger, 2048x768 by 768x3072) on this machine: {', '.join(parts)}.")
     dyn = {n: r["dynamic_over_padded"] for n, r in bench["real_titles"].items()}
     print(f"\nOn real test titles, length-sorted batches padded per batch run "
           f"{min(dyn.values()):.2f}x to {max(dyn.values()):.2f}x the titles/s of the same models padded to "

@@ -21,6 +21,7 @@ from bert_int8 import atomic, paths
 from bert_int8.bench import compare_models, title_throughput
 from bert_int8.data import read_split
 from bert_int8.errors import run_stage
+from bert_int8.kernel_rate import int8_matmul_gops, linear_ops_per_sequence
 from bert_int8.onnx_backend import MODEL_FILE, OrtModel, save_onnx_pair
 from bert_int8.params import load_params
 from bert_int8.predict import load_model
@@ -51,7 +52,7 @@ class _NoTokenizer:
 
 def reference_shape(recipe, with_onnx, params):
     """bert-base-chinese's shape (vocab 21128, 12 x 768), random weights, 10 labels, through
-    the same quantization as the trained model."""
+    the same quantization as the trained model; and the machine's int8 matrix-product rate."""
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
@@ -67,7 +68,18 @@ def reference_shape(recipe, with_onnx, params):
             for kind in ("fp32", "int8"):
                 models[f"onnx_{kind}"] = OrtModel(tmp / "onnx" / kind, params.threads)
                 files[f"onnx_{kind}"] = tmp / "onnx" / kind / MODEL_FILE
-        return compare_models(models, files, 21128, params)
+        report = compare_models(models, files, 21128, params)
+    # How close each int8 model comes, at batch size benchmark.batch_size, to the machine's
+    # int8 matrix-product rate (ONNX Runtime MatMulInteger, same threads).
+    ops = linear_ops_per_sequence(fp32.config, params.seq_len)
+    rate = int8_matmul_gops(params.threads)
+    kernel = {"int8_matmul_gops": round(rate, 1), "gop_per_sequence": round(ops / 1e9, 3)}
+    for name in ("int8", "onnx_int8"):
+        if name in report:
+            gops = ops * report[name]["throughput_seq_per_s"] / 1e9
+            report[name]["gops"] = round(gops, 1)
+            report[name]["share_of_int8_matmul_rate"] = round(gops / rate, 4)
+    return report, kernel
 
 
 def main():
@@ -89,7 +101,7 @@ def main():
     }
     if params.reference_shape:
         recipe = json.loads((paths.INT8_DIR / RECIPE_FILE).read_text(encoding="utf-8"))
-        report["bert_base_shape"] = reference_shape(recipe, "onnx_int8" in models, params)
+        report["bert_base_shape"], report["kernel"] = reference_shape(recipe, "onnx_int8" in models, params)
     atomic.write_json(paths.METRICS / "benchmark.json", report)
     evaluation = json.loads((paths.METRICS / "evaluate.json").read_text(encoding="utf-8"))
     rows = ["model,macro_f1,weights_mib,latency_ms_p50"] + [
