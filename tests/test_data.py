@@ -1,7 +1,7 @@
 import pytest
 from fixtures import CLASSES
 
-from bert_int8.data import MAX_LINE_CHARS, data_report, read_raw, read_split, stratified_subset, Split
+from bert_int8.data import MAX_LINE_CHARS, data_report, read_raw, stratified_subset, Split
 from bert_int8.errors import PipelineError
 
 

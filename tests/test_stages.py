@@ -1,10 +1,11 @@
 """Stage scripts run as DVC runs them (subprocesses in a repository root), on fixture data."""
 import json
+import shutil
 
 import pytest
 import yaml
 from conftest import run_script
-from fixtures import CLASSES, MICRO_PARAMS, make_titles, tiny_bert
+from fixtures import CLASSES, make_titles, save_tiny_model_dirs, tiny_bert
 
 from bert_int8.tokenizer import train_wordpiece
 
@@ -100,12 +101,8 @@ def test_later_stages_without_a_model(workdir, stage):
 
 
 def test_quantize_and_evaluate_without_onnxruntime(workdir):
-    from fixtures import save_tiny_model_dirs
-
     _ok(run_script("prepare_data", workdir))
     save_tiny_model_dirs(workdir / "models_save")
-    import shutil
-
     shutil.rmtree(workdir / "models_save" / "int8")
     _set_params(workdir, quantize={"backends": ["torch"]})
     _ok(run_script("quantize", workdir))
@@ -116,8 +113,6 @@ def test_quantize_and_evaluate_without_onnxruntime(workdir):
 
 
 def test_budget_that_cannot_hold_stops_quantize(workdir):
-    from fixtures import save_tiny_model_dirs
-
     _ok(run_script("prepare_data", workdir))
     save_tiny_model_dirs(workdir / "models_save")
     # Every Linear kept in FP32 leaves nothing quantized: no int8 recipe meets the budget,

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["train"]["epochs"] = 40
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {"PYTHONPATH": str(REPO), "PATH": __import__("os").environ["PATH"]}
+    env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
     assert subprocess.run([sys.executable, str(REPO / "stages/prepare_data.py")], cwd=workdir, env=env).returncode == 0
 
     proc = subprocess.Popen([sys.executable, str(REPO / "stages/train.py")], cwd=workdir, env=env,
