@@ -1,44 +1,40 @@
-"""Keep the int8 model within an accuracy budget by leaving its most sensitive layers in FP32.
+"""Keep an int8 model within an accuracy budget by leaving its most sensitive layers in FP32.
 
-Checked on the dev split, never on test. When the recipe's macro-F1 drop exceeds the budget,
-each quantized Linear's sensitivity is measured as the F1 recovered by keeping that one layer in
-FP32; the most sensitive layers are then kept in FP32, one at a time, until the budget holds.
+Backend-agnostic: the caller passes a `quantize(keep)` that builds the int8 model with the
+Linear layers named in `keep` left FP32 (PyTorch keep_fp32, ONNX Runtime nodes_to_exclude,
+NNCF ignored_scope) and a `score(model)` that gives its dev macro-F1. Checked on the dev split,
+never on test. When the full int8 model's macro-F1 drop exceeds the budget, each layer's
+sensitivity is measured as the F1 recovered by keeping that one layer FP32; the most sensitive
+layers are then kept FP32, one at a time, until the budget holds.
 """
+
 from .metrics import classification_metrics
 from .modeling import predict_logits
-from .quantization import apply_recipe, quantized_linear_names
 
 
-def macro_f1(model, tokenizer, split, classes, batch_size):
+def macro_f1(model, tokenizer, split, classes, batch_size=256):
     preds = predict_logits(model, tokenizer, split.texts, batch_size).argmax(axis=1)
     return classification_metrics(split.labels, preds, classes)["macro_f1"]
 
 
-def fit_budget(model, tokenizer, recipe, dev, classes, max_drop, batch_size=256):
-    """The recipe (with keep_fp32 extended as needed) and a report of what it took."""
-    base_f1 = macro_f1(model, tokenizer, dev, classes, batch_size)
-    qmodel = apply_recipe(model, recipe)
-    drop = round(base_f1 - macro_f1(qmodel, tokenizer, dev, classes, batch_size), 4)
-    report = {"dev_fp32_macro_f1": base_f1, "max_f1_drop": max_drop, "recipe_dev_f1_drop": drop,
-              "sensitivity": {}, "kept_fp32_for_budget": []}
-    if drop <= max_drop:
-        report["dev_f1_drop"] = drop
-        return recipe, qmodel, report
-
-    layers = quantized_linear_names(qmodel)
-    for name in layers:
-        trial = apply_recipe(model, {**recipe, "keep_fp32": recipe["keep_fp32"] + [name]})
-        # dev macro-F1 recovered by keeping this one layer in FP32
-        report["sensitivity"][name] = round(macro_f1(trial, tokenizer, dev, classes, batch_size) - (base_f1 - drop), 4)
-    order = sorted(layers, key=lambda n: (-report["sensitivity"][n], n))  # most sensitive first
-    keep = list(recipe["keep_fp32"])
-    for name in order:
-        keep.append(name)
-        report["kept_fp32_for_budget"].append(name)
-        recipe = {**recipe, "keep_fp32": keep}
-        qmodel = apply_recipe(model, recipe)
-        drop = round(base_f1 - macro_f1(qmodel, tokenizer, dev, classes, batch_size), 4)
-        if drop <= max_drop:
-            break
+def fit_budget(quantize, score, layers, base_f1, max_drop):
+    """(keep, model, report): the layers kept FP32, the int8 model built last (the chosen one:
+    callers that write each build to the same place end with the right files there), and
+    what it took."""
+    model = quantize([])
+    drop = round(base_f1 - score(model), 4)
+    report = {"recipe_dev_f1_drop": drop, "sensitivity": {}, "kept_fp32_for_budget": []}
+    keep = []
+    if drop > max_drop and layers:
+        for name in layers:
+            # dev macro-F1 recovered by keeping this one layer in FP32
+            report["sensitivity"][name] = round(score(quantize([name])) - (base_f1 - drop), 4)
+        for name in sorted(layers, key=lambda n: (-report["sensitivity"][n], n)):  # most sensitive first
+            keep.append(name)
+            model = quantize(keep)
+            drop = round(base_f1 - score(model), 4)
+            if drop <= max_drop:
+                break
+    report["kept_fp32_for_budget"] = list(keep)
     report["dev_f1_drop"] = drop
-    return recipe, qmodel, report
+    return keep, model, report

@@ -3,6 +3,7 @@
 Everything goes to a temporary sibling first and is renamed into place at the end
 (a rename within one filesystem is atomic).
 """
+
 import contextlib
 import json
 import os
@@ -36,19 +37,33 @@ def output_dir(path):
 
     On any exception the temporary directory is removed and `path` is left untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
+    with output_dirs([path]) as (tmp,):
         yield tmp
+
+
+@contextlib.contextmanager
+def output_dirs(paths):
+    """Yield one fresh temporary directory per path; when the block succeeds, all of them
+    replace their paths together, one rename each, after everything was written (a stage's
+    directories land together). On any exception every temporary directory is removed and
+    every path is left untouched."""
+    paths = [Path(p) for p in paths]
+    tmps = []
+    try:
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmps.append(Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")))
+        yield tmps
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
+    olds = []
+    for path, tmp in zip(paths, tmps):
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old / path.name)
+            olds.append(old)
         os.replace(tmp, path)
+    for old in olds:
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)

@@ -1,52 +1,9 @@
-"""Size and speed of a model, measured the same way for FP32 and int8.
+"""Speed of a model, measured the same way for every backend and precision."""
 
-Weight bytes are counted from the state_dict, where the packed int8 weights of quantized
-Linear layers live; `parameters()` does not see them (that is how the reference reported
-63.55 MB for an int8 BERT whose weights take about 145 MiB).
-"""
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def _tensors(value):
-    if torch.is_tensor(value):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            yield from _tensors(v)
-
-
-def tensor_bytes(t):
-    """Bytes a tensor's values take, quantization parameters included."""
-    n = t.numel() * t.element_size()
-    if t.is_quantized:
-        if t.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric, torch.per_channel_affine_float_qparams):
-            scales, zeros = t.q_per_channel_scales(), t.q_per_channel_zero_points()
-            n += scales.numel() * scales.element_size() + zeros.numel() * zeros.element_size()
-        else:
-            n += 8 + 8  # one double scale, one int64 zero point
-    return n
-
-
-def weight_bytes(model):
-    """Bytes of all weights and buffers in memory, int8 packed weights included."""
-    seen, total = set(), 0
-    for value in model.state_dict().values():
-        for t in _tensors(value):
-            key = None if t.is_quantized else (t.untyped_storage().data_ptr(), t.storage_offset(), t.numel())
-            if key is not None and key in seen:
-                continue  # tied weights count once
-            seen.add(key)
-            total += tensor_bytes(t)
-    return total
-
-
-def file_bytes(path):
-    path = Path(path)
-    return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def dummy_batch(vocab_size, batch_size, seq_len, seed=0):
@@ -83,24 +40,39 @@ def interleaved_timings(models, batch, runs, warmup, rounds=5):
 
 def latency_summary(seconds):
     ms = np.asarray(seconds) * 1000
-    return {"latency_ms_p50": round(float(np.percentile(ms, 50)), 3), "latency_ms_p95": round(float(np.percentile(ms, 95)), 3)}
-
-
-def _ratios(a, b):
-    out = {
-        "file_bytes": round(a["file_bytes"] / b["file_bytes"], 4),
-        "latency_p50": round(a["latency_ms_p50"] / b["latency_ms_p50"], 4),
-        "throughput": round(a["throughput_seq_per_s"] / b["throughput_seq_per_s"], 4),
+    return {
+        "latency_ms_p50": round(float(np.percentile(ms, 50)), 3),
+        "latency_ms_p95": round(float(np.percentile(ms, 95)), 3),
     }
-    if "weight_bytes" in a and "weight_bytes" in b:
-        out["weight_bytes"] = round(a["weight_bytes"] / b["weight_bytes"], 4)
-    return out
 
 
-def compare_models(models, files, vocab_size, params, fp32_names=("fp32", "onnx_fp32")):
-    """Size, batch-1 latency and large-batch throughput of each model, all from one run, and
-    each model's ratios to PyTorch FP32 ("fp32") and to the fastest FP32 model at batch 1:
-    a speedup against a slow FP32 baseline alone would flatter."""
+RATIO_KEYS = {
+    "file_bytes": "file_bytes",
+    "weight_bytes": "weight_bytes",
+    "latency_ms_p50": "latency_p50",
+    "throughput_seq_per_s": "throughput",
+}
+
+
+def ratios(a, b, keys=RATIO_KEYS):
+    """a's figures over b's, for each key both have (`keys` maps a figure to its ratio's name)."""
+    return {out: round(a[k] / b[k], 4) for k, out in keys.items() if k in a and k in b and b[k]}
+
+
+def _fastest(report, names, key, lowest):
+    pick = min if lowest else max
+    return pick(names, key=lambda n: report[n][key]) if names else None
+
+
+def compare_models(model_dirs, vocab_size, params):
+    """Size, batch-1 latency and large-batch throughput of each model (name -> ModelDir), all
+    from one run, with each model's ratios to PyTorch FP32 ("fp32") and, for int8 models, to
+    the best baseline: the fastest non-int8 model (FP32 or BF16) of the same run, at batch 1 for
+    latency and at batch `params.batch_size` for throughput. A speedup against slow PyTorch
+    eager FP32 alone would flatter. Also names the winner of each batch size, overall and int8."""
+    from .sizes import file_bytes, weight_bytes
+
+    models = {name: d.load(params.threads) for name, d in model_dirs.items()}
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
     lat = interleaved_timings(models, one, params.runs, params.warmup)
@@ -108,20 +80,36 @@ def compare_models(models, files, vocab_size, params, fp32_names=("fp32", "onnx_
     out = {}
     for name, model in models.items():
         out[name] = {
-            "file_bytes": file_bytes(files[name]),
+            "file_bytes": file_bytes(model_dirs[name].files),
             **latency_summary(lat[name]),
             "throughput_seq_per_s": round(params.batch_size / float(np.median(thr[name])), 2),
         }
-        if isinstance(model, torch.nn.Module):  # an ONNX Runtime session's weights are its file
+        if isinstance(model, torch.nn.Module):  # a runtime session's weights are its files
             out[name]["weight_bytes"] = weight_bytes(model)
-    fp32 = [n for n in models if n in fp32_names]
-    best = min(fp32, key=lambda n: out[n]["latency_ms_p50"])
+    int8 = [n for n in models if model_dirs[n].precision == "int8"]
+    base = [n for n in models if model_dirs[n].precision != "int8"]
+    best_lat = _fastest(out, base, "latency_ms_p50", lowest=True)
+    best_thr = _fastest(out, base, "throughput_seq_per_s", lowest=False)
     for name in models:
         if name != "fp32":
-            out[name]["vs_fp32"] = _ratios(out[name], out["fp32"])
-        if best != "fp32" and name != best:
-            out[name]["vs_best_fp32"] = {"baseline": best, **_ratios(out[name], out[best])}
-    return out
+            out[name]["vs_fp32"] = ratios(out[name], out["fp32"])
+        if name in int8:
+            out[name]["vs_best_baseline"] = {
+                "latency_baseline": best_lat,
+                "latency_p50": ratios(out[name], out[best_lat])["latency_p50"],
+                "throughput_baseline": best_thr,
+                "throughput": ratios(out[name], out[best_thr])["throughput"],
+            }
+    batch = f"batch_{params.batch_size}"
+    winners = {
+        "batch_1": _fastest(out, list(models), "latency_ms_p50", lowest=True),
+        batch: _fastest(out, list(models), "throughput_seq_per_s", lowest=False),
+        "int8_batch_1": _fastest(out, int8, "latency_ms_p50", lowest=True),
+        f"int8_{batch}": _fastest(out, int8, "throughput_seq_per_s", lowest=False),
+        "baseline_batch_1": best_lat,
+        f"baseline_{batch}": best_thr,
+    }
+    return out, winners, models
 
 
 @torch.inference_mode()
@@ -137,8 +125,13 @@ def title_throughput(model, tokenizer, texts, batch_size, pad_to):
     dynamic = time.perf_counter() - start
     start = time.perf_counter()
     for i in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[i : i + batch_size]), padding="max_length", truncation=True, max_length=pad_to,
-                          return_tensors="pt")
+        batch = tokenizer(
+            list(texts[i : i + batch_size]),
+            padding="max_length",
+            truncation=True,
+            max_length=pad_to,
+            return_tensors="pt",
+        )
         model(**batch)
     padded = time.perf_counter() - start
     return {

@@ -1,9 +1,10 @@
 """The `bert-int8` command: `predict` titles with a saved model, or `serve` it over HTTP."""
+
 import argparse
 import json
 import sys
 
-from .errors import PipelineError
+from .errors import PipelineError, run_stage
 
 PROGRESS_ABOVE = 5000  # lines; smaller inputs finish before a bar would help
 
@@ -81,11 +82,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_stage(args.func, args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""One error type for bad input, and the wrapper that turns it into a one-line message and exit 2."""
+"""One error type for bad input, the wrapper that turns it into a one-line message and exit 2,
+and the first line of any exception's message (the one-line form every error here uses)."""
+
 import sys
 
 
@@ -6,10 +8,17 @@ class PipelineError(Exception):
     """Bad input the user can fix: the message names the file, line or params key."""
 
 
-def run_stage(main):
-    """Run a stage's main(); a PipelineError prints one line on stderr and exits non-zero."""
+def first_line(err):
+    """The first non-empty line of an exception's message, or its type name when it has none."""
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(err).__name__
+
+
+def run_stage(main, *args):
+    """Run main(*args) (a stage, or a CLI command); a PipelineError prints one line on stderr
+    and exits with status 2."""
     try:
-        main()
+        return main(*args)
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

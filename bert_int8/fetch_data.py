@@ -7,6 +7,7 @@ Where from, first match wins:
 4. a download from the upstream repository, checked against the sha256 below.
 Offline with none of these, it stops and says where to put the files.
 """
+
 import hashlib
 import os
 import shutil

@@ -4,6 +4,7 @@ One MatMulInteger node of a BERT feed-forward shape (tokens x 768 times 768 x 30
 its own; a whole int8 model's operations per second divided by this rate says how much of the
 machine it uses, and so how much a faster engine could still win.
 """
+
 import tempfile
 import time
 from pathlib import Path

@@ -3,6 +3,7 @@
 Bounded on both counts: a fixed number of client threads, each sending requests one after
 another until a fixed time is up. Traffic goes to 127.0.0.1 only.
 """
+
 import contextlib
 import socket
 import subprocess
@@ -27,8 +28,18 @@ def running_server(model_dir, threads, extra_args=(), startup_timeout=120):
     """`bert-int8 serve` in a subprocess on a free loopback port; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bert_int8.cli", "serve", str(model_dir), "--port", str(port), "--threads", str(threads),
-         *extra_args],
+        [
+            sys.executable,
+            "-m",
+            "bert_int8.cli",
+            "serve",
+            str(model_dir),
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+            *extra_args,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,4 +1,5 @@
 """Classification metrics for one model and the comparison of two."""
+
 import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
@@ -41,3 +42,25 @@ def confusion_rows(labels, preds, classes):
     """CSV rows for DVC's confusion template: one (actual, predicted) pair per example."""
     lines = ["actual,predicted"] + [f"{classes[a]},{classes[b]}" for a, b in zip(labels, preds)]
     return "\n".join(lines) + "\n"
+
+
+def evaluate_models(models, tokenizer, split, classes, params, confusion_dir):
+    """Metrics of every model (a name -> ModelDir mapping, "fp32" first) on `split`, each other
+    model's comparison with FP32, and one confusion CSV per model in confusion_dir."""
+    from pathlib import Path
+
+    from .modeling import predict_logits
+
+    preds, report = {}, {"test_examples": len(split.labels)}
+    for name, model_dir in models.items():
+        model = model_dir.load(params.threads)
+        preds[name] = predict_logits(model, tokenizer, split.texts, params.batch_size).argmax(axis=1)
+        report[name] = classification_metrics(split.labels, preds[name], classes)
+        (Path(confusion_dir) / f"{name}.csv").write_text(
+            confusion_rows(split.labels, preds[name], classes), encoding="utf-8"
+        )
+        print(f"evaluated {name}", flush=True)
+    for name in models:
+        if name != "fp32":
+            report[f"{name}_vs_fp32"] = compare(report["fp32"], report[name], preds["fp32"], preds[name])
+    return report

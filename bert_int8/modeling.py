@@ -1,4 +1,6 @@
 """Building, loading and running the BERT classifier (FP32)."""
+
+import contextlib
 import json
 from pathlib import Path
 
@@ -6,9 +8,20 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
-from .errors import PipelineError
+from .errors import PipelineError, first_line
 
-hf_logging.disable_progress_bar()  # per-shard load/save bars say nothing for one small file
+
+@contextlib.contextmanager
+def no_load_bars():
+    """transformers' per-shard "Loading weights" bar says nothing for one small file: off for the
+    call, then back as it was (not at import: that would change every caller's transformers)."""
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def label_maps(classes):
@@ -17,7 +30,7 @@ def label_maps(classes):
 
 def new_model(model_params, classes, vocab_size, max_length):
     """The classifier to fine-tune: pretrained weights, or a small BERT from scratch."""
-    from transformers import BertConfig, BertForSequenceClassification, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
     id2label, label2id = label_maps(classes)
     if model_params.pretrained:
@@ -30,7 +43,7 @@ def new_model(model_params, classes, vocab_size, max_length):
                 ignore_mismatched_sizes=True,  # a pretrained classifier head with another label count is replaced
             )
         except (OSError, ValueError) as err:
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            msg = first_line(err)
             raise PipelineError(f"model.pretrained: cannot load {model_params.pretrained!r}: {msg}") from None
     config = BertConfig(
         vocab_size=vocab_size,
@@ -70,9 +83,10 @@ def load_fp32(path):
     if not any((Path(path) / f).is_file() for f in ("model.safetensors", "pytorch_model.bin")):
         raise PipelineError(f"{path}: no weights file (model.safetensors missing)")
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        with no_load_bars():
+            model = AutoModelForSequenceClassification.from_pretrained(path)
     except Exception as err:  # transformers raises many types for corrupt files
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        msg = first_line(err)
         raise PipelineError(f"{path}: cannot load the model: {msg}") from None
     return model.eval()
 

@@ -4,8 +4,9 @@ and run either behind the same call as a transformers model (`model(**batch).log
 ONNX Runtime's int8 kernels are faster than PyTorch's on CPUs, and its dynamic quantization
 also turns the embedding tables into int8, so the file is about a quarter of FP32.
 """
-import json
+
 import logging
+import re
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from .errors import PipelineError
+from .atomic import write_json
+from .errors import PipelineError, first_line
 
 MODEL_FILE = "model.onnx"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -24,8 +26,10 @@ def export_onnx(model, path):
     """Export with the TorchScript-based exporter (dynamo=False): it handles BERT with
     dynamic batch and sequence axes and is what ONNX Runtime's tooling expects."""
     model = model.to("cpu").eval()
-    batch = {k: torch.ones(2, 8, dtype=torch.long) if k != "token_type_ids" else torch.zeros(2, 8, dtype=torch.long)
-             for k in INPUTS}
+    batch = {
+        k: torch.ones(2, 8, dtype=torch.long) if k != "token_type_ids" else torch.zeros(2, 8, dtype=torch.long)
+        for k in INPUTS
+    }
     axes = {k: {0: "batch", 1: "sequence"} for k in INPUTS}
     axes["logits"] = {0: "batch"}
     # Expected and harmless here: the legacy exporter's deprecation notice, tracer notes on
@@ -48,18 +52,65 @@ def export_onnx(model, path):
         )
 
 
-def quantize_onnx(fp32_path, int8_path, per_channel):
+def linear_nodes(node_names, linear_names):
+    """The graph nodes (MatMul / Gemm) that compute the given PyTorch Linear modules.
+
+    The exporter names a Linear's product after the module path, with "/" between modules and
+    a ModuleList index kept as ".0": bert.encoder.layer.0.attention.self.query becomes
+    /bert/encoder/layer.0/attention/self/query/MatMul. OpenVINO keeps these names on import, so
+    one list of layers kept in FP32 reaches every backend.
+    """
+    patterns = [
+        re.compile("/" + "[./]".join(map(re.escape, name.split("."))) + "/(MatMul|Gemm)") for name in linear_names
+    ]
+    return sorted(n for n in node_names if any(p.match(n) for p in patterns))
+
+
+def quantize_onnx(fp32_path, int8_path, per_channel, keep_fp32_linears=()):
+    """ONNX Runtime dynamic int8, every MatMul but those computing `keep_fp32_linears`."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # The quantizer logs a root-logger warning suggesting shape pre-processing on every call;
-    # for BERT it changes nothing measurable here, so keep it out of the stage's output.
+    graph_nodes = [n.name for n in onnx.load(str(fp32_path), load_external_data=False).graph.node]
+    exclude = linear_nodes(graph_nodes, keep_fp32_linears)
+
+    # The quantizer logs on the root logger, on every call, a suggestion to pre-process shapes;
+    # for BERT it changes nothing measurable here. Drop exactly that message, for the call.
+    def not_the_preprocessing_hint(record):
+        return not record.getMessage().startswith("Please consider to run pre-processing")
+
     root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    root.addFilter(not_the_preprocessing_hint)
     try:
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=per_channel)
+        quantize_dynamic(
+            str(fp32_path),
+            str(int8_path),
+            weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+            nodes_to_exclude=exclude,
+        )
     finally:
-        root.setLevel(level)
+        root.removeFilter(not_the_preprocessing_hint)
+    return {
+        "method": "onnxruntime.quantization.quantize_dynamic",
+        "weight_type": "QInt8",
+        "per_channel": per_channel,
+        "opset": OPSET,
+        "nodes_to_exclude": exclude,
+    }
+
+
+def exported_feeds(input_names, batch):
+    """A transformers batch as the numpy inputs an exported graph takes: only the inputs it has
+    (DistilBERT-like graphs have no token_type_ids), zeros for a token_type_ids it has but the
+    batch lacks."""
+    feeds = {}
+    for name in input_names:
+        value = batch.get(name)
+        if value is None and name == "token_type_ids":
+            value = torch.zeros_like(batch["input_ids"])
+        feeds[name] = np.ascontiguousarray(value.numpy(), dtype=np.int64)
+    return feeds
 
 
 class OrtModel:
@@ -80,7 +131,7 @@ class OrtModel:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own exception types for bad files
-            raise PipelineError(f"{path}: cannot load: {str(err).splitlines()[0]}") from None
+            raise PipelineError(f"{path}: cannot load: {first_line(err)}") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.config = AutoConfig.from_pretrained(model_dir)
 
@@ -88,29 +139,22 @@ class OrtModel:
         return self
 
     def __call__(self, **batch):
-        feeds = {}
-        for name in self.input_names:
-            value = batch.get(name)
-            if value is None and name == "token_type_ids":
-                value = torch.zeros_like(batch["input_ids"])
-            feeds[name] = np.ascontiguousarray(value.numpy(), dtype=np.int64)
+        feeds = exported_feeds(self.input_names, batch)
         return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feeds)[0]))
 
 
-def is_onnx_dir(path):
-    return (Path(path) / MODEL_FILE).is_file()
+RECIPE_FILE = "onnx_recipe.json"
 
 
-def save_onnx_pair(model, tokenizer, out_dir, per_channel):
-    """out_dir/fp32 and out_dir/int8, each a model.onnx with the config and tokenizer beside it."""
+def save_onnx_pair(model, tokenizer, out_dir, per_channel, keep_fp32_linears=()):
+    """out_dir/fp32 and out_dir/int8, each a model.onnx with the config and tokenizer beside it;
+    the int8 one also holds onnx_recipe.json (how it was quantized)."""
     out_dir = Path(out_dir)
     for kind in ("fp32", "int8"):
         (out_dir / kind).mkdir(parents=True)
         model.config.save_pretrained(out_dir / kind)
         tokenizer.save_pretrained(out_dir / kind)
     export_onnx(model, out_dir / "fp32" / MODEL_FILE)
-    quantize_onnx(out_dir / "fp32" / MODEL_FILE, out_dir / "int8" / MODEL_FILE, per_channel)
-    recipe = {"method": "onnxruntime.quantization.quantize_dynamic", "weight_type": "QInt8",
-              "per_channel": per_channel, "opset": OPSET}
-    (out_dir / "int8" / "onnx_recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+    recipe = quantize_onnx(out_dir / "fp32" / MODEL_FILE, out_dir / "int8" / MODEL_FILE, per_channel, keep_fp32_linears)
+    write_json(out_dir / "int8" / RECIPE_FILE, recipe)
     return recipe

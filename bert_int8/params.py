@@ -4,13 +4,14 @@ Every stage loads params through `load_params`, which validates the whole file (
 key or a bad value anywhere stops any stage) and returns the sections that stage asked for.
 dvc.yaml lists, per stage, exactly the keys that stage reads.
 """
+
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import PipelineError
+from .errors import PipelineError, first_line
 
 
 class Section(BaseModel):
@@ -20,7 +21,7 @@ class Section(BaseModel):
 class DataParams(Section):
     raw_dir: str = "data/raw"
     # A seeded, stratified subset of the train split; null keeps all of it.
-    max_train_samples: Optional[int] = Field(None, ge=10)
+    max_train_samples: int | None = Field(None, ge=10)
     seed: int = 42
     # Titles are truncated to this many tokens, [CLS] and [SEP] included.
     max_seq_length: int = Field(32, ge=4, le=512)
@@ -38,7 +39,7 @@ class TokenizerParams(Section):
 class ModelParams(Section):
     # A hub id (bert-base-chinese) or a local directory made by save_pretrained; null trains
     # the small BERT below from scratch.
-    pretrained: Optional[str] = None
+    pretrained: str | None = None
     layers: int = Field(2, ge=1, le=48)
     hidden: int = Field(256, ge=8)
     heads: int = Field(4, ge=1)
@@ -57,7 +58,7 @@ class TrainParams(Section):
     batch_size: int = Field(64, ge=1)
     # null: 1e-3 for a model trained from scratch, 2e-5 when fine-tuning model.pretrained,
     # so switching to bert-base-chinese stays one params change.
-    learning_rate: Optional[float] = Field(None, gt=0, lt=1)
+    learning_rate: float | None = Field(None, gt=0, lt=1)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0)
     seed: int = 42
@@ -75,11 +76,14 @@ class QuantizeParams(Section):
     # Module-name patterns (fnmatch) whose nn.Linear stay FP32, e.g. "classifier".
     keep_fp32: list[str] = []
     # torch: torch.ao dynamic quantization (always built, the reference method);
-    # onnxruntime: also export to ONNX and quantize with ONNX Runtime (scheme applies too).
-    backends: list[Literal["torch", "onnxruntime"]] = ["torch", "onnxruntime"]
+    # onnxruntime: also export to ONNX and quantize with ONNX Runtime (scheme applies too);
+    # openvino: also convert to OpenVINO IR and quantize statically with NNCF.
+    backends: list[Literal["torch", "onnxruntime", "openvino"]] = ["torch", "onnxruntime", "openvino"]
+    # Train titles (a seeded sample) that calibrate NNCF's static int8 activation ranges.
+    calibration_samples: int = Field(300, ge=1, le=100_000)
     # Largest dev macro-F1 drop allowed (int8 vs FP32); beyond it the most sensitive layers stay
     # FP32 until it holds. null: no check.
-    max_f1_drop: Optional[float] = Field(0.003, ge=0, le=1)
+    max_f1_drop: float | None = Field(0.003, ge=0, le=1)
     # When the budget needs every Linear kept in FP32 (or still fails), stop with an error
     # unless this is true.
     allow_over_budget: bool = False
@@ -159,5 +163,5 @@ def load_params(path="params.yaml") -> Params:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise PipelineError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+        raise PipelineError(f"{path}: not valid YAML: {first_line(err)}") from None
     return parse_params(raw, path)

@@ -1,33 +1,22 @@
-"""One interface to classify titles with a saved model directory: FP32 or int8, PyTorch or
-ONNX Runtime.
-
-The kind is read from the directory: an int8 directory holds quantization_recipe.json
-(PyTorch) or onnx_recipe.json beside model.onnx (ONNX Runtime).
+"""One interface to classify titles with a saved model directory, whatever its backend
+(PyTorch, ONNX Runtime, OpenVINO) and precision (read by `ModelDir.open`).
 Used by the `bert-int8 predict` command and the HTTP service.
 """
+
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .modeling import load_fp32, predict_logits
-from .onnx_backend import OrtModel, is_onnx_dir
-from .quantization import is_quantized_dir, load_quantized
+from .model_dir import ModelDir
+from .modeling import predict_logits
 from .tokenizer import load_tokenizer
 
 
 def load_model(model_dir, threads=None):
-    """Any model directory the pipeline writes, as (model, kind, backend); the model answers
-    `model(**batch).logits` whatever its backend. `threads` sets PyTorch's (process-wide)
-    intra-op threads, or the ONNX Runtime session's."""
-    if threads:
-        torch.set_num_threads(threads)
-    if is_onnx_dir(model_dir):
-        kind = "int8" if (Path(model_dir) / "onnx_recipe.json").is_file() else "fp32"
-        return OrtModel(model_dir, threads), kind, "onnxruntime"
-    if is_quantized_dir(model_dir):
-        return load_quantized(model_dir), "int8", "torch"
-    return load_fp32(model_dir), "fp32", "torch"
+    """Any model directory the pipeline writes, as (model, precision, backend); the model
+    answers `model(**batch).logits` whatever its backend."""
+    found = ModelDir.open(model_dir)
+    return found.load(threads), found.precision, found.backend
 
 
 class Classifier:

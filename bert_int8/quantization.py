@@ -8,6 +8,7 @@ torch.ao.quantization is deprecated in favour of torchao, but torchao's int8 pat
 for BERT on CPU (issue 3 measured 1014 ms vs 30-47 ms at batch 1), so we stay on torch.ao and
 silence exactly its deprecation messages; any other warning still reaches the user.
 """
+
 import contextlib
 import fnmatch
 import json
@@ -17,7 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import PipelineError
+from .atomic import write_json
+from .errors import PipelineError, first_line
 from .modeling import check_model_dir
 
 RECIPE_FILE = "quantization_recipe.json"
@@ -100,7 +102,7 @@ def save_quantized(qmodel, tokenizer, recipe, out_dir):
     qmodel.config.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     torch.save(qmodel.state_dict(), out_dir / WEIGHTS_FILE)
-    (out_dir / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(out_dir / RECIPE_FILE, recipe)
 
 
 def is_quantized_dir(path):
@@ -133,12 +135,12 @@ def load_quantized(path):
         try:
             state = torch.load(weights_path, weights_only=True, map_location="cpu")
         except Exception as err:
-            raise PipelineError(f"{weights_path}: cannot read the weights: {str(err).splitlines()[0]}") from None
+            raise PipelineError(f"{weights_path}: cannot read the weights: {first_line(err)}") from None
         try:
             qmodel.load_state_dict(state, strict=True)
         except (RuntimeError, KeyError, TypeError, AttributeError) as err:
             raise PipelineError(
                 f"{weights_path}: weights do not match the model built from config.json and "
-                f"{RECIPE_FILE}: {str(err).splitlines()[0]}"
+                f"{RECIPE_FILE}: {first_line(err)}"
             ) from None
     return qmodel.eval()

@@ -3,6 +3,7 @@
 Bad requests get a 4xx with a message, never a 500: wrong JSON or types (422), an empty list
 or an empty title (422), too many titles or a title too long (413).
 """
+
 import threading
 
 from fastapi import FastAPI, HTTPException

@@ -1,5 +1,6 @@
 """Fine-tuning with the transformers Trainer (so the same code runs under torchrun / accelerate),
 logging to DVCLive, with checkpoints that a rerun resumes from."""
+
 import hashlib
 import json
 import shutil
@@ -60,3 +61,37 @@ class TitleDataset:
 
     def __getitem__(self, i):
         return self.features[i]
+
+
+def progress_callback():
+    """Where stderr is not a terminal (CI, `dvc repro > log`), the Trainer's tqdm bar is off and
+    this callback prints one line per logging step instead: step, loss, elapsed time and ETA.
+    On a terminal the Trainer's own bar shows the same, with its ETA."""
+    import time
+
+    from transformers import TrainerCallback
+
+    from .progress import _clock
+
+    class ProgressLines(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start, self.first_step = time.monotonic(), state.global_step
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            done = state.global_step - self.first_step
+            if not done or not state.max_steps:
+                return
+            elapsed = time.monotonic() - self.start
+            eta = elapsed / done * (state.max_steps - state.global_step)
+            figures = ", ".join(
+                f"{k} {v:.4g}"
+                for k, v in (logs or {}).items()
+                if k in ("loss", "eval_loss", "eval_accuracy") and isinstance(v, float)
+            )
+            print(
+                f"train: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}), "
+                f"{figures}, {_clock(elapsed)} elapsed, ETA {_clock(eta)}",
+                flush=True,
+            )
+
+    return ProgressLines()

@@ -17,5 +17,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
+# NNCF reports usage to OpenVINO's telemetry unless the user opted out; this project sends
+# nothing anywhere, so opt out (it writes the consent file under ~/intel/).
+.venv/bin/opt_in_out --opt_out > /dev/null
 
 .venv/bin/python -m bert_int8.fetch_data data/raw

@@ -1,44 +1,38 @@
 """Stage evaluate: every built model on the test split.
 
-Reads:  models_save/fp32/, models_save/int8/, models_save/onnx/ (when built),
-        data/prepared/test.tsv, classes.json
-Writes: metrics/evaluate.json (accuracy, macro P/R/F1, per-class P/R/F1 per model, and for
-        each other model its prediction agreement with FP32 and its drops),
+Reads:  models_save/fp32/, models_save/int8/, models_save/onnx/ and models_save/openvino/
+        (when built), data/prepared/test.tsv, classes.json
+Writes: metrics/evaluate.json (accuracy, macro P/R/F1, per-class P/R/F1 per model, for each
+        other model its prediction agreement with FP32 and its drops, and the machine),
         plots/confusion/<model>.csv
 Params: evaluate.*
+BF16 variants (PyTorch, OpenVINO) are evaluated where the CPU has native BF16.
 """
-import json
 
 from bert_int8 import atomic, paths
-from bert_int8.data import read_split
+from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
-from bert_int8.metrics import classification_metrics, compare, confusion_rows
-from bert_int8.modeling import predict_logits
+from bert_int8.machine import environment
+from bert_int8.metrics import evaluate_models
+from bert_int8.model_dir import built_models
 from bert_int8.params import load_params
-from bert_int8.predict import load_model
 from bert_int8.tokenizer import load_tokenizer
 
 
 def main():
     params = load_params().evaluate
-    classes = json.loads(paths.CLASSES.read_text(encoding="utf-8"))
-    test = read_split(paths.prepared_split("test"), len(classes))
-    models = {name: load_model(d, params.threads)[0] for name, d in paths.built_models().items()}
+    classes, test = load_prepared("test")
+    models = built_models()
     tokenizer = load_tokenizer(paths.FP32_DIR)
-
-    preds, report = {}, {"test_examples": len(test.labels)}
-    for name, model in models.items():
-        preds[name] = predict_logits(model, tokenizer, test.texts, params.batch_size).argmax(axis=1)
-        report[name] = classification_metrics(test.labels, preds[name], classes)
-        atomic.write_text(paths.PLOTS / "confusion" / f"{name}.csv", confusion_rows(test.labels, preds[name], classes))
+    with atomic.output_dir(paths.PLOTS / "confusion") as confusion:
+        report = evaluate_models(models, tokenizer, test, classes, params, confusion)
+        report["environment"] = environment()
+        atomic.write_json(paths.METRICS / "evaluate.json", report)
     for name in models:
-        if name != "fp32":
-            report[f"{name}_vs_fp32"] = compare(report["fp32"], report[name], preds["fp32"], preds[name])
-    atomic.write_json(paths.METRICS / "evaluate.json", report)
-    for name in models:
+        r = report[name]
         vs = report.get(f"{name}_vs_fp32")
         extra = f", agreement with fp32 {vs['prediction_agreement']:.4f}" if vs else ""
-        print(f"{name}: accuracy {report[name]['accuracy']:.4f}, macro-F1 {report[name]['macro_f1']:.4f}{extra}")
+        print(f"{name}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}{extra}")
 
 
 if __name__ == "__main__":

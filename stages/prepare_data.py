@@ -4,7 +4,6 @@ Reads:  {data.raw_dir}/class.txt, train.txt, dev.txt, test.txt
 Writes: data/prepared/{train,dev,test}.tsv, classes.json, tokenizer/ ; metrics/data.json
 Params: data.*, tokenizer.* (used only when model.pretrained is null), model.pretrained
 """
-import json
 
 from bert_int8 import atomic, paths
 from bert_int8.data import SPLITS, data_report, format_split, read_raw, stratified_subset
@@ -23,7 +22,12 @@ def main():
         tokenizer = load_pretrained_tokenizer(params.model.pretrained, data_p.max_seq_length)
     else:
         tokenizer = train_wordpiece(
-            splits["train"].texts, tok_p.vocab_size, tok_p.min_frequency, tok_p.multi_char, data_p.max_seq_length
+            splits["train"].texts,
+            tok_p.vocab_size,
+            tok_p.min_frequency,
+            tok_p.multi_char,
+            data_p.max_seq_length,
+            show_progress=True,
         )
 
     report = data_report(classes, splits)
@@ -37,9 +41,9 @@ def main():
     with atomic.output_dir(paths.PREPARED) as out:
         for name in SPLITS:
             (out / f"{name}.tsv").write_text(format_split(splits[name]), encoding="utf-8")
-        (out / "classes.json").write_text(json.dumps(classes, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        atomic.write_json(out / "classes.json", classes)
         tokenizer.save_pretrained(out / "tokenizer")
-    atomic.write_json(paths.METRICS / "data.json", report)
+        atomic.write_json(paths.METRICS / "data.json", report)
     print(f"prepared {', '.join(f'{n} {len(splits[n].labels)}' for n in SPLITS)} lines; vocab {len(tokenizer)}")
 
 

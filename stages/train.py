@@ -7,35 +7,37 @@ Params: model.*, train.*
 Checkpoints go to models_save/checkpoints/ each epoch; a rerun after a kill resumes from the
 last one when params and data are unchanged, and the directory is removed on success.
 """
-import json
+
 import shutil
+import sys
 import time
 
 import torch
 
 from bert_int8 import atomic, paths
-from bert_int8.data import read_split
+from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
+from bert_int8.machine import environment
 from bert_int8.modeling import encode, new_model
 from bert_int8.params import load_params
 from bert_int8.tokenizer import load_tokenizer
-from bert_int8.training import TitleDataset, accuracy_metric, resumable_checkpoint, run_fingerprint
+from bert_int8.training import TitleDataset, accuracy_metric, progress_callback, resumable_checkpoint, run_fingerprint
 
 
 def main():
-    from dvclive import Live
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
     from transformers.integrations import DVCLiveCallback
+
+    from dvclive import Live
 
     params = load_params()
     model_p, train_p = params.model, params.train
     torch.set_num_threads(train_p.threads)
     set_seed(train_p.seed)
 
-    classes = json.loads(paths.CLASSES.read_text(encoding="utf-8"))
     tokenizer = load_tokenizer(paths.TOKENIZER)
-    train_split = read_split(paths.prepared_split("train"), len(classes))
-    dev_split = read_split(paths.prepared_split("dev"), len(classes))
+    classes, train_split = load_prepared("train")
+    dev_split = load_prepared("dev")[1]
     train_ds = TitleDataset(encode(tokenizer, train_split.texts), train_split.labels)
     dev_ds = TitleDataset(encode(tokenizer, dev_split.texts), dev_split.labels)
 
@@ -70,7 +72,8 @@ def main():
         train_sampling_strategy="random",
         dataloader_pin_memory=torch.cuda.is_available(),
         report_to="none",  # DVCLive is added below, configured so it leaves dvc.yaml alone
-        disable_tqdm=True,
+        # The progress bar with its ETA on a terminal; in a log, progress_callback's lines instead.
+        disable_tqdm=not sys.stderr.isatty(),
         dataloader_num_workers=0,
     )
     live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False, resume=bool(resume_from))
@@ -82,7 +85,7 @@ def main():
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         compute_metrics=accuracy_metric,
-        callbacks=[DVCLiveCallback(live=live)],
+        callbacks=[DVCLiveCallback(live=live)] + ([] if sys.stderr.isatty() else [progress_callback()]),
     )
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume_from)
@@ -105,6 +108,7 @@ def main():
             "wall_seconds": round(wall, 1),
             "train_examples_per_second": round(result.metrics["train_samples_per_second"], 1),
             "resumed": bool(resume_from),
+            "environment": environment(),
         },
     )
     shutil.rmtree(paths.CHECKPOINTS, ignore_errors=True)

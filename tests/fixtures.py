@@ -1,8 +1,20 @@
 """Tiny THUCNews-style data written by the tests themselves (no line of the real data set)."""
+
 import random
 from pathlib import Path
 
-CLASSES = ["finance", "realty", "stocks", "education", "science", "society", "politics", "sports", "game", "entertainment"]
+CLASSES = [
+    "finance",
+    "realty",
+    "stocks",
+    "education",
+    "science",
+    "society",
+    "politics",
+    "sports",
+    "game",
+    "entertainment",
+]
 
 # A few made-up words per class, so that a model can learn something from a few hundred titles.
 WORDS = [
@@ -46,13 +58,35 @@ MICRO_PARAMS = {
     "data": {"raw_dir": "data/raw", "max_train_samples": None, "seed": 1, "max_seq_length": 16},
     "tokenizer": {"vocab_size": 300, "min_frequency": 1, "multi_char": False},
     "model": {"pretrained": None, "layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
-    "train": {"epochs": 10, "batch_size": 16, "learning_rate": 0.003, "warmup_ratio": 0.0, "weight_decay": 0.0,
-              "seed": 1, "threads": 1},
-    "quantize": {"scheme": "per_tensor", "embeddings": "fp32", "keep_fp32": [], "backends": ["torch", "onnxruntime"],
-                 "max_f1_drop": 1.0, "allow_over_budget": False},
+    "train": {
+        "epochs": 10,
+        "batch_size": 16,
+        "learning_rate": 0.003,
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.0,
+        "seed": 1,
+        "threads": 1,
+    },
+    "quantize": {
+        "scheme": "per_tensor",
+        "embeddings": "fp32",
+        "keep_fp32": [],
+        "backends": ["torch", "onnxruntime", "openvino"],
+        "calibration_samples": 20,
+        "max_f1_drop": 1.0,
+        "allow_over_budget": False,
+    },
     "evaluate": {"batch_size": 32, "threads": 1},
-    "benchmark": {"threads": 1, "seq_len": 16, "batch_size": 8, "warmup": 1, "runs": 5, "throughput_runs": 2, "title_samples": 50,
-                  "reference_shape": False},
+    "benchmark": {
+        "threads": 1,
+        "seq_len": 16,
+        "batch_size": 8,
+        "warmup": 1,
+        "runs": 5,
+        "throughput_runs": 2,
+        "title_samples": 50,
+        "reference_shape": False,
+    },
     "load_test": {"clients": 2, "seconds": 1.0, "texts_per_request": 2, "threads": 1},
 }
 
@@ -63,8 +97,15 @@ def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
-    config = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                  intermediate_size=64, max_position_embeddings=64, num_labels=num_labels)
+    config = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+    )
     config.update(overrides)
     return BertForSequenceClassification(BertConfig(**config)).eval()
 

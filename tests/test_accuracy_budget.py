@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from fixtures import CLASSES, make_titles, tiny_bert
 
@@ -20,20 +22,30 @@ def setup():
     return model, tok, dev
 
 
+def _torch_fit(model, tok, dev, max_drop):
+    recipe = make_recipe(QuantizeParams())
+
+    def quantize(keep):
+        return apply_recipe(model, {**recipe, "keep_fp32": keep})
+
+    def score(m):
+        return macro_f1(m, tok, dev, CLASSES, 64)
+
+    return fit_budget(quantize, score, fp32_linear_names(model), score(model), max_drop)
+
+
 def test_huge_budget_keeps_nothing(setup):
     model, tok, dev = setup
-    recipe = make_recipe(QuantizeParams())
-    out_recipe, qmodel, report = fit_budget(model, tok, recipe, dev, CLASSES, max_drop=1.0)
-    assert out_recipe == recipe and report["kept_fp32_for_budget"] == []
+    keep, qmodel, report = _torch_fit(model, tok, dev, max_drop=1.0)
+    assert keep == [] and report["kept_fp32_for_budget"] == [] and report["sensitivity"] == {}
     assert fp32_linear_names(qmodel) == [] and report["dev_f1_drop"] == report["recipe_dev_f1_drop"] > 0
 
 
 def test_zero_budget_keeps_sensitive_layers_until_it_holds(setup):
     model, tok, dev = setup
-    recipe = make_recipe(QuantizeParams())
-    out_recipe, qmodel, report = fit_budget(model, tok, recipe, dev, CLASSES, max_drop=0.0)
+    keep, qmodel, report = _torch_fit(model, tok, dev, max_drop=0.0)
     kept = report["kept_fp32_for_budget"]
-    assert kept and out_recipe["keep_fp32"] == kept
+    assert kept and keep == kept
     assert report["dev_f1_drop"] <= 0.0
     assert sorted(fp32_linear_names(qmodel)) == sorted(kept)
     assert len(quantized_linear_names(qmodel)) == 8 - len(kept)
@@ -41,3 +53,45 @@ def test_zero_budget_keeps_sensitive_layers_until_it_holds(setup):
     sens = report["sensitivity"]
     assert [sens[k] for k in kept] == sorted((sens[k] for k in kept), reverse=True)
     assert min(sens[k] for k in kept) >= max([v for n, v in sens.items() if n not in kept], default=-1)
+
+
+def test_every_backend_honours_the_budget(setup, tmp_path):
+    from bert_int8.int8_models import build_int8_models
+    from bert_int8.onnx_backend import linear_nodes
+
+    model, tok, dev = setup
+    params = QuantizeParams(max_f1_drop=0.005, backends=["torch", "onnxruntime", "openvino"], calibration_samples=20)
+    out = {"torch": tmp_path / "int8", "onnxruntime": tmp_path / "onnx", "openvino": tmp_path / "openvino"}
+    report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:20], out)
+    for backend in ("torch", "onnxruntime", "openvino"):
+        b = report["budget"][backend]
+        assert b["dev_f1_drop"] <= 0.005 < b["recipe_dev_f1_drop"], backend
+        assert b["kept_fp32_for_budget"], backend
+    # what each backend kept in FP32 is what its saved model leaves unquantized
+    assert report["recipe"]["keep_fp32"] == report["budget"]["torch"]["kept_fp32_for_budget"]
+    ort_kept = report["budget"]["onnxruntime"]["kept_fp32_for_budget"]
+    assert (
+        report["onnxruntime_recipe"]["nodes_to_exclude"]
+        == linear_nodes(report["onnxruntime_recipe"]["nodes_to_exclude"], ort_kept)
+        != []
+    )
+    ov_kept = report["budget"]["openvino"]["kept_fp32_for_budget"]
+    assert report["openvino_recipe"]["ignored_scope"] == linear_nodes(
+        report["openvino_recipe"]["ignored_scope"], ov_kept
+    )
+    assert (
+        json.loads((tmp_path / "openvino" / "int8" / "openvino_recipe.json").read_text()) == report["openvino_recipe"]
+    )
+
+
+def test_allow_over_budget_keeps_going(setup, tmp_path):
+    from bert_int8.errors import PipelineError
+    from bert_int8.int8_models import build_int8_models
+
+    model, tok, dev = setup
+    strict = QuantizeParams(max_f1_drop=0.0, keep_fp32=["*"], backends=["torch"])
+    with pytest.raises(PipelineError, match="no recipe meets the budget of 0.0: torch int8"):
+        build_int8_models(strict, model, tok, dev, CLASSES, [], {"torch": tmp_path / "a"})
+    lenient = QuantizeParams(max_f1_drop=0.0, keep_fp32=["*"], backends=["torch"], allow_over_budget=True)
+    report = build_int8_models(lenient, model, tok, dev, CLASSES, [], {"torch": tmp_path / "b"})
+    assert report["int8_linear_layers"] == 0 and (tmp_path / "b" / "quantization_recipe.json").is_file()

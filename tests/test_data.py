@@ -1,7 +1,7 @@
 import pytest
 from fixtures import CLASSES
 
-from bert_int8.data import MAX_LINE_CHARS, data_report, read_raw, stratified_subset, Split
+from bert_int8.data import MAX_LINE_CHARS, Split, data_report, read_raw, stratified_subset
 from bert_int8.errors import PipelineError
 
 
@@ -29,6 +29,8 @@ BAD_LINES = [
     (b"title\t-1\n", "label '-1' is not a non-negative integer"),
     (b"title\t10\n", "label 10 out of range: class.txt has 10 classes"),
     (b" \t3\n", "empty title"),
+    (b"ti\x00tle\t3\n", "title has a control character (U+0000) at character 3"),
+    (b"title\x1b[31m\t3\n", "title has a control character (U+001B) at character 6"),
     (b"\xe4\xb8\t3\n", "not valid UTF-8"),
     (("x" * (MAX_LINE_CHARS + 1)).encode() + b"\t3\n", "characters long"),
 ]
@@ -91,7 +93,7 @@ def test_class_file_with_more_classes_than_used(raw_dir):
 
 def test_split_missing_a_class(raw_dir):
     lines = _good_lines(raw_dir, "dev.txt").splitlines(keepends=True)
-    _write(raw_dir, "dev.txt", b"".join(l for l in lines if not l.endswith(b"\t7\n")))
+    _write(raw_dir, "dev.txt", b"".join(line for line in lines if not line.endswith(b"\t7\n")))
     with pytest.raises(PipelineError, match=r"dev\.txt: class 7 never appears"):
         read_raw(raw_dir)
 
@@ -121,6 +123,10 @@ def test_data_report_counts_duplicates_and_overlap():
         "test": Split(["a", "c", "y"], [0, 0, 1]),
     }
     r = data_report(["p", "q"], splits)
-    assert r["train_duplicates"] == {"extra_title_copies": 2, "extra_identical_lines": 1, "titles_with_several_labels": 1}
+    assert r["train_duplicates"] == {
+        "extra_title_copies": 2,
+        "extra_identical_lines": 1,
+        "titles_with_several_labels": 1,
+    }
     assert r["titles_shared_train_dev"] == 1 and r["titles_shared_train_test"] == 2
     assert r["splits"]["train"]["per_class"] == {"p": 3, "q": 2}

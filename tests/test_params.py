@@ -17,12 +17,18 @@ def test_committed_params_are_the_schema_defaults():
     "raw, expected",
     [
         ({"train": {"batch_size": -1}}, "params.yaml: train.batch_size: Input should be greater than or equal to 1"),
-        ({"quantize": {"scheme": "per_row"}}, "params.yaml: quantize.scheme: Input should be 'per_tensor' or 'per_channel'"),
+        (
+            {"quantize": {"scheme": "per_row"}},
+            "params.yaml: quantize.scheme: Input should be 'per_tensor' or 'per_channel'",
+        ),
         ({"train": {"epochs": "two"}}, "params.yaml: train.epochs: Input should be a valid number"),
         ({"trian": {}}, "params.yaml: trian: unknown key"),
         ({"model": {"layer": 3}}, "params.yaml: model.layer: unknown key"),
         ({"model": {"hidden": 100, "heads": 3}}, "model.hidden (100) must be a multiple of model.heads (3)"),
-        ({"data": {"max_train_samples": 5}}, "params.yaml: data.max_train_samples: Input should be greater than or equal to 10"),
+        (
+            {"data": {"max_train_samples": 5}},
+            "params.yaml: data.max_train_samples: Input should be greater than or equal to 10",
+        ),
         ([1, 2], "params.yaml: expected a mapping of sections"),
     ],
 )

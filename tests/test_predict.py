@@ -57,7 +57,9 @@ def test_predict_command_on_stdin_and_file(model_dirs, tmp_path):
 def test_predict_command_errors(model_dirs, tmp_path):
     _, int8 = model_dirs
     missing = _cli(["predict", str(tmp_path / "nope"), "x"])
-    assert missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'nope'}: model directory not found"
+    assert (
+        missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'nope'}: model directory not found"
+    )
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok\n\xff\xfe\n")
     r = _cli(["predict", str(int8), "--file", str(bad)])

@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 import torch
-from fixtures import tiny_bert
+from fixtures import make_titles, tiny_bert
 
 from bert_int8.errors import PipelineError
 from bert_int8.params import QuantizeParams
@@ -18,7 +18,6 @@ from bert_int8.quantization import (
     save_quantized,
 )
 from bert_int8.tokenizer import train_wordpiece
-from fixtures import make_titles
 
 RECIPES = [
     QuantizeParams(),
@@ -35,7 +34,10 @@ def tokenizer():
 
 def _batch():
     g = torch.Generator().manual_seed(1)
-    return {"input_ids": torch.randint(5, 120, (3, 9), generator=g), "attention_mask": torch.ones(3, 9, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(5, 120, (3, 9), generator=g),
+        "attention_mask": torch.ones(3, 9, dtype=torch.long),
+    }
 
 
 @pytest.mark.parametrize("params", RECIPES, ids=lambda p: f"{p.scheme}-{p.embeddings}-{len(p.keep_fp32)}")
@@ -84,7 +86,7 @@ def test_torch_ao_deprecations_are_silenced_but_other_warnings_pass():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         qmodel = apply_recipe(tiny_bert(), make_recipe(QuantizeParams()))
-        warnings.warn("a warning of our own", UserWarning)
+        warnings.warn("a warning of our own", UserWarning, stacklevel=1)
     messages = [str(w.message) for w in caught]
     assert messages == ["a warning of our own"], messages
     assert quantized_linear_names(qmodel)
@@ -101,7 +103,9 @@ def test_mismatched_recipe_is_a_clear_error(tmp_path, tokenizer):
     recipe = json.loads((d / RECIPE_FILE).read_text())
     recipe["keep_fp32"] = []
     (d / RECIPE_FILE).write_text(json.dumps(recipe))
-    with pytest.raises(PipelineError, match="weights do not match the model built from config.json and quantization_recipe.json"):
+    with pytest.raises(
+        PipelineError, match="weights do not match the model built from config.json and quantization_recipe.json"
+    ):
         load_quantized(d)
 
 
@@ -112,12 +116,15 @@ def test_corrupt_weights_is_a_clear_error(tmp_path, tokenizer):
         load_quantized(d)
 
 
-@pytest.mark.parametrize("remove, expected", [
-    (None, "model directory not found"),
-    ("config.json", "config.json missing"),
-    (RECIPE_FILE, f"{RECIPE_FILE} missing"),
-    (WEIGHTS_FILE, f"{WEIGHTS_FILE} missing"),
-])
+@pytest.mark.parametrize(
+    "remove, expected",
+    [
+        (None, "model directory not found"),
+        ("config.json", "config.json missing"),
+        (RECIPE_FILE, f"{RECIPE_FILE} missing"),
+        (WEIGHTS_FILE, f"{WEIGHTS_FILE} missing"),
+    ],
+)
 def test_not_an_int8_model_directory(tmp_path, tokenizer, remove, expected):
     d = _saved(tmp_path / "int8", tokenizer)
     if remove is None:
@@ -126,4 +133,3 @@ def test_not_an_int8_model_directory(tmp_path, tokenizer, remove, expected):
         (d / remove).unlink()
     with pytest.raises(PipelineError, match=expected):
         load_quantized(d)
-

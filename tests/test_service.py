@@ -1,4 +1,5 @@
 """Real HTTP requests against a real server (uvicorn) started on a free loopback port."""
+
 import httpx
 import pytest
 from fixtures import CLASSES, save_tiny_model_dirs

@@ -1,4 +1,5 @@
 """Stage scripts run as DVC runs them (subprocesses in a repository root), on fixture data."""
+
 import json
 import shutil
 
@@ -46,7 +47,10 @@ def test_prepare_data_writes_splits_tokenizer_and_report(workdir):
     [
         (lambda raw: (raw / "test.txt").unlink(), r"test.txt: file not found"),
         (lambda raw: (raw / "dev.txt").write_bytes(b"\xff\xfe\x00title\t1\n"), r"dev.txt:1: not valid UTF-8"),
-        (lambda raw: (raw / "train.txt").write_text((raw / "train.txt").read_text() + "bad line\n"), r"train.txt:301: expected 'title<TAB>label_id'"),
+        (
+            lambda raw: (raw / "train.txt").write_text((raw / "train.txt").read_text() + "bad line\n"),
+            r"train.txt:301: expected 'title<TAB>label_id'",
+        ),
     ],
 )
 def test_prepare_data_bad_input_leaves_nothing_behind(workdir, damage, expected):

@@ -52,8 +52,14 @@ def test_vocabulary_is_deterministic(tmp_path):
 
 
 def test_learned_merges_follow_frequency():
-    vocab = learn_wordpiece_vocab({"ab": 5, "abc": 3, "bc": 1}, vocab_size=100, min_frequency=2, special_tokens=["[PAD]"])
+    vocab = learn_wordpiece_vocab(
+        {"ab": 5, "abc": 3, "bc": 1}, vocab_size=100, min_frequency=2, special_tokens=["[PAD]"]
+    )
     # alphabet first (by count, then string), then merges: "ab" (8), then "abc" (3); "bc" (1) is below min_frequency
     assert vocab == ["[PAD]", "##b", "a", "##c", "b", "ab", "abc"]
     assert learn_wordpiece_vocab({"ab": 5, "abc": 3}, vocab_size=4, min_frequency=1, special_tokens=["[PAD]"]) == [
-        "[PAD]", "##b", "a", "##c"]
+        "[PAD]",
+        "##b",
+        "a",
+        "##c",
+    ]

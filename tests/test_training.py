@@ -39,8 +39,13 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir):
     env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
     assert subprocess.run([sys.executable, str(REPO / "stages/prepare_data.py")], cwd=workdir, env=env).returncode == 0
 
-    proc = subprocess.Popen([sys.executable, str(REPO / "stages/train.py")], cwd=workdir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "stages/train.py")],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ck = workdir / "models_save" / "checkpoints"
     deadline = time.monotonic() + 120
     while not list(ck.glob("checkpoint-*/trainer_state.json")):
@@ -51,8 +56,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir):
     proc.wait()
     assert not (workdir / "models_save" / "fp32").exists()  # nothing half-written
 
-    rerun = subprocess.run([sys.executable, str(REPO / "stages/train.py")], cwd=workdir, env=env,
-                           capture_output=True, text=True)
+    rerun = subprocess.run(
+        [sys.executable, str(REPO / "stages/train.py")], cwd=workdir, env=env, capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resuming from models_save/checkpoints/checkpoint-" in rerun.stdout
     assert json.loads((workdir / "metrics" / "train.json").read_text())["resumed"] is True

@@ -1,0 +1,71 @@
+"""The machine a figure came from: CPU model, the ISA flags that pick kernels, library versions.
+
+Kernels, speed ratios and even trained weights differ between an AVX2-only CPU and one with
+AVX-512 VNNI or AMX, so every metrics file that holds a figure records this, and code picks a
+path (BF16 or not) by what this CPU has, never by what the last machine had.
+"""
+
+import os
+import platform
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+# The flags that decide which int8 / bf16 kernels run (Linux /proc/cpuinfo names).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+LIBRARIES = ("torch", "transformers", "onnxruntime", "openvino", "nncf")
+
+
+@lru_cache(maxsize=1)
+def _cpuinfo():
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_name():
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags():
+    for line in _cpuinfo().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def isa():
+    """The kernel-picking flags this CPU has, in a fixed order."""
+    flags = cpu_flags()
+    return [f for f in ISA_FLAGS if f in flags]
+
+
+def native_bf16():
+    """True where the CPU computes in BF16 natively (AVX-512 BF16 or AMX-BF16); elsewhere a BF16
+    model would run in emulation, whose timing says nothing, so BF16 is reported unsupported."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def versions():
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def environment():
+    """What metrics files record so that `dvc metrics diff` shows a machine change as one."""
+    return {
+        "cpu": cpu_name(),
+        "isa": " ".join(isa()) or "none of " + " ".join(ISA_FLAGS),
+        "logical_cpus": os.cpu_count(),
+        "bf16": "native" if native_bf16() else "unsupported (no avx512_bf16 or amx_bf16)",
+        **versions(),
+    }

@@ -1,0 +1,105 @@
+"""What a model directory is: its backend, its precision, the files that hold it, and how to
+load it. The one place that answers this; the stages, `predict` and the service all ask here.
+
+| directory holds                             | backend     | precision |
+| model.safetensors (save_pretrained)         | torch       | fp32      |
+| int8_state_dict.pt, quantization_recipe.json | torch       | int8      |
+| model.onnx                                  | onnxruntime | fp32      |
+| model.onnx, onnx_recipe.json                | onnxruntime | int8      |
+| model.xml + model.bin                       | openvino    | fp32      |
+| model.xml + model.bin, openvino_recipe.json | openvino    | int8      |
+
+A BF16 model is an FP32 directory run in BF16 (PyTorch weights cast to bfloat16, OpenVINO's
+BF16 precision hint): `ModelDir.as_bf16()`. Names follow the backend: fp32, int8, bf16 for
+PyTorch; onnx_fp32, onnx_int8; openvino_fp32, openvino_int8, openvino_bf16.
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import onnx_backend, openvino_backend, paths, quantization
+from .errors import PipelineError
+from .machine import native_bf16
+from .modeling import check_model_dir
+
+PREFIX = {"torch": "", "onnxruntime": "onnx_", "openvino": "openvino_"}
+BF16_BACKENDS = ("torch", "openvino")  # ONNX Runtime's CPU provider has no BF16 kernels for BERT
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    path: Path
+    backend: str  # torch | onnxruntime | openvino
+    precision: str  # fp32 | int8 | bf16
+
+    @classmethod
+    def open(cls, path):
+        """Read what `path` holds; a PipelineError names the directory if it is not a model."""
+        path = Path(path)
+        check_model_dir(path)
+        if (path / openvino_backend.MODEL_FILE).is_file():
+            return cls(path, "openvino", "int8" if (path / openvino_backend.RECIPE_FILE).is_file() else "fp32")
+        if (path / onnx_backend.MODEL_FILE).is_file():
+            return cls(path, "onnxruntime", "int8" if (path / onnx_backend.RECIPE_FILE).is_file() else "fp32")
+        if (path / quantization.RECIPE_FILE).is_file():
+            return cls(path, "torch", "int8")
+        return cls(path, "torch", "fp32")
+
+    @property
+    def name(self):
+        return PREFIX[self.backend] + self.precision
+
+    @property
+    def files(self):
+        """The files that hold the model's graph and weights (what its size on disk counts)."""
+        if self.backend == "openvino":
+            return [self.path / openvino_backend.MODEL_FILE, self.path / "model.bin"]
+        if self.backend == "onnxruntime":
+            return [self.path / onnx_backend.MODEL_FILE]
+        if self.precision == "int8":
+            return [self.path / quantization.WEIGHTS_FILE]
+        return [self.path / "model.safetensors"]
+
+    def as_bf16(self):
+        if self.precision != "fp32" or self.backend not in BF16_BACKENDS:
+            raise ValueError(f"{self.path}: no BF16 variant of a {self.backend} {self.precision} model")
+        return replace(self, precision="bf16")
+
+    def load(self, threads=None):
+        """The model, answering `model(**batch).logits`. `threads` sets the runtime's intra-op
+        threads: the session's (ONNX Runtime, OpenVINO) or PyTorch's, which are process-wide."""
+        import torch
+
+        if self.backend == "openvino":
+            return openvino_backend.OvModel(self.path, threads, bf16=self.precision == "bf16")
+        if self.backend == "onnxruntime":
+            return onnx_backend.OrtModel(self.path, threads)
+        if threads:
+            torch.set_num_threads(threads)
+        if self.precision == "int8":
+            return quantization.load_quantized(self.path)
+        from .modeling import load_fp32
+
+        model = load_fp32(self.path)
+        return model.to(torch.bfloat16) if self.precision == "bf16" else model
+
+
+def built_models(bf16=None):
+    """Every model the pipeline has built, by name, PyTorch FP32 first (the reference of every
+    comparison); with `bf16` (default: where the CPU has native BF16) the BF16 variants too."""
+    if bf16 is None:
+        bf16 = native_bf16()
+    dirs = [paths.FP32_DIR, paths.INT8_DIR]
+    for root in (paths.ONNX_DIR, paths.OPENVINO_DIR):
+        dirs += [root / "fp32", root / "int8"]
+    models = {}
+    for d in dirs:
+        if not (d / "config.json").is_file():
+            if d in (paths.FP32_DIR, paths.INT8_DIR):
+                raise PipelineError(f"{d}: not a model directory (config.json missing); run the earlier stages")
+            continue  # a backend that quantize.backends did not build
+        model = ModelDir.open(d)
+        models[model.name] = model
+        if bf16 and model.precision == "fp32" and model.backend in BF16_BACKENDS:
+            models[model.as_bf16().name] = model.as_bf16()
+    return models

@@ -1,0 +1,139 @@
+"""The OpenVINO backend: the ONNX export converted to OpenVINO IR (FP32), static int8 by NNCF
+post-training quantization calibrated on train titles, and either run behind the same call as
+a transformers model (`model(**batch).logits`), in FP32 or with the BF16 precision hint.
+
+Static int8 fixes every activation scale at calibration, so a title's answer does not depend on
+the other titles in its batch (dynamic int8 scales activations per batch), and OpenVINO's CPU
+plugin fuses the quantize/dequantize steps around its VNNI/AMX kernels.
+"""
+
+import contextlib
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from .atomic import write_json
+from .errors import PipelineError, first_line
+from .onnx_backend import exported_feeds, linear_nodes
+
+MODEL_FILE = "model.xml"  # and model.bin beside it
+RECIPE_FILE = "openvino_recipe.json"
+
+
+def convert_fp32(onnx_path, out_dir):
+    """The ONNX model as OpenVINO IR in out_dir, weights kept FP32 (save_model's default would
+    store them as FP16: not the FP32 model any more)."""
+    import openvino as ov
+
+    ov.save_model(ov.Core().read_model(str(onnx_path)), str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
+
+
+def calibration_batches(tokenizer, texts):
+    """One tokenized title per calibration item, at its own length (as the models see titles)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=tokenizer.model_max_length)
+    return [{k: np.asarray([enc[k][i]], dtype=np.int64) for k in enc.keys()} for i in range(len(texts))]
+
+
+@contextlib.contextmanager
+def _quiet_nncf():
+    # NNCF logs INFO lines per ignored or skipped node; keep its warnings and errors, for the call.
+    import nncf
+
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    nncf.set_log_level(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=()):
+    """NNCF post-training int8 (transformer preset: SmoothQuant, and no quantizers where BERT
+    loses accuracy to them) of the IR in fp32_dir, calibrated on `calibration` (a list of feeds);
+    the MatMuls that compute `keep_fp32_linears` go to the ignored scope. Writes out_dir/model.xml
+    and the recipe; returns the recipe."""
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(Path(fp32_dir) / MODEL_FILE))
+    matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
+    ignored = linear_nodes(matmuls, keep_fp32_linears)
+    input_names = [i.get_any_name() for i in model.inputs]
+    dataset = nncf.Dataset(calibration, lambda item: {k: v for k, v in item.items() if k in input_names})
+    with _quiet_nncf():
+        qmodel = nncf.quantize(
+            model,
+            dataset,
+            model_type=nncf.ModelType.TRANSFORMER,
+            subset_size=len(calibration),
+            ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+        )
+    ov.save_model(qmodel, str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
+    recipe = {
+        "method": "nncf.quantize",
+        "model_type": "transformer",
+        "calibration_items": len(calibration),
+        "ignored_scope": ignored,
+    }
+    write_json(Path(out_dir) / RECIPE_FILE, recipe)
+    return recipe
+
+
+def int8_matmuls(model):
+    """Names of the MatMuls of an OpenVINO model that run in int8: those with a FakeQuantize, or an
+    int8 constant behind its dequantize steps, on an input."""
+    passthrough = {"Convert", "Subtract", "Multiply", "Reshape", "Transpose"}
+
+    def quantized(output, depth=0):
+        node = output.get_node()
+        kind = node.get_type_name()
+        if kind == "FakeQuantize":
+            return True
+        if kind == "Constant":
+            return node.get_element_type().get_type_name() in ("i8", "u8")
+        if kind in passthrough and depth < 6:
+            return any(quantized(i.get_source_output(), depth + 1) for i in node.inputs())
+        return False
+
+    return sorted(
+        op.get_friendly_name()
+        for op in model.get_ops()
+        if op.get_type_name() == "MatMul" and any(quantized(i.get_source_output()) for i in op.inputs())
+    )
+
+
+class OvModel:
+    """A compiled OpenVINO model answering like a transformers classifier. `bf16` runs it with
+    the BF16 inference-precision hint; otherwise FP32 is asked for explicitly, since the CPU
+    plugin's default on a BF16-capable CPU is BF16."""
+
+    def __init__(self, model_dir, threads=None, bf16=False):
+        import openvino as ov
+        from transformers import AutoConfig
+
+        model_dir = Path(model_dir)
+        path = model_dir / MODEL_FILE
+        if not path.is_file():
+            raise PipelineError(f"{model_dir}: not an OpenVINO model directory ({MODEL_FILE} missing)")
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+        except RuntimeError as err:
+            raise PipelineError(f"{path}: cannot load: {first_line(err)}") from None
+        self.request = self.compiled.create_infer_request()
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
+        self.output = self.compiled.output(0)
+        self.config = AutoConfig.from_pretrained(model_dir)
+
+    def eval(self):
+        return self
+
+    def __call__(self, **batch):
+        result = self.request.infer(exported_feeds(self.input_names, batch))
+        return SimpleNamespace(logits=torch.from_numpy(np.array(result[self.output])))

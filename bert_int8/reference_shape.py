@@ -1,0 +1,82 @@
+"""The bert-base-chinese shape (vocab 21128, 12 layers x 768, 10 labels) with random weights,
+through the same int8 recipes and backends as the trained model, timed like it.
+
+Size and speed do not depend on the weights' values, so the reference's 390 -> 145 MiB and its
+speedup can be compared on any machine without downloading its weights. Static int8 (OpenVINO)
+is calibrated on real titles, tokenized by the project's tokenizer (random weights make any
+calibration as good as another; it only has to run).
+"""
+
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .bench import compare_models
+from .kernel_rate import int8_matmul_gops, linear_ops_per_sequence
+from .model_dir import BF16_BACKENDS, ModelDir
+from .params import QuantizeParams
+
+
+def bert_base_config(num_labels=10, **overrides):
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=21128, num_labels=num_labels, **overrides)
+
+
+def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, bf16):
+    """Every model directory of one architecture, random weights, as the pipeline builds them:
+    name -> ModelDir (with BF16 variants when `bf16`)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .int8_models import build_int8_models
+
+    torch.manual_seed(0)
+    fp32 = AutoModelForSequenceClassification.from_config(config).eval()
+    out_dir = Path(out_dir)
+    fp32.save_pretrained(out_dir / "fp32")
+    dirs = {"torch": out_dir / "int8", "onnxruntime": out_dir / "onnx", "openvino": out_dir / "openvino"}
+    build_int8_models(
+        quantize_params,
+        fp32,
+        tokenizer,
+        None,
+        None,
+        calibration_texts,
+        {b: d for b, d in dirs.items() if b in quantize_params.backends},
+    )
+    found = [out_dir / "fp32", out_dir / "int8"] + [
+        d / kind for b, d in dirs.items() if b != "torch" and b in quantize_params.backends for kind in ("fp32", "int8")
+    ]
+    models = {}
+    for d in found:
+        m = ModelDir.open(d)
+        models[m.name] = m
+        if bf16 and m.precision == "fp32" and m.backend in BF16_BACKENDS:
+            models[m.as_bf16().name] = m.as_bf16()
+    return models
+
+
+def benchmark_shape(config, recipe, backends, tokenizer, calibration_texts, params, bf16):
+    """(report, winners, kernel): compare_models on the shape, and how close each int8 model
+    comes at batch `params.batch_size` to the machine's int8 matrix-product rate."""
+    quantize_params = QuantizeParams(
+        scheme=recipe["scheme"],
+        embeddings=recipe["embeddings"],
+        keep_fp32=recipe["keep_fp32"],
+        backends=list(backends),
+        max_f1_drop=None,
+        calibration_samples=max(1, len(calibration_texts)),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dirs = build_shape(config, quantize_params, tokenizer, calibration_texts, tmp, bf16)
+        report, winners, _ = compare_models(model_dirs, config.vocab_size, params)
+    ops = linear_ops_per_sequence(config, params.seq_len)
+    rate = int8_matmul_gops(params.threads)
+    kernel = {"int8_matmul_gops": round(rate, 1), "gop_per_sequence": round(ops / 1e9, 3)}
+    for name, r in report.items():
+        if model_dirs[name].precision == "int8":
+            gops = ops * r["throughput_seq_per_s"] / 1e9
+            r["gops"] = round(gops, 1)
+            r["share_of_int8_matmul_rate"] = round(gops / rate, 4)
+    return report, winners, kernel
