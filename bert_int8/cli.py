@@ -51,7 +51,16 @@ def cmd_serve(args):
     from .service import create_app
 
     clf = Classifier(args.model_dir, threads=args.threads, batch_size=args.batch_size)
-    app = create_app(clf, max_texts=args.max_texts, max_chars=args.max_chars)
+    app = create_app(
+        clf,
+        max_texts=args.max_texts,
+        max_chars=args.max_chars,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        timeout_s=args.timeout_s,
+        max_body_bytes=args.max_body_bytes,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
 
 
@@ -75,6 +84,16 @@ def build_parser():
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-texts", type=int, default=256, help="most titles per request")
     s.add_argument("--max-chars", type=int, default=512, help="longest title accepted")
+    s.add_argument("--max-batch", type=int, default=64, help="most titles in one forward pass across requests")
+    s.add_argument("--max-wait-ms", type=float, default=2.0, help="longest a request waits for batch-mates")
+    s.add_argument("--max-queue", type=int, default=1024, help="most titles waiting; beyond it, 503")
+    s.add_argument("--timeout-s", type=float, default=10.0, help="a request not answered by then gets 504")
+    s.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=None,
+        help="largest request body; default: what --max-texts titles of --max-chars characters can need",
+    )
     s.add_argument("--log-level", default="warning")
     s.set_defaults(func=cmd_serve)
     return parser

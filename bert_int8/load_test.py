@@ -1,18 +1,14 @@
-"""Drive the HTTP service with concurrent clients on loopback and measure it.
-
-Bounded on both counts: a fixed number of client threads, each sending requests one after
-another until a fixed time is up. Traffic goes to 127.0.0.1 only.
-"""
+"""Run the HTTP service and drive it on loopback with the load generator (bert_int8.load_gen):
+a sweep over concurrency and titles per request, bounded in time and count, 127.0.0.1 only."""
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
-import numpy as np
 
 from .errors import PipelineError
 
@@ -67,38 +63,40 @@ def running_server(model_dir, threads, extra_args=(), startup_timeout=120):
             proc.kill()
 
 
-def drive(base, texts, clients, seconds, texts_per_request):
-    """Each client posts batches of titles back to back for `seconds`; returns the summary."""
-    latencies, errors = [], []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-
-    def client(k):
-        i = k * 7919  # each client starts at another place in the titles
-        with httpx.Client(base_url=base, timeout=30) as http:
-            while time.monotonic() < stop_at:
-                batch = [texts[(i + j) % len(texts)] for j in range(texts_per_request)]
-                i += texts_per_request
-                start = time.perf_counter()
-                r = http.post("/predict", json={"texts": batch})
-                took = time.perf_counter() - start
-                with lock:
-                    (latencies if r.status_code == 200 else errors).append(took)
-
-    start = time.perf_counter()
-    workers = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - start
-    ms = np.asarray(latencies) * 1000 if latencies else np.zeros(1)
-    return {
-        "requests": len(latencies),
-        "errors": len(errors),
-        "requests_per_s": round(len(latencies) / elapsed, 2),
-        "titles_per_s": round(len(latencies) * texts_per_request / elapsed, 2),
-        "latency_ms_p50": round(float(np.percentile(ms, 50)), 2),
-        "latency_ms_p95": round(float(np.percentile(ms, 95)), 2),
-        "latency_ms_p99": round(float(np.percentile(ms, 99)), 2),
+def drive(base, texts, concurrency, seconds, texts_per_request, max_requests=200_000):
+    """`concurrency` clients (bert_int8.load_gen, a process of its own) post `texts_per_request`
+    titles per request back to back for `seconds`; returns load_gen's summary."""
+    count = max(1, min(500, len(texts) // texts_per_request))
+    bodies = [texts[i * texts_per_request : (i + 1) * texts_per_request] for i in range(count)]
+    config = {
+        "url": f"{base}/predict",
+        "bodies": bodies,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "max_requests": max_requests,
     }
+    result = subprocess.run(
+        [sys.executable, "-m", "bert_int8.load_gen", json.dumps(config, ensure_ascii=False)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    if result.returncode != 0:
+        raise PipelineError(f"load generator failed: {result.stderr.strip()[-300:]}")
+    return json.loads(result.stdout)
+
+
+def sweep(base, texts, params, model_rate=None):
+    """Every (concurrency, titles per request) of load_test.*, keyed c<N> for single titles and
+    c<N>_batch<K> for K titles per request, each with its share of the model's own real-title
+    rate (from the benchmark) when given."""
+    report = {}
+    drive(base, texts, 1, min(2.0, params.seconds), 1)  # warm-up
+    for per_request in params.texts_per_request:
+        for concurrency in params.concurrency:
+            key = f"c{concurrency}" + ("" if per_request == 1 else f"_batch{per_request}")
+            r = drive(base, texts, concurrency, params.seconds, per_request)
+            if model_rate:
+                r["share_of_model_rate"] = round(r["titles_per_s"] / model_rate, 4)
+            report[key] = r
+    return report

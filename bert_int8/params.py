@@ -6,7 +6,7 @@ dvc.yaml lists, per stage, exactly the keys that stage reads.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -114,10 +114,14 @@ class BenchmarkParams(Section):
 
 
 class LoadTestParams(Section):
-    clients: int = Field(4, ge=1, le=64)
-    seconds: float = Field(8.0, gt=0, le=600)
-    texts_per_request: int = Field(1, ge=1)
+    # Concurrent clients, each posting back to back; one run per (concurrency, titles per request).
+    concurrency: list[Annotated[int, Field(ge=1, le=256)]] = [1, 8, 32]
+    texts_per_request: list[Annotated[int, Field(ge=1, le=256)]] = [1, 64]
+    seconds: float = Field(5.0, gt=0, le=600)
     threads: int = Field(2, ge=1)
+    # The service's dynamic batching (bert-int8 serve --max-batch / --max-wait-ms).
+    max_batch: int = Field(64, ge=1)
+    max_wait_ms: float = Field(2.0, ge=0, le=1000)
 
 
 class Params(Section):

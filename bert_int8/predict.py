@@ -22,11 +22,18 @@ def load_model(model_dir, threads=None):
 class Classifier:
     def __init__(self, model_dir, threads=None, batch_size=64):
         self.model_dir = Path(model_dir)
-        self.model, self.kind, self.backend = load_model(self.model_dir, threads)
+        found = ModelDir.open(self.model_dir)
+        self.model, self.kind, self.backend = found.load(threads), found.precision, found.backend
         self.tokenizer = load_tokenizer(self.model_dir)
         id2label = self.model.config.id2label
         self.labels = [id2label[i] for i in range(len(id2label))]
         self.batch_size = batch_size
+
+    @property
+    def answers_independent_of_batch(self):
+        """False for dynamic int8 (activation scales computed per batch, so a title's answer moves
+        with its batch-mates); true for FP32, BF16 and static int8 (OpenVINO/NNCF)."""
+        return self.kind != "int8" or self.backend == "openvino"
 
     @property
     def name(self):

@@ -1,18 +1,27 @@
-"""The HTTP service: POST /predict, GET /health, with an OpenAPI schema (FastAPI).
+"""The HTTP service: POST /predict, GET /health, GET /metrics (Prometheus), with an OpenAPI
+schema that states the limits the service enforces.
 
-Bad requests get a 4xx with a message, never a 500: wrong JSON or types (422), an empty list
-or an empty title (422), too many titles or a title too long (413).
+- Titles of concurrent requests share forward passes (bert_int8/batcher.py) when the model's
+  answers do not depend on batch-mates (FP32, BF16, static int8); dynamic int8 models run each
+  request as its own batch, so no user's answer moves with another user's traffic.
+- A request body over `max_body_bytes` is refused with 413 from its Content-Length before it is
+  read, and a body without Content-Length (chunked) is cut off with 413 once it passes the limit:
+  the server never holds more than the limit of any one body.
+- A full queue answers 503 with Retry-After; a request not answered in `timeout_s` gets 504.
+- The request schema carries the limits (minItems/maxItems, minLength/maxLength, a non-blank
+  pattern), so a client generating requests from /openapi.json gets exactly what it expects;
+  a request outside them gets FastAPI's standard 422 body.
 """
 
-import threading
+import asyncio
+import time
+from typing import Annotated
 
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, ConfigDict, StrictStr
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, create_model
 
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    texts: list[StrictStr]
+from .batcher import DynamicBatcher, QueueFull
 
 
 class Score(BaseModel):
@@ -35,32 +44,170 @@ class Health(BaseModel):
     status: str
     model: str
     kind: str
+    backend: str
     labels: list[str]
+    shares_batches: bool
 
 
-def create_app(classifier, max_texts=256, max_chars=512, top_k=3):
-    app = FastAPI(title="bert-int8 title classifier", version="1")
-    # One forward pass at a time: torch already uses every thread it was given, and requests
-    # taking turns keeps latency predictable instead of oversubscribing the cores.
-    lock = threading.Lock()
+class Detail(BaseModel):
+    detail: str
+
+
+def default_max_body_bytes(max_texts, max_chars):
+    """The largest body a valid request can need: every title at its longest, each character
+    written as a 6-byte JSON escape (\\uXXXX), plus quotes, commas and the envelope."""
+    return max_texts * (6 * max_chars + 4) + 1024
+
+
+def request_model(max_texts, max_chars):
+    title = Annotated[StrictStr, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S")]
+    return create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid"),
+        texts=(Annotated[list[title], Field(min_length=1, max_length=max_texts)], ...),
+    )
+
+
+def create_app(
+    classifier,
+    max_texts=256,
+    max_chars=512,
+    top_k=3,
+    max_batch=64,
+    max_wait_ms=2.0,
+    max_queue=1024,
+    timeout_s=10.0,
+    max_body_bytes=None,
+):
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+    registry = CollectorRegistry()
+    requests = Counter("bert_int8_requests", "HTTP requests to /predict by status", ["status"], registry=registry)
+    latency = Histogram(
+        "bert_int8_request_seconds",
+        "Time from the request's arrival to its answer",
+        buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+        registry=registry,
+    )
+    batch_titles = Histogram(
+        "bert_int8_batch_titles",
+        "Titles per forward pass",
+        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        registry=registry,
+    )
+    batch_requests = Histogram(
+        "bert_int8_batch_requests", "Requests per forward pass", buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry
+    )
+    batcher = DynamicBatcher(
+        lambda texts: classifier.predict(texts, top_k=top_k),
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_queue=max_queue,
+        shares_batches=classifier.answers_independent_of_batch,
+        on_batch=lambda titles, reqs: (batch_titles.observe(titles), batch_requests.observe(reqs)),
+    )
+    Gauge("bert_int8_queue_titles", "Titles waiting for a forward pass", registry=registry).set_function(batcher.depth)
+
+    PredictRequest = request_model(max_texts, max_chars)
+    app = FastAPI(title="bert-int8 title classifier", version="2")
+    app.state.batcher = batcher
 
     @app.get("/health", response_model=Health)
     def health():
-        return Health(status="ok", model=classifier.name, kind=classifier.kind, labels=classifier.labels)
+        return Health(
+            status="ok",
+            model=classifier.name,
+            kind=classifier.kind,
+            backend=classifier.backend,
+            labels=classifier.labels,
+            shares_batches=batcher.shares_batches,
+        )
 
-    @app.post("/predict", response_model=PredictResponse)
-    def predict(request: PredictRequest):  # a plain def: FastAPI runs it in a worker thread
-        texts = request.texts
-        if not texts:
-            raise HTTPException(422, "texts is empty: send at least one title")
-        if len(texts) > max_texts:
-            raise HTTPException(413, f"too many texts: {len(texts)}, at most {max_texts} per request")
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise HTTPException(422, f"texts[{i}] is empty")
-            if len(text) > max_chars:
-                raise HTTPException(413, f"texts[{i}] is {len(text)} characters long, at most {max_chars}")
-        with lock:
-            return PredictResponse(predictions=classifier.predict(texts, top_k=top_k))
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics():
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses={
+            413: {"model": Detail, "description": "body larger than the byte limit"},
+            503: {"model": Detail, "description": "queue full; retry after the Retry-After header's seconds"},
+            504: {"model": Detail, "description": "not answered within the service's timeout"},
+        },
+    )
+    async def predict(request: PredictRequest):
+        try:
+            rows = await asyncio.wait_for(batcher.submit(request.texts), timeout_s)
+        except QueueFull as err:
+            raise HTTPException(503, f"busy: {err}", headers={"Retry-After": "1"}) from None
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"not answered within {timeout_s} s") from None
+        return PredictResponse(predictions=rows)
+
+    limit = max_body_bytes or default_max_body_bytes(max_texts, max_chars)
+    return BodyLimitAndMetrics(app, limit, requests, latency)
+
+
+class BodyLimitAndMetrics:
+    """ASGI middleware around the app: refuses bodies over `max_bytes` (413, before reading a
+    body whose Content-Length says so, or as soon as a chunked body passes the limit), and
+    counts /predict answers by status and time for /metrics."""
+
+    def __init__(self, app, max_bytes, requests, latency):
+        self.app, self.max_bytes, self.requests, self.latency = app, max_bytes, requests, latency
+
+    def __getattr__(self, name):  # app.state, app.openapi() ... for tests and tools
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), {"code": None}
+        counted = scope["path"] == "/predict"
+        refused = False
+
+        async def refuse():
+            nonlocal refused
+            refused = True
+            body = b'{"detail":"request body larger than %d bytes"}' % self.max_bytes
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            status["code"] = 413
+
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await refuse()
+        else:
+            received = 0
+
+            async def limited_receive():
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_bytes and not refused:
+                        await refuse()
+                        return {"type": "http.disconnect"}  # the app stops reading; the rest is never held
+                return message
+
+            async def guarded_send(message):
+                if refused:
+                    return
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, guarded_send)
+            except Exception:
+                if not refused:
+                    raise
+        if counted and status["code"]:
+            self.requests.labels(str(status["code"])).inc()
+            self.latency.observe(time.perf_counter() - start)

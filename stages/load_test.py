@@ -1,19 +1,24 @@
-"""Stage load_test: the HTTP service under concurrent load, every built model, in one run.
+"""Stage load_test: the HTTP service under concurrent load, every served model, in one run.
 
-Reads:  models_save/fp32/, models_save/int8/, models_save/onnx/, models_save/openvino/ (when built),
-        data/prepared/test.tsv (titles to send)
-Writes: metrics/load_test.json (requests/s, titles/s, latency p50/p95/p99 per model, and each
-        model's ratios to FP32)
+Reads:  models_save/fp32/, models_save/int8/, models_save/onnx/, models_save/openvino/ (when
+        built), data/prepared/test.tsv (titles to send), metrics/benchmark.json (each model's
+        own real-title rate, which the service's titles/s is a share of)
+Writes: metrics/load_test.json: <model>.c<N> (single-title requests) and <model>.c<N>_batch<K>
+        (K titles per request): requests/s, titles/s, latency p50/p95/p99, errors, share of the
+        model's rate, the load generator's CPU seconds; and each model's titles/s ratio to FP32
+        at the highest concurrency, beside the same ratio of the models alone
 Params: load_test.*
-Each model gets its own `bert-int8 serve` process on a free 127.0.0.1 port, driven by
-load_test.clients concurrent clients for load_test.seconds.
+Each model gets its own `bert-int8 serve` process on a free 127.0.0.1 port, driven by the load
+generator (bert_int8/load_gen.py) in a process of its own.
 """
 
+import json
+
 from bert_int8 import atomic, paths
-from bert_int8.bench import ratios
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
-from bert_int8.load_test import drive, running_server
+from bert_int8.load_test import running_server, sweep
+from bert_int8.machine import environment
 from bert_int8.model_dir import built_models
 from bert_int8.params import load_params
 
@@ -21,19 +26,28 @@ from bert_int8.params import load_params
 def main():
     params = load_params().load_test
     texts = load_prepared("test")[1].texts
-    report = {"setup": params.model_dump()}
+    rates = json.loads((paths.METRICS / "benchmark.json").read_text(encoding="utf-8"))["real_titles"]
+    report = {"setup": {**params.model_dump(), **environment()}}
     # The service serves a model directory as it is; BF16 is a way to run one, not a directory.
-    served = {name: m for name, m in built_models(bf16=False).items()}
+    served = built_models(bf16=False)
+    flags = ["--max-batch", str(params.max_batch), "--max-wait-ms", str(params.max_wait_ms)]
     for name, model in served.items():
-        with running_server(model.path, params.threads) as base:
-            drive(base, texts, 1, min(2.0, params.seconds), params.texts_per_request)  # warm-up
-            report[name] = drive(base, texts, params.clients, params.seconds, params.texts_per_request)
-        print(f"{name}: {report[name]['requests_per_s']} req/s, p95 {report[name]['latency_ms_p95']} ms")
+        with running_server(model.path, params.threads, extra_args=flags) as base:
+            report[name] = sweep(base, texts, params, rates[name]["dynamic_titles_per_s"])
+        top = report[name][f"c{max(params.concurrency)}"]
+        print(
+            f"{name}: {top['titles_per_s']} titles/s at {max(params.concurrency)} clients, p99 {top['latency_ms_p99']} ms"
+        )
+    key = f"c{max(params.concurrency)}"
     for name in served:
-        if name != "fp32":
-            report[name]["vs_fp32"] = ratios(
-                report[name], report["fp32"], {"requests_per_s": "requests_per_s", "latency_ms_p95": "latency_p95"}
-            )
+        if name != "fp32" and report["fp32"][key]["titles_per_s"]:
+            service = report[name][key]["titles_per_s"] / report["fp32"][key]["titles_per_s"]
+            model = rates[name]["dynamic_titles_per_s"] / rates["fp32"]["dynamic_titles_per_s"]
+            report[name]["vs_fp32"] = {
+                f"service_titles_per_s_{key}": round(service, 4),
+                "model_titles_per_s": round(model, 4),
+                "service_over_model": round(service / model, 4),
+            }
     atomic.write_json(paths.METRICS / "load_test.json", report)
 
 

@@ -87,7 +87,14 @@ MICRO_PARAMS = {
         "title_samples": 50,
         "reference_shape": False,
     },
-    "load_test": {"clients": 2, "seconds": 1.0, "texts_per_request": 2, "threads": 1},
+    "load_test": {
+        "concurrency": [1, 4],
+        "texts_per_request": [1, 4],
+        "seconds": 0.5,
+        "threads": 1,
+        "max_batch": 16,
+        "max_wait_ms": 2.0,
+    },
 }
 
 

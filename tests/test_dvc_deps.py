@@ -10,7 +10,7 @@ from conftest import REPO
 
 PKG = "bert_int8"
 # Modules a stage runs in a subprocess (`python -m bert_int8.cli serve ...`), which no import shows.
-SUBPROCESS = {"load_test": ["cli"]}
+SUBPROCESS = {"load_test": ["cli", "load_gen"]}
 
 
 def _imports(path):

@@ -119,7 +119,13 @@ def test_full_pipeline(reproduced, repo):
     load = metrics["load_test"]
     assert set(load) - {"setup"} == {m for m in built if "bf16" not in m}
     for model in set(load) - {"setup"}:
-        assert load[model]["requests"] > 0 and load[model]["errors"] == 0, model
+        assert set(load[model]) >= {"c1", "c4", "c1_batch4", "c4_batch4"}, model
+        for run in ("c1", "c4", "c1_batch4", "c4_batch4"):
+            r = load[model][run]
+            assert r["requests"] > 0 and r["errors"] == 0, (model, run)
+            assert r["share_of_model_rate"] == round(
+                r["titles_per_s"] / metrics["benchmark"]["real_titles"][model]["dynamic_titles_per_s"], 4
+            )
 
     # The outputs that reviewers diff are small files tracked by git, not by the DVC cache.
     tracked = _run(["git", "ls-files"], root, env).split()

@@ -1,25 +1,48 @@
-"""Real HTTP requests against a real server (uvicorn) started on a free loopback port."""
+"""The service: real HTTP against a real server (uvicorn) on a free loopback port, and the app
+and its batcher driven in-process where timing must be controlled."""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from pathlib import Path
 
 import httpx
 import pytest
 from fixtures import CLASSES, save_tiny_model_dirs
 
+from bert_int8.batcher import DynamicBatcher, QueueFull
 from bert_int8.load_test import running_server
+from bert_int8.predict import Classifier
+from bert_int8.service import create_app, default_max_body_bytes
+
+LIMITS = ["--max-texts", "4", "--max-chars", "20"]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    _, int8 = save_tiny_model_dirs(tmp_path_factory.mktemp("models"))
-    with running_server(int8, threads=1, extra_args=["--max-texts", "4", "--max-chars", "20"]) as base:
+def model_dirs(tmp_path_factory):
+    return save_tiny_model_dirs(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def server(model_dirs):
+    fp32, _ = model_dirs
+    with running_server(fp32, threads=1, extra_args=LIMITS) as base:
         with httpx.Client(base_url=base, timeout=30) as client:
             yield client
 
 
 def test_health(server):
-    r = server.get("/health")
-    assert r.status_code == 200
-    body = r.json()
-    assert body["kind"] == "int8" and body["labels"] == CLASSES and body["model"] == "int8"
+    body = server.get("/health").json()
+    assert body["kind"] == "fp32" and body["labels"] == CLASSES and body["model"] == "fp32"
+    assert body["shares_batches"] is True
+
+
+def test_dynamic_int8_does_not_share_batches(model_dirs):
+    _, int8 = model_dirs
+    assert Classifier(int8).answers_independent_of_batch is False
+    assert Classifier(model_dirs[0]).answers_independent_of_batch is True
 
 
 def test_predict_keeps_order(server):
@@ -29,38 +52,218 @@ def test_predict_keeps_order(server):
     preds = r.json()["predictions"]
     assert [p["text"] for p in preds] == texts
     assert preds[0] == preds[3]
-    single = server.post("/predict", json={"texts": [texts[1]]}).json()["predictions"][0]
-    # Dynamic int8 quantization scales activations per batch, so a title's probabilities move
-    # slightly with its batch-mates; its label and ranking do not here.
-    assert [s["label"] for s in single["top_k"]] == [s["label"] for s in preds[1]["top_k"]]
-    assert single["top_k"][0]["probability"] == pytest.approx(preds[1]["top_k"][0]["probability"], abs=1e-3)
 
 
-def test_openapi_schema(server):
+def test_answers_do_not_depend_on_other_traffic(server):
+    """A title's probabilities alone and while 15 other requests share its batches."""
+    title = "银行利率上调"
+    alone = server.post("/predict", json={"texts": [title]}).json()["predictions"][0]
+    others = [["球队比赛冠军"], ["电影明星导演", "股票大盘"], ["高考考生"], ["芯片手机卫星软件"]] * 4
+    results = {}
+
+    def post(k, texts):
+        with httpx.Client(base_url=str(server.base_url), timeout=30) as c:
+            results[k] = c.post("/predict", json={"texts": texts}).json()["predictions"]
+
+    threads = [threading.Thread(target=post, args=(k, t)) for k, t in enumerate([[title]] + others)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    together = results[0][0]
+    assert [s["label"] for s in together["top_k"]] == [s["label"] for s in alone["top_k"]]
+    for a, b in zip(alone["top_k"], together["top_k"]):
+        assert abs(a["probability"] - b["probability"]) <= 1e-5
+    for k, texts in enumerate(others, 1):  # and every caller got its own titles back, in order
+        assert [p["text"] for p in results[k]] == texts
+
+
+def test_openapi_schema_states_the_limits(server):
     schema = server.get("/openapi.json").json()
-    assert {"/predict", "/health"} <= set(schema["paths"])
+    assert {"/predict", "/health", "/metrics"} <= set(schema["paths"])
+    texts = schema["components"]["schemas"]["PredictRequest"]["properties"]["texts"]
+    assert (texts["minItems"], texts["maxItems"]) == (1, 4)
+    assert (texts["items"]["minLength"], texts["items"]["maxLength"], texts["items"]["pattern"]) == (1, 20, r"\S")
+    assert {"200", "413", "422", "503", "504"} <= set(schema["paths"]["/predict"]["post"]["responses"])
 
 
 @pytest.mark.parametrize(
-    "kwargs, status, fragment",
+    "body, error_type",
     [
-        ({"json": {"texts": []}}, 422, "texts is empty"),
-        ({"json": {"texts": ["a", "b", "c", "d", "e"]}}, 413, "too many texts: 5, at most 4"),
-        ({"json": {"texts": ["长" * 21]}}, 413, "texts[0] is 21 characters long, at most 20"),
-        ({"json": {"texts": ["  "]}}, 422, "texts[0] is empty"),
-        ({"json": {"texts": "银行"}}, 422, "list"),
-        ({"json": {"texts": [1, 2]}}, 422, "string"),
-        ({"json": {"text": ["银行"]}}, 422, "texts"),
-        ({"json": ["银行"]}, 422, ""),
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
-        ({"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 422, ""),
+        ({"texts": []}, "too_short"),
+        ({"texts": ["a", "b", "c", "d", "e"]}, "too_long"),
+        ({"texts": ["长" * 21]}, "string_too_long"),
+        ({"texts": ["  "]}, "string_pattern_mismatch"),
+        ({"texts": [""]}, "string_too_short"),
+        ({"texts": "银行"}, "list_type"),
+        ({"texts": [1, 2]}, "string_type"),
+        ({"text": ["银行"]}, "missing"),
     ],
 )
-def test_bad_requests_get_4xx_and_the_server_keeps_answering(server, kwargs, status, fragment):
-    r = server.post("/predict", **kwargs)
-    assert r.status_code == status, r.text
-    assert fragment in r.text
+def test_requests_outside_the_schema_get_its_422(server, body, error_type):
+    r = server.post("/predict", json=body)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, list) and detail[0]["type"] == error_type, detail  # FastAPI's declared shape
     assert server.post("/predict", json={"texts": ["银行"]}).status_code == 200
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe"])
+def test_bodies_that_are_not_json(server, content):
+    r = server.post("/predict", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and isinstance(r.json()["detail"], list)
+
+
+def _rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _server_pid(base_url):
+    port = httpx.URL(str(base_url)).port
+    for conn in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = conn.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # LISTEN
+            inode = fields[9]
+            for fd in Path("/proc").glob("[0-9]*/fd/*"):
+                try:
+                    if fd.readlink().name == f"socket:[{inode}]":
+                        return int(fd.parts[2])
+                except OSError:
+                    continue
+    raise AssertionError("server process not found")
+
+
+def _raw_post(base_url, head, chunks):
+    """Send a raw request (headers, then body chunks from a thread) and read the status line."""
+    url = httpx.URL(str(base_url))
+    sock = socket.create_connection((url.host, url.port), timeout=30)
+    sock.sendall(head)
+
+    def feed():
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:
+            pass  # the server closed the connection after its 413: expected
+
+    sender = threading.Thread(target=feed, daemon=True)
+    sender.start()
+    status = sock.recv(4096).split(b"\r\n", 1)[0]
+    sock.close()
+    return status
+
+
+def test_oversized_bodies_get_413_without_the_server_holding_them(server):
+    pid = _server_pid(server.base_url)
+    limit = default_max_body_bytes(4, 20)
+    before = _rss_kib(pid)
+    # Content-Length over the limit: refused before a byte of the body is read.
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n"
+    assert _raw_post(server.base_url, head, []) == b"HTTP/1.1 413 Request Entity Too Large"
+    # No Content-Length (chunked): cut off once past the limit, while 64 MiB are on their way.
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    piece = b'{"texts": ["' + b"a" * (1 << 20)
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 64
+    assert _raw_post(server.base_url, head, chunks) == b"HTTP/1.1 413 Request Entity Too Large"
+    time.sleep(0.5)
+    assert _rss_kib(pid) - before < 16 * 1024, "the server's memory grew with the refused bodies"
+    assert limit < 4096
+    assert server.post("/predict", json={"texts": ["银行"]}).status_code == 200
+
+
+def test_metrics_are_served_in_prometheus_format(server):
+    server.post("/predict", json={"texts": ["银行", "球队"]})
+    text = server.get("/metrics").text
+    for name in (
+        "bert_int8_requests_total",
+        "bert_int8_request_seconds_bucket",
+        "bert_int8_batch_titles_bucket",
+        "bert_int8_queue_titles",
+    ):
+        assert name in text, name
+    count = [line for line in text.splitlines() if line.startswith('bert_int8_requests_total{status="200"}')]
+    assert count and float(count[0].split()[-1]) >= 1
+
+
+class GatedClassifier(Classifier):
+    """The real classifier, held at a gate so that a test decides when forward passes run."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate, self.calls = threading.Event(), []
+
+    def predict(self, texts, top_k=3):
+        self.gate.wait(10)
+        self.calls.append(len(texts))
+        return super().predict(texts, top_k)
+
+
+def test_concurrent_requests_share_forward_passes_and_get_their_own_results(model_dirs):
+    clf = GatedClassifier(model_dirs[0])
+    batcher = DynamicBatcher(lambda texts: clf.predict(texts), max_batch=64, max_wait_ms=50)
+    requests = [[f"银行{i}", f"球队{i}"] for i in range(8)]
+
+    async def go():
+        tasks = [asyncio.ensure_future(batcher.submit(texts)) for texts in requests]
+        await asyncio.sleep(0.1)  # everything is queued behind the first pass
+        clf.gate.set()
+        return await asyncio.gather(*tasks)
+
+    results = asyncio.run(go())
+    batcher.close()
+    assert [[r["text"] for r in rows] for rows in results] == requests
+    assert sum(clf.calls) == 16 and len(clf.calls) < len(requests)
+    assert max(clf.calls) > 2
+
+
+def test_a_full_queue_refuses_and_a_slow_answer_times_out(model_dirs):
+    clf = GatedClassifier(model_dirs[0])
+    app = create_app(clf, max_queue=1, timeout_s=0.5, max_wait_ms=0)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            first = asyncio.ensure_future(client.post("/predict", json={"texts": ["银行"]}))  # taken, held at the gate
+            await asyncio.sleep(0.1)
+            second = asyncio.ensure_future(client.post("/predict", json={"texts": ["球队"]}))  # waits in the queue
+            await asyncio.sleep(0.1)
+            third = await client.post("/predict", json={"texts": ["电影"]})  # queue full
+            return third, await first, await second
+
+    third, first, second = asyncio.run(go())
+    clf.gate.set()
+    app.state.batcher.close()
+    assert third.status_code == 503 and third.headers["retry-after"] == "1"
+    assert first.status_code == 504 and second.status_code == 504
+
+
+def test_a_dynamic_int8_batcher_runs_each_request_alone(model_dirs):
+    clf = GatedClassifier(model_dirs[1])
+    batcher = DynamicBatcher(lambda texts: clf.predict(texts), max_wait_ms=50, shares_batches=False)
+
+    async def go():
+        tasks = [asyncio.ensure_future(batcher.submit([f"银行{i}"])) for i in range(4)]
+        await asyncio.sleep(0.1)
+        clf.gate.set()
+        return await asyncio.gather(*tasks)
+
+    asyncio.run(go())
+    batcher.close()
+    assert clf.calls == [1, 1, 1, 1]
+
+
+def test_queue_full_is_an_exception_of_the_batcher():
+    batcher = DynamicBatcher(lambda texts: texts, max_queue=0)
+
+    async def go():
+        with pytest.raises(QueueFull):
+            await batcher.submit(["a"])
+
+    asyncio.run(go())
+    batcher.close()
 
 
 def test_binds_to_loopback_by_default():
@@ -68,3 +271,41 @@ def test_binds_to_loopback_by_default():
 
     args = build_parser().parse_args(["serve", "models_save/int8"])
     assert args.host == "127.0.0.1"
+
+
+def test_serve_flags_reach_the_app(model_dirs):
+    app = create_app(Classifier(model_dirs[0]), max_texts=3, max_chars=7)
+    schema = app.openapi()
+    texts = schema["components"]["schemas"]["PredictRequest"]["properties"]["texts"]
+    assert (texts["maxItems"], texts["items"]["maxLength"]) == (3, 7)
+    app.state.batcher.close()
+    assert json.dumps(schema)  # serialisable as served
+
+
+def test_load_generator_measures_and_reports_its_own_cost(server):
+    from bert_int8.load_test import drive
+
+    r = drive(
+        str(server.base_url), ["银行利率", "球队比赛", "电影明星"], concurrency=4, seconds=0.5, texts_per_request=2
+    )
+    assert r["requests"] > 0 and r["errors"] == 0
+    assert r["titles_per_s"] == pytest.approx(2 * r["requests_per_s"], rel=1e-3)
+    assert r["client_cpu_seconds"] < r["seconds"] * 2
+    assert r["latency_ms_p50"] <= r["latency_ms_p99"]
+
+
+def test_load_generator_when_every_request_fails(server):
+    from bert_int8.load_test import drive
+
+    r = drive(str(server.base_url), ["长" * 30], concurrency=2, seconds=0.3, texts_per_request=1, max_requests=50)
+    assert r["requests"] == 0 and r["errors"] == 50 and r["titles_per_s"] == 0
+    assert r["latency_ms_p99"] is None
+
+
+def test_load_generator_refuses_other_hosts():
+    import subprocess
+    import sys
+
+    config = json.dumps({"url": "http://192.0.2.1:80/predict", "bodies": [["a"]], "concurrency": 1, "seconds": 1})
+    result = subprocess.run([sys.executable, "-m", "bert_int8.load_gen", config], capture_output=True, text=True)
+    assert result.returncode != 0 and "only loopback addresses" in result.stderr
