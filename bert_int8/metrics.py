@@ -29,7 +29,7 @@ def classification_metrics(labels, preds, classes):
     }
 
 
-def compare(reference, candidate, ref_preds, cand_preds):
+def drops_against(reference, candidate, ref_preds, cand_preds):
     """What the candidate (int8) lost against the reference (FP32) on the same inputs."""
     return {
         "prediction_agreement": _r(np.mean(np.asarray(ref_preds) == np.asarray(cand_preds))),
@@ -62,5 +62,5 @@ def evaluate_models(models, tokenizer, split, classes, params, confusion_dir):
         print(f"evaluated {name}", flush=True)
     for name in models:
         if name != "fp32":
-            report[f"{name}_vs_fp32"] = compare(report["fp32"], report[name], preds["fp32"], preds[name])
+            report[f"{name}_vs_fp32"] = drops_against(report["fp32"], report[name], preds["fp32"], preds[name])
     return report

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from .bench import compare_models
 from .kernel_rate import int8_matmul_gops, linear_ops_per_sequence
 from .model_dir import BF16_BACKENDS, ModelDir
 from .params import QuantizeParams
+from .timing import compare_models
 
 
 def bert_base_config(num_labels=10, **overrides):

@@ -18,7 +18,6 @@ import json
 from transformers import AutoConfig
 
 from bert_int8 import atomic, paths
-from bert_int8.bench import compare_models, title_throughput
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
 from bert_int8.machine import environment, native_bf16
@@ -26,6 +25,7 @@ from bert_int8.model_dir import built_models
 from bert_int8.params import load_params
 from bert_int8.quantization import RECIPE_FILE
 from bert_int8.reference_shape import benchmark_shape, bert_base_config
+from bert_int8.timing import compare_models, title_throughput
 from bert_int8.tokenizer import load_tokenizer
 
 

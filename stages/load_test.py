@@ -17,7 +17,7 @@ import json
 from bert_int8 import atomic, paths
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
-from bert_int8.load_test import running_server, sweep
+from bert_int8.http_load import running_server, sweep
 from bert_int8.machine import environment
 from bert_int8.model_dir import built_models
 from bert_int8.params import load_params

@@ -1,4 +1,4 @@
-from bert_int8.metrics import classification_metrics, compare, confusion_rows
+from bert_int8.metrics import classification_metrics, confusion_rows, drops_against
 
 
 def test_macro_metrics_differ_from_micro():
@@ -13,10 +13,10 @@ def test_macro_metrics_differ_from_micro():
     assert m["macro_f1"] != m["accuracy"]
 
 
-def test_compare_and_confusion_rows():
+def test_drops_against_and_confusion_rows():
     a = classification_metrics([0, 1, 1], [0, 1, 1], ["a", "b"])
     b = classification_metrics([0, 1, 1], [0, 0, 1], ["a", "b"])
-    c = compare(a, b, [0, 1, 1], [0, 0, 1])
+    c = drops_against(a, b, [0, 1, 1], [0, 0, 1])
     assert c["prediction_agreement"] == round(2 / 3, 4)
     assert c["accuracy_drop"] == round(1 / 3, 4)
     assert c["macro_f1_drop"] > 0

@@ -13,7 +13,7 @@ import pytest
 from fixtures import CLASSES, save_tiny_model_dirs
 
 from bert_int8.batcher import DynamicBatcher, QueueFull
-from bert_int8.load_test import running_server
+from bert_int8.http_load import running_server
 from bert_int8.predict import Classifier
 from bert_int8.service import create_app, default_max_body_bytes
 
@@ -283,7 +283,7 @@ def test_serve_flags_reach_the_app(model_dirs):
 
 
 def test_load_generator_measures_and_reports_its_own_cost(server):
-    from bert_int8.load_test import drive
+    from bert_int8.http_load import drive
 
     r = drive(
         str(server.base_url), ["银行利率", "球队比赛", "电影明星"], concurrency=4, seconds=0.5, texts_per_request=2
@@ -295,7 +295,7 @@ def test_load_generator_measures_and_reports_its_own_cost(server):
 
 
 def test_load_generator_when_every_request_fails(server):
-    from bert_int8.load_test import drive
+    from bert_int8.http_load import drive
 
     r = drive(str(server.base_url), ["长" * 30], concurrency=2, seconds=0.3, texts_per_request=1, max_requests=50)
     assert r["requests"] == 0 and r["errors"] == 50 and r["titles_per_s"] == 0

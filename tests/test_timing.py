@@ -2,12 +2,12 @@ import pytest
 import torch
 from fixtures import make_titles, tiny_bert
 
-from bert_int8.bench import compare_models, dummy_batch, latency_summary, ratios
 from bert_int8.kernel_rate import linear_ops_per_sequence
 from bert_int8.params import BenchmarkParams, QuantizeParams
 from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.reference_shape import benchmark_shape, build_shape
 from bert_int8.sizes import file_bytes, weight_bytes
+from bert_int8.timing import compare_models, dummy_batch, latency_summary, ratios
 from bert_int8.tokenizer import train_wordpiece
 
 BACKENDS = ["torch", "onnxruntime", "openvino"]
