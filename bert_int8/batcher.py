@@ -1,13 +1,13 @@
 """Dynamic batching for the service: titles of concurrent requests share one forward pass.
 
 One inference thread takes the oldest waiting request, then keeps collecting requests until it
-holds `max_batch` titles or `max_wait_ms` has passed since it took the first one, whichever
-comes first (Triton's dynamic batcher and Ray Serve's @serve.batch bound waiting the same way),
-runs one forward pass and hands each caller its own slice, in order. The event loop only awaits.
+holds `max_batch` titles or `max_wait_ms` has passed since that request arrived, whichever comes
+first (Triton's dynamic batcher and Ray Serve's @serve.batch bound waiting the same way), runs
+one forward pass and hands each caller its own slice, in order. The event loop only awaits.
 
 The queue is bounded in titles (text-embeddings-inference bounds it too): past `max_queue`, a
 request is refused at once (the service answers 503 with Retry-After) instead of waiting
-without bound; a request not answered within `timeout_s` is dropped (504).
+without bound. A request whose caller stopped waiting (timed out) leaves the queue at once.
 
 Only models whose answer for a title does not depend on its batch-mates share batches across
 requests: FP32, BF16 and static int8. Dynamic int8 scales activations per batch, so it would
@@ -25,6 +25,10 @@ class QueueFull(Exception):
     """More titles are waiting than the queue holds."""
 
 
+class Closed(Exception):
+    """The batcher was closed (the service is shutting down)."""
+
+
 class _Job:
     __slots__ = ("texts", "future", "loop", "enqueued")
 
@@ -34,8 +38,8 @@ class _Job:
 
 class DynamicBatcher:
     def __init__(self, predict, max_batch=64, max_wait_ms=2.0, max_queue=1024, shares_batches=True, on_batch=None):
-        """`predict(texts) -> list of results` runs one forward pass (in the inference thread);
-        `on_batch(titles, requests)` is told the size of each pass (for /metrics)."""
+        """`predict(texts) -> list of results, one per text` runs one forward pass (in the
+        inference thread); `on_batch(titles, requests)` is told the size of each pass."""
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
         self.max_queue, self.shares_batches, self.on_batch = max_queue, shares_batches, on_batch
         self.jobs, self.queued_titles = collections.deque(), 0
@@ -48,26 +52,47 @@ class DynamicBatcher:
     def depth(self):
         return self.queued_titles
 
+    def alive(self):
+        return self.thread.is_alive() and not self.closed
+
     async def submit(self, texts):
         """The results for `texts`, in order, once their batch has run; QueueFull when full."""
         loop = asyncio.get_running_loop()
         job = _Job(list(texts), loop.create_future(), loop)
         with self.cond:
+            if self.closed:
+                raise Closed("the service is shutting down")
             if self.queued_titles + len(job.texts) > self.max_queue:
                 raise QueueFull(f"{self.queued_titles} titles waiting, at most {self.max_queue}")
             self.jobs.append(job)
             self.queued_titles += len(job.texts)
             self.cond.notify()
+        job.future.add_done_callback(lambda _: self._forget(job))
         return await job.future
 
+    def _forget(self, job):
+        """A job whose caller stopped waiting leaves the queue (its titles no longer count)."""
+        if not job.future.cancelled():
+            return
+        with self.cond:
+            try:
+                self.jobs.remove(job)
+            except ValueError:
+                return  # already taken by the inference thread
+            self.queued_titles -= len(job.texts)
+
     def close(self):
+        """Stop the inference thread; every request still queued gets Closed."""
         with self.cond:
             self.closed = True
+            pending, self.jobs, self.queued_titles = list(self.jobs), collections.deque(), 0
             self.cond.notify()
+        for job in pending:
+            self._settle(job, None, Closed("the service is shutting down"))
         self.thread.join(timeout=10)
 
     def _take(self):
-        """The next batch of jobs (waiting for the first, then up to max_wait for more)."""
+        """The next batch of jobs (waiting for the first, then until max_wait after it arrived)."""
         with self.cond:
             while not self.jobs and not self.closed:
                 self.cond.wait()
@@ -75,11 +100,11 @@ class DynamicBatcher:
                 return []
             batch = [self.jobs.popleft()]
             titles = len(batch[0].texts)
-            deadline = time.monotonic() + self.max_wait
+            deadline = batch[0].enqueued + self.max_wait
             while self.shares_batches and titles < self.max_batch:
                 if not self.jobs:
                     left = deadline - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or self.closed:
                         break
                     self.cond.wait(left)
                     continue
@@ -96,25 +121,32 @@ class DynamicBatcher:
             batch = self._take()
             if not batch:
                 return
-            batch = [job for job in batch if not job.future.cancelled()]  # timed out while waiting
+            batch = [job for job in batch if not job.future.cancelled()]
             if not batch:
                 continue
             texts = [t for job in batch for t in job.texts]
             try:
-                results, error = self.predict(texts), None
-            except Exception as err:  # handed to every caller of the batch, the thread goes on
-                results, error = None, err
-            self.forward_passes += 1
-            if self.on_batch:
-                self.on_batch(len(texts), len(batch))
+                results = self.predict(texts)
+                if len(results) != len(texts):
+                    raise RuntimeError(f"the model answered {len(results)} of {len(texts)} titles")
+                self.forward_passes += 1
+                if self.on_batch:
+                    self.on_batch(len(texts), len(batch))
+            except Exception as err:  # handed to every caller of the batch; the thread goes on
+                for job in batch:
+                    self._settle(job, None, err)
+                continue
             start = 0
             for job in batch:
-                part = None if error else results[start : start + len(job.texts)]
+                self._settle(job, results[start : start + len(job.texts)], None)
                 start += len(job.texts)
-                try:
-                    job.loop.call_soon_threadsafe(_settle, job.future, part, error)
-                except RuntimeError:
-                    pass  # the caller's event loop has closed: nobody is waiting for this answer
+
+    @staticmethod
+    def _settle(job, result, error):
+        try:
+            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+        except RuntimeError:
+            pass  # the caller's event loop has closed: nobody is waiting for this answer
 
 
 def _settle(future, result, error):

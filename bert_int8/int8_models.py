@@ -44,10 +44,18 @@ def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts,
         if budget is None:
             return [], quantize([]), {}
         keep, qmodel, report = fit_budget(quantize, score, layers, base_f1, budget)
-        if (report["dev_f1_drop"] > budget or len(keep) == len(layers)) and not params.allow_over_budget:
+        if params.allow_over_budget:
+            return keep, qmodel, report
+        if report["dev_f1_drop"] > budget:
             raise PipelineError(
                 f"quantize.max_f1_drop: no recipe meets the budget of {budget}: {backend} int8 loses "
                 f"{report['dev_f1_drop']} dev macro-F1 with {len(by_params) + len(keep)} Linear layers kept in FP32 "
+                "(raise the budget, or set quantize.allow_over_budget: true)"
+            )
+        if len(keep) == len(layers):
+            raise PipelineError(
+                f"quantize.max_f1_drop: no recipe meets the budget of {budget} with any Linear layer in int8: "
+                f"{backend} keeps all {len(by_params) + len(keep)} in FP32 "
                 "(raise the budget, or set quantize.allow_over_budget: true)"
             )
         return keep, qmodel, report
@@ -55,11 +63,8 @@ def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts,
     report = {"budget": {"dev_fp32_macro_f1": base_f1, "max_f1_drop": budget}}
 
     # PyTorch (always built: the reference method)
-    qmodel_of = {}
-
     def torch_int8(keep):
-        qmodel_of["last"] = apply_recipe(model, {**recipe, "keep_fp32": recipe["keep_fp32"] + keep})
-        return qmodel_of["last"]
+        return apply_recipe(model, {**recipe, "keep_fp32": recipe["keep_fp32"] + keep})
 
     keep, qmodel, report["budget"]["torch"] = within_budget("torch", torch_int8)
     recipe = {**recipe, "keep_fp32": recipe["keep_fp32"] + keep}

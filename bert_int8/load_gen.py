@@ -21,29 +21,39 @@ import numpy as np
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-async def _client(host, port, path, bodies, start_at, deadline, budget, out):
-    reader, writer = await asyncio.open_connection(host, port)
+async def _request(reader, writer, host, path, body):
+    """One POST on a keep-alive connection: (status, wants_close)."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    status = int((await reader.readline()).split()[1])
+    length, close = 0, False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "connection" and value.strip().lower() == "close":
+            close = True
+    await reader.readexactly(length)
+    return status, close
+
+
+async def _client(host, port, path, bodies, start_at, deadline, budget, out, timeout=30):
+    reader = writer = None
     k = start_at
     try:
         while time.monotonic() < deadline and budget["left"] > 0:
             budget["left"] -= 1
             body, titles = bodies[k % len(bodies)]
             k += 1
-            head = (
-                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
             t0 = time.perf_counter()
-            writer.write(head + body)
-            status = int((await reader.readline()).split()[1])
-            length, close = 0, False
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-                elif name.lower() == "connection" and value.strip().lower() == "close":
-                    close = True
-            await reader.readexactly(length)
+            try:
+                status, close = await asyncio.wait_for(_request(reader, writer, host, path, body), timeout)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, IndexError, ValueError):
+                status, close = None, True  # a dropped or garbled answer: an error, and a new connection
             took = time.perf_counter() - t0
             if status == 200:
                 out["latencies"].append(took)
@@ -52,9 +62,10 @@ async def _client(host, port, path, bodies, start_at, deadline, budget, out):
                 out["errors"] += 1
             if close:
                 writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
+                reader = writer = None
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
 async def _run(config):

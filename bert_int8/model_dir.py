@@ -84,6 +84,17 @@ class ModelDir:
         return model.to(torch.bfloat16) if self.precision == "bf16" else model
 
 
+def with_bf16(model_dirs):
+    """name -> ModelDir for `model_dirs`, each FP32 model of a BF16-capable backend followed by
+    its BF16 variant."""
+    out = {}
+    for model in model_dirs:
+        out[model.name] = model
+        if model.precision == "fp32" and model.backend in BF16_BACKENDS:
+            out[model.as_bf16().name] = model.as_bf16()
+    return out
+
+
 def built_models(bf16=None):
     """Every model the pipeline has built, by name, PyTorch FP32 first (the reference of every
     comparison); with `bf16` (default: where the CPU has native BF16) the BF16 variants too."""
@@ -92,14 +103,11 @@ def built_models(bf16=None):
     dirs = [paths.FP32_DIR, paths.INT8_DIR]
     for root in (paths.ONNX_DIR, paths.OPENVINO_DIR):
         dirs += [root / "fp32", root / "int8"]
-    models = {}
+    found = []
     for d in dirs:
         if not (d / "config.json").is_file():
             if d in (paths.FP32_DIR, paths.INT8_DIR):
                 raise PipelineError(f"{d}: not a model directory (config.json missing); run the earlier stages")
             continue  # a backend that quantize.backends did not build
-        model = ModelDir.open(d)
-        models[model.name] = model
-        if bf16 and model.precision == "fp32" and model.backend in BF16_BACKENDS:
-            models[model.as_bf16().name] = model.as_bf16()
-    return models
+        found.append(ModelDir.open(d))
+    return with_bf16(found) if bf16 else {m.name: m for m in found}

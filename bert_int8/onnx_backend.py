@@ -57,13 +57,19 @@ def linear_nodes(node_names, linear_names):
 
     The exporter names a Linear's product after the module path, with "/" between modules and
     a ModuleList index kept as ".0": bert.encoder.layer.0.attention.self.query becomes
-    /bert/encoder/layer.0/attention/self/query/MatMul. OpenVINO keeps these names on import, so
-    one list of layers kept in FP32 reaches every backend.
+    /bert/encoder/layer.0/attention/self/query/MatMul (a Linear on a 2-D input becomes .../Gemm,
+    which OpenVINO turns into .../Gemm/WithoutBiases). OpenVINO keeps these names on import, so
+    one list of layers kept in FP32 reaches every backend. A layer that matches no node is an
+    error: keeping it FP32 would otherwise silently not happen.
     """
-    patterns = [
-        re.compile("/" + "[./]".join(map(re.escape, name.split("."))) + "/(MatMul|Gemm)") for name in linear_names
-    ]
-    return sorted(n for n in node_names if any(p.match(n) for p in patterns))
+    found = []
+    for name in linear_names:
+        pattern = re.compile("/" + "[./]".join(map(re.escape, name.split("."))) + "/(MatMul|Gemm)")
+        nodes = [n for n in node_names if pattern.match(n)]
+        if not nodes:
+            raise PipelineError(f"quantize: no graph node computes the Linear layer {name!r}; cannot keep it in FP32")
+        found += nodes
+    return sorted(set(found))
 
 
 def quantize_onnx(fp32_path, int8_path, per_channel, keep_fp32_linears=()):

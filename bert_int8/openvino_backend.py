@@ -39,12 +39,11 @@ def calibration_batches(tokenizer, texts):
 
 @contextlib.contextmanager
 def _quiet_nncf():
-    # NNCF logs INFO lines per ignored or skipped node; keep its warnings and errors, for the call.
-    import nncf
-
+    # NNCF logs INFO lines per ignored or skipped node; keep its warnings and errors, for the
+    # call. (nncf.set_log_level would also change its handlers' levels for good.)
     logger = logging.getLogger("nncf")
     level = logger.level
-    nncf.set_log_level(logging.WARNING)
+    logger.setLevel(logging.WARNING)
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .kernel_rate import int8_matmul_gops, linear_ops_per_sequence
-from .model_dir import BF16_BACKENDS, ModelDir
+from .model_dir import ModelDir, with_bf16
 from .params import QuantizeParams
 from .timing import compare_models
 
@@ -48,13 +48,8 @@ def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, 
     found = [out_dir / "fp32", out_dir / "int8"] + [
         d / kind for b, d in dirs.items() if b != "torch" and b in quantize_params.backends for kind in ("fp32", "int8")
     ]
-    models = {}
-    for d in found:
-        m = ModelDir.open(d)
-        models[m.name] = m
-        if bf16 and m.precision == "fp32" and m.backend in BF16_BACKENDS:
-            models[m.as_bf16().name] = m.as_bf16()
-    return models
+    found = [ModelDir.open(d) for d in found]
+    return with_bf16(found) if bf16 else {m.name: m for m in found}
 
 
 def benchmark_shape(config, recipe, backends, tokenizer, calibration_texts, params, bf16):

@@ -14,6 +14,7 @@ schema that states the limits the service enforces.
 """
 
 import asyncio
+import contextlib
 import time
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, create_model
 
-from .batcher import DynamicBatcher, QueueFull
+from .batcher import Closed, DynamicBatcher, QueueFull
 
 
 class Score(BaseModel):
@@ -47,6 +48,7 @@ class Health(BaseModel):
     backend: str
     labels: list[str]
     shares_batches: bool
+    inference_thread_alive: bool
 
 
 class Detail(BaseModel):
@@ -55,15 +57,17 @@ class Detail(BaseModel):
 
 def default_max_body_bytes(max_texts, max_chars):
     """The largest body a valid request can need: every title at its longest, each character
-    written as a 6-byte JSON escape (\\uXXXX), plus quotes, commas and the envelope."""
-    return max_texts * (6 * max_chars + 4) + 1024
+    written as JSON escapes (\\uXXXX, two of them for a character beyond U+FFFF: 12 bytes),
+    plus quotes, commas and the envelope."""
+    return max_texts * (12 * max_chars + 4) + 1024
 
 
 def request_model(max_texts, max_chars):
     title = Annotated[StrictStr, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S")]
     return create_model(
         "PredictRequest",
-        __config__=ConfigDict(extra="forbid"),
+        # Python's re, as JSON-schema tools in Python use: Rust's regex counts \x1c-\x1f as \S.
+        __config__=ConfigDict(extra="forbid", regex_engine="python-re"),
         texts=(Annotated[list[title], Field(min_length=1, max_length=max_texts)], ...),
     )
 
@@ -108,8 +112,16 @@ def create_app(
     )
     Gauge("bert_int8_queue_titles", "Titles waiting for a forward pass", registry=registry).set_function(batcher.depth)
 
+    if max_queue < max_texts:
+        raise ValueError(f"max_queue ({max_queue}) must hold at least one request of max_texts ({max_texts}) titles")
     PredictRequest = request_model(max_texts, max_chars)
-    app = FastAPI(title="bert-int8 title classifier", version="2")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        batcher.close()
+
+    app = FastAPI(title="bert-int8 title classifier", version="2", lifespan=lifespan)
     app.state.batcher = batcher
 
     @app.get("/health", response_model=Health)
@@ -121,6 +133,7 @@ def create_app(
             backend=classifier.backend,
             labels=classifier.labels,
             shares_batches=batcher.shares_batches,
+            inference_thread_alive=batcher.alive(),
         )
 
     @app.get("/metrics", response_class=PlainTextResponse)
@@ -132,14 +145,18 @@ def create_app(
         response_model=PredictResponse,
         responses={
             413: {"model": Detail, "description": "body larger than the byte limit"},
-            503: {"model": Detail, "description": "queue full; retry after the Retry-After header's seconds"},
+            503: {
+                "model": Detail,
+                "description": "queue full (or shutting down); retry after the Retry-After header's seconds",
+                "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+            },
             504: {"model": Detail, "description": "not answered within the service's timeout"},
         },
     )
     async def predict(request: PredictRequest):
         try:
             rows = await asyncio.wait_for(batcher.submit(request.texts), timeout_s)
-        except QueueFull as err:
+        except (QueueFull, Closed) as err:
             raise HTTPException(503, f"busy: {err}", headers={"Retry-After": "1"}) from None
         except asyncio.TimeoutError:
             raise HTTPException(504, f"not answered within {timeout_s} s") from None
@@ -206,8 +223,15 @@ class BodyLimitAndMetrics:
             try:
                 await self.app(scope, limited_receive, guarded_send)
             except Exception:
+                status["code"] = status["code"] or 500
                 if not refused:
                     raise
-        if counted and status["code"]:
-            self.requests.labels(str(status["code"])).inc()
+            finally:
+                self._count(counted, status["code"], start)
+            return
+        self._count(counted, status["code"], start)
+
+    def _count(self, counted, code, start):
+        if counted and code:
+            self.requests.labels(str(code)).inc()
             self.latency.observe(time.perf_counter() - start)

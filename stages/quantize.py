@@ -40,7 +40,7 @@ def main():
         atomic.write_json(paths.METRICS / "quantize.json", report)
     print(f"PyTorch: {report['int8_linear_layers']} Linear layers int8, {len(report['fp32_linear_layers'])} FP32")
     for backend, b in report["budget"].items():
-        if isinstance(b, dict):
+        if isinstance(b, dict) and "dev_f1_drop" in b:  # no entries when quantize.max_f1_drop is null
             print(
                 f"{backend}: dev macro-F1 drop {b['dev_f1_drop']} (budget {params.max_f1_drop}), "
                 f"kept FP32 for the budget: {b['kept_fp32_for_budget'] or 'none'}"

@@ -90,8 +90,56 @@ def test_allow_over_budget_keeps_going(setup, tmp_path):
 
     model, tok, dev = setup
     strict = QuantizeParams(max_f1_drop=0.0, keep_fp32=["*"], backends=["torch"])
-    with pytest.raises(PipelineError, match="no recipe meets the budget of 0.0: torch int8"):
+    with pytest.raises(
+        PipelineError, match="no recipe meets the budget of 0.0 with any Linear layer in int8: torch keeps all 8"
+    ):
         build_int8_models(strict, model, tok, dev, CLASSES, [], {"torch": tmp_path / "a"})
     lenient = QuantizeParams(max_f1_drop=0.0, keep_fp32=["*"], backends=["torch"], allow_over_budget=True)
     report = build_int8_models(lenient, model, tok, dev, CLASSES, [], {"torch": tmp_path / "b"})
     assert report["int8_linear_layers"] == 0 and (tmp_path / "b" / "quantization_recipe.json").is_file()
+
+
+def test_layers_kept_by_params_reach_every_backend(setup, tmp_path):
+    """The 2-D Linears (pooler, classifier) export as Gemm: they must be found and kept too."""
+    import openvino as ov
+
+    from bert_int8.int8_models import build_int8_models
+    from bert_int8.openvino_backend import int8_matmuls
+
+    model, tok, dev = setup
+    kept = ["classifier", "bert.pooler.dense", "bert.encoder.layer.0.output.dense"]
+    params = QuantizeParams(
+        keep_fp32=kept, backends=["torch", "onnxruntime", "openvino"], max_f1_drop=None, calibration_samples=10
+    )
+    out = {"torch": tmp_path / "int8", "onnxruntime": tmp_path / "onnx", "openvino": tmp_path / "openvino"}
+    report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:10], out)
+    assert sorted(report["fp32_linear_layers"]) == sorted(kept)
+    assert report["onnxruntime_recipe"]["nodes_to_exclude"] == [
+        "/bert/encoder/layer.0/output/dense/MatMul",
+        "/bert/pooler/dense/Gemm",
+        "/classifier/Gemm",
+    ]
+    ignored = report["openvino_recipe"]["ignored_scope"]
+    assert ignored == [
+        "/bert/encoder/layer.0/output/dense/MatMul",
+        "/bert/pooler/dense/Gemm/WithoutBiases",
+        "/classifier/Gemm/WithoutBiases",
+    ]
+    quantized = int8_matmuls(ov.Core().read_model(str(tmp_path / "openvino" / "int8" / "model.xml")))
+    assert quantized and not set(ignored) & set(quantized)
+    assert report["budget"] == {
+        "dev_fp32_macro_f1": None,
+        "max_f1_drop": None,
+        "torch": {},
+        "onnxruntime": {},
+        "openvino": {},
+    }
+
+
+def test_a_layer_no_graph_node_computes_is_an_error():
+    from bert_int8.errors import PipelineError
+    from bert_int8.onnx_backend import linear_nodes
+
+    assert linear_nodes(["/classifier/Gemm", "/x/MatMul"], ["classifier"]) == ["/classifier/Gemm"]
+    with pytest.raises(PipelineError, match="no graph node computes the Linear layer 'bert.missing'"):
+        linear_nodes(["/classifier/Gemm"], ["bert.missing"])

@@ -17,7 +17,7 @@ from bert_int8.http_load import running_server
 from bert_int8.predict import Classifier
 from bert_int8.service import create_app, default_max_body_bytes
 
-LIMITS = ["--max-texts", "4", "--max-chars", "20"]
+LIMITS = ["--max-texts", "4", "--max-chars", "20", "--max-wait-ms", "20"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def server(model_dirs):
 def test_health(server):
     body = server.get("/health").json()
     assert body["kind"] == "fp32" and body["labels"] == CLASSES and body["model"] == "fp32"
-    assert body["shares_batches"] is True
+    assert body["shares_batches"] is True and body["inference_thread_alive"] is True
 
 
 def test_dynamic_int8_does_not_share_batches(model_dirs):
@@ -76,6 +76,57 @@ def test_answers_do_not_depend_on_other_traffic(server):
         assert abs(a["probability"] - b["probability"]) <= 1e-5
     for k, texts in enumerate(others, 1):  # and every caller got its own titles back, in order
         assert [p["text"] for p in results[k]] == texts
+    # the requests did share forward passes
+    shared = [
+        line
+        for line in server.get("/metrics").text.splitlines()
+        if line.startswith('bert_int8_batch_requests_bucket{le="1.0"}')
+    ]
+    total = [
+        line for line in server.get("/metrics").text.splitlines() if line.startswith("bert_int8_batch_requests_count")
+    ]
+    assert float(shared[0].split()[-1]) < float(total[0].split()[-1])
+
+
+@pytest.fixture(scope="module")
+def static_int8(model_dirs, tmp_path_factory):
+    """The tiny FP32 model quantized statically by NNCF (OpenVINO), as the pipeline builds it."""
+    from fixtures import make_titles
+
+    from bert_int8.int8_models import build_int8_models
+    from bert_int8.modeling import load_fp32
+    from bert_int8.params import QuantizeParams
+    from bert_int8.tokenizer import load_tokenizer
+
+    fp32 = model_dirs[0]
+    out = tmp_path_factory.mktemp("ov")
+    params = QuantizeParams(backends=["torch", "openvino"], max_f1_drop=None, calibration_samples=20)
+    build_int8_models(
+        params,
+        load_fp32(fp32),
+        load_tokenizer(fp32),
+        None,
+        None,
+        [t for t, _ in make_titles(2, 9)],
+        {"torch": out / "int8", "openvino": out / "openvino"},
+    )
+    return out / "openvino" / "int8"
+
+
+@pytest.mark.parametrize("which", ["fp32", "openvino_int8", "dynamic_int8"])
+def test_which_models_answer_independently_of_batch_mates(model_dirs, static_int8, which):
+    path = {"fp32": model_dirs[0], "openvino_int8": static_int8, "dynamic_int8": model_dirs[1]}[which]
+    clf = Classifier(path)
+    title, others = "银行利率上调", ["球队比赛冠军", "电影明星导演演唱会", "股票", "高考考生留学大学学校"] * 8
+    alone = clf.predict([title], top_k=10)[0]["top_k"]
+    together = clf.predict([title] + others, top_k=10)[0]["top_k"]
+    moved = max(
+        abs(a["probability"] - b["probability"])
+        for a, b in zip(sorted(alone, key=lambda s: s["label"]), sorted(together, key=lambda s: s["label"]))
+    )
+    assert clf.answers_independent_of_batch == (which != "dynamic_int8")
+    if clf.answers_independent_of_batch:
+        assert moved <= 1e-5, moved
 
 
 def test_openapi_schema_states_the_limits(server):
@@ -221,7 +272,7 @@ def test_concurrent_requests_share_forward_passes_and_get_their_own_results(mode
 
 def test_a_full_queue_refuses_and_a_slow_answer_times_out(model_dirs):
     clf = GatedClassifier(model_dirs[0])
-    app = create_app(clf, max_queue=1, timeout_s=0.5, max_wait_ms=0)
+    app = create_app(clf, max_texts=1, max_queue=1, timeout_s=0.5, max_wait_ms=0)
 
     async def go():
         transport = httpx.ASGITransport(app=app)
@@ -253,6 +304,28 @@ def test_a_dynamic_int8_batcher_runs_each_request_alone(model_dirs):
     asyncio.run(go())
     batcher.close()
     assert clf.calls == [1, 1, 1, 1]
+
+
+def test_closing_answers_every_queued_request(model_dirs):
+    from bert_int8.batcher import Closed
+
+    clf = GatedClassifier(model_dirs[0])
+    batcher = DynamicBatcher(lambda texts: clf.predict(texts), max_wait_ms=0)
+
+    async def go():
+        first = asyncio.ensure_future(batcher.submit(["银行"]))  # taken, held at the gate
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(batcher.submit(["球队"]))  # queued
+        await asyncio.sleep(0.1)
+        threading.Timer(0.2, clf.gate.set).start()
+        await asyncio.get_running_loop().run_in_executor(None, batcher.close)
+        with pytest.raises(Closed):
+            await second
+        with pytest.raises(Closed):
+            await batcher.submit(["电影"])
+        return await first
+
+    assert asyncio.run(go())[0]["text"] == "银行"
 
 
 def test_queue_full_is_an_exception_of_the_batcher():
@@ -309,3 +382,31 @@ def test_load_generator_refuses_other_hosts():
     config = json.dumps({"url": "http://192.0.2.1:80/predict", "bodies": [["a"]], "concurrency": 1, "seconds": 1})
     result = subprocess.run([sys.executable, "-m", "bert_int8.load_gen", config], capture_output=True, text=True)
     assert result.returncode != 0 and "only loopback addresses" in result.stderr
+
+
+def test_the_schema_tells_the_truth_to_a_fuzzer(server):
+    """schemathesis generates requests from /openapi.json and checks every answer against it."""
+    import subprocess
+    import sys
+
+    cli = Path(sys.executable).parent / "schemathesis"
+    result = subprocess.run(
+        [
+            str(cli),
+            "run",
+            f"{server.base_url}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+            "--generation-deterministic",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Tested: 3" in result.stdout and "No issues found" in result.stdout, result.stdout[-2000:]

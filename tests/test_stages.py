@@ -125,3 +125,16 @@ def test_budget_that_cannot_hold_stops_quantize(workdir):
     line = _error_line(run_script("quantize", workdir))
     assert "quantize.max_f1_drop: no recipe meets the budget of 0.0" in line
     assert not (workdir / "metrics" / "quantize.json").exists()
+
+
+def test_quantize_without_a_budget_and_openvino_without_onnxruntime(workdir):
+    _ok(run_script("prepare_data", workdir))
+    save_tiny_model_dirs(workdir / "models_save")
+    _set_params(workdir, quantize={"backends": ["torch", "openvino"], "max_f1_drop": None})
+    result = run_script("quantize", workdir)
+    _ok(result)
+    assert sorted(p.name for p in (workdir / "models_save" / "onnx").iterdir()) == ["backends.json"]
+    ov = workdir / "models_save" / "openvino"
+    assert sorted(p.name for p in ov.iterdir()) == ["backends.json", "fp32", "int8"]  # the ONNX export is gone
+    report = json.loads((workdir / "metrics" / "quantize.json").read_text())
+    assert report["budget"]["openvino"] == {} and "onnxruntime" not in report["budget"]
