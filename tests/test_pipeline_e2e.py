@@ -157,3 +157,28 @@ def test_forced_rerun_gives_identical_evaluation(repo):
     out = dvc(["repro", "--force"], repo)
     assert len(stages_run(out)) == 6
     assert (root / "metrics/evaluate.json").read_bytes() == before
+
+
+def test_another_machine_pulls_the_results_instead_of_retraining(repo, tmp_path):
+    """A DVC remote (a local directory here; S3, GCS or SSH the same way): push from one clone,
+    pull in a fresh clone with the raw data of its own, and nothing needs to run again."""
+    root, env = repo
+    remote = tmp_path / "remote"
+    dvc(["remote", "add", "-d", "shared", str(remote)], repo)
+    _run(GIT + ["commit", "-qam", "remote"], root, env)
+    dvc(["push", "--run-cache"], repo)
+
+    other = tmp_path / "other"
+    _run(GIT + ["clone", "-q", str(root), str(other)], tmp_path, env)
+    write_raw(other / "data" / "raw")  # the other machine's own copy of the raw data
+    second = (other, _env(other))
+    dvc(["pull"], second)
+    assert json.loads(dvc(["status", "--json"], second)) == {}
+    assert stages_run(dvc(["repro"], second)) == []
+    for model in ("fp32", "int8", "openvino/int8"):
+        a, b = root / "models_save" / model, other / "models_save" / model
+        assert sorted(p.read_bytes() for p in a.rglob("*") if p.is_file()) == sorted(
+            p.read_bytes() for p in b.rglob("*") if p.is_file()
+        ), model
+    for name in ("evaluate", "benchmark", "load_test"):
+        assert (other / "metrics" / f"{name}.json").read_bytes() == (root / "metrics" / f"{name}.json").read_bytes()
