@@ -86,10 +86,10 @@ def drive(base, texts, concurrency, seconds, texts_per_request, max_requests=200
     return json.loads(result.stdout)
 
 
-def sweep(base, texts, params, model_rate=None):
+def sweep(base, texts, params, model_rate=None, bar=None):
     """Every (concurrency, titles per request) of load_test.*, keyed c<N> for single titles and
     c<N>_batch<K> for K titles per request, each with its share of the model's own real-title
-    rate (from the benchmark) when given."""
+    rate (from the benchmark) when given; `bar` (bert_int8.progress) advances once per run."""
     report = {}
     drive(base, texts, 1, min(2.0, params.seconds), 1)  # warm-up
     for per_request in params.texts_per_request:
@@ -99,4 +99,6 @@ def sweep(base, texts, params, model_rate=None):
             if model_rate:
                 r["share_of_model_rate"] = round(r["titles_per_s"] / model_rate, 4)
             report[key] = r
+            if bar:
+                bar.update()
     return report

@@ -35,6 +35,7 @@ def main():
     titles = load_prepared("test")[1].texts[: params.title_samples]
     tokenizer = load_tokenizer(paths.FP32_DIR)
 
+    print(f"benchmark: timing {len(built)} trained models ({', '.join(built)})", flush=True)
     trained, winners, models = compare_models(built, AutoConfig.from_pretrained(paths.FP32_DIR).vocab_size, params)
     report = {
         "setup": {**params.model_dump(), **environment()},
@@ -46,7 +47,9 @@ def main():
         },
     }
     del models
+    print("benchmark: real titles done", flush=True)
     if params.reference_shape:
+        print("benchmark: building and timing the bert-base-chinese shape (a few minutes)", flush=True)
         recipe = json.loads((paths.INT8_DIR / RECIPE_FILE).read_text(encoding="utf-8"))
         backends = sorted({m.backend for m in built.values()})
         report["bert_base_shape"], report["winners"]["bert_base_shape"], report["kernel"] = benchmark_shape(

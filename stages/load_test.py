@@ -21,6 +21,7 @@ from bert_int8.http_load import running_server, sweep
 from bert_int8.machine import environment
 from bert_int8.model_dir import built_models
 from bert_int8.params import load_params
+from bert_int8.progress import progress
 
 
 def main():
@@ -34,13 +35,15 @@ def main():
     # The service serves a model directory as it is; BF16 is a way to run one, not a directory.
     served = built_models(bf16=False)
     flags = ["--max-batch", str(params.max_batch), "--max-wait-ms", str(params.max_wait_ms)]
-    for name, model in served.items():
-        with running_server(model.path, params.threads, extra_args=flags) as base:
-            report[name] = sweep(base, texts, params, rates[name]["dynamic_titles_per_s"])
-        top = report[name][f"c{max(params.concurrency)}"]
-        print(
-            f"{name}: {top['titles_per_s']} titles/s at {max(params.concurrency)} clients, p99 {top['latency_ms_p99']} ms"
-        )
+    runs = len(served) * len(params.concurrency) * len(params.texts_per_request)
+    with progress(runs, "load test", "runs") as bar:
+        for name, model in served.items():
+            with running_server(model.path, params.threads, extra_args=flags) as base:
+                report[name] = sweep(base, texts, params, rates[name]["dynamic_titles_per_s"], bar)
+            top = report[name][f"c{max(params.concurrency)}"]
+            print(
+                f"{name}: {top['titles_per_s']} titles/s at {max(params.concurrency)} clients, p99 {top['latency_ms_p99']} ms"
+            )
     # Each int8 model against the FP32 model of its own backend: what the service keeps of the
     # speedup the model shows alone (the benchmark's real-title rates).
     key = f"c{max(params.concurrency)}"
