@@ -5,6 +5,7 @@ ONNX Runtime's int8 kernels are faster than PyTorch's on CPUs, and its dynamic q
 also turns the embedding tables into int8, so the file is about a quarter of FP32.
 """
 
+import inspect
 import logging
 import re
 import warnings
@@ -22,15 +23,26 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 
 
+def model_inputs(model):
+    """The inputs of INPUTS that the model's forward takes, in its order (DistilBERT-like
+    encoders take no token_type_ids); they must lead its signature, to be passed by position."""
+    params = list(inspect.signature(model.forward).parameters)
+    names = [p for p in params if p in INPUTS]
+    if params[: len(names)] != names:
+        raise PipelineError(f"{type(model).__name__}: forward does not start with {', '.join(names)}; cannot export")
+    return names
+
+
 def export_onnx(model, path):
-    """Export with the TorchScript-based exporter (dynamo=False): it handles BERT with
-    dynamic batch and sequence axes and is what ONNX Runtime's tooling expects."""
+    """Export with the TorchScript-based exporter (dynamo=False): it handles BERT-like encoders
+    with dynamic batch and sequence axes and is what ONNX Runtime's tooling expects."""
     model = model.to("cpu").eval()
+    names = model_inputs(model)
     batch = {
         k: torch.ones(2, 8, dtype=torch.long) if k != "token_type_ids" else torch.zeros(2, 8, dtype=torch.long)
-        for k in INPUTS
+        for k in names
     }
-    axes = {k: {0: "batch", 1: "sequence"} for k in INPUTS}
+    axes = {k: {0: "batch", 1: "sequence"} for k in names}
     axes["logits"] = {0: "batch"}
     # Expected and harmless here: the legacy exporter's deprecation notice, tracer notes on
     # Python-level shape checks (BERT's attention is not causal, and dynamic axes were checked
@@ -42,9 +54,9 @@ def export_onnx(model, path):
         warnings.filterwarnings("ignore", message=r"Exporting aten::index operator of advanced indexing")
         torch.onnx.export(
             model,
-            tuple(batch[k] for k in INPUTS),
+            tuple(batch[k] for k in names),
             str(path),
-            input_names=list(INPUTS),
+            input_names=names,
             output_names=["logits"],
             dynamic_axes=axes,
             opset_version=OPSET,

@@ -1,0 +1,91 @@
+"""Any encoder for sequence classification, not only BERT: tiny random BERT, RoBERTa, DistilBERT
+(no token_type_ids) and ELECTRA configs, saved locally, through every backend: export and
+quantize, load through the one loader, FP32 logits match PyTorch, and evaluation runs."""
+
+import numpy as np
+import pytest
+from fixtures import CLASSES, make_titles
+
+from bert_int8.data import Split
+from bert_int8.int8_models import build_int8_models
+from bert_int8.metrics import evaluate_models
+from bert_int8.model_dir import ModelDir
+from bert_int8.modeling import predict_logits
+from bert_int8.params import EvaluateParams, QuantizeParams
+from bert_int8.tokenizer import train_wordpiece
+
+ROWS = make_titles(3, 11)
+SPLIT = Split([t for t, _ in ROWS], [y for _, y in ROWS])
+SIZES = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+
+
+def _config(arch, vocab_size):
+    from transformers import BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig
+
+    labels = {"id2label": dict(enumerate(CLASSES)), "label2id": {c: i for i, c in enumerate(CLASSES)}}
+    if arch == "distilbert":
+        return DistilBertConfig(
+            vocab_size=vocab_size,
+            dim=32,
+            n_layers=1,
+            n_heads=2,
+            hidden_dim=64,
+            max_position_embeddings=64,
+            pad_token_id=0,
+            **labels,
+        )
+    if arch == "roberta":
+        return RobertaConfig(vocab_size=vocab_size, max_position_embeddings=66, pad_token_id=0, **SIZES, **labels)
+    if arch == "electra":
+        return ElectraConfig(vocab_size=vocab_size, embedding_size=16, max_position_embeddings=64, **SIZES, **labels)
+    return BertConfig(vocab_size=vocab_size, max_position_embeddings=64, **SIZES, **labels)
+
+
+@pytest.fixture(scope="module", params=["bert", "roberta", "distilbert", "electra"])
+def built(request, tmp_path_factory):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    arch = request.param
+    tok = train_wordpiece(SPLIT.texts, 150, 1, False, 32)
+    if arch == "distilbert":
+        tok.model_input_names = ["input_ids", "attention_mask"]  # as DistilBERT's own tokenizer
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(_config(arch, len(tok))).eval()
+    root = tmp_path_factory.mktemp(arch)
+    model.save_pretrained(root / "fp32")
+    tok.save_pretrained(root / "fp32")
+    params = QuantizeParams(backends=["torch", "onnxruntime", "openvino"], max_f1_drop=0.5, calibration_samples=10)
+    out = {"torch": root / "int8", "onnxruntime": root / "onnx", "openvino": root / "openvino"}
+    report = build_int8_models(params, model, tok, SPLIT, CLASSES, SPLIT.texts[:10], out)
+    dirs = [root / "fp32", root / "int8"] + [out[b] / k for b in ("onnxruntime", "openvino") for k in ("fp32", "int8")]
+    return arch, model, tok, {m.name: m for m in map(ModelDir.open, dirs)}, report
+
+
+def test_every_backend_loads_and_fp32_matches(built):
+    arch, model, tok, dirs, report = built
+    assert set(dirs) == {"fp32", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"}
+    assert report["int8_linear_layers"] > 0
+    reference = predict_logits(model, tok, SPLIT.texts, 7)  # mixed lengths in a batch
+    for name, d in dirs.items():
+        logits = predict_logits(d.load(1), tok, SPLIT.texts, 7)
+        if d.precision == "fp32":
+            np.testing.assert_allclose(logits, reference, atol=1e-4, err_msg=f"{arch} {name}")
+        else:
+            assert np.abs(logits - reference).max() < 0.2, f"{arch} {name}"
+    if arch == "distilbert":
+        import onnx
+
+        inputs = [i.name for i in onnx.load(str(dirs["onnx_fp32"].files[0])).graph.input]
+        assert inputs == ["input_ids", "attention_mask"]
+
+
+def test_every_backend_is_evaluated(built, tmp_path):
+    _, _, tok, dirs, _ = built
+    report = evaluate_models(dirs, tok, SPLIT, CLASSES, EvaluateParams(threads=1), tmp_path)
+    for name in dirs:
+        assert set(report[name]["per_class"]) == set(CLASSES)
+        if name != "fp32":
+            assert f"{name}_vs_fp32" in report
+    assert report["onnx_fp32_vs_fp32"]["prediction_agreement"] == 1.0
+    assert report["openvino_fp32_vs_fp32"]["prediction_agreement"] == 1.0
