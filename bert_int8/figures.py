@@ -42,9 +42,14 @@ def _tsv(path, column):
 
 
 def training(loss_tsv, accuracy_tsv, out):
+    """Loss and dev accuracy per logged step; a model passed on untrained (model.finetuned) has
+    no loss, and says so."""
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3))
-    a.plot(*_tsv(loss_tsv, "loss"), marker=".")
+    if Path(loss_tsv).is_file():
+        a.plot(*_tsv(loss_tsv, "loss"), marker=".")
+    else:
+        a.text(0.5, 0.5, "not trained here (model.finetuned)", ha="center", va="center", transform=a.transAxes)
     a.set(title="training loss", xlabel="logged step", ylabel="loss")
     b.plot(*_tsv(accuracy_tsv, "accuracy"), marker="o")
     b.set(title="dev accuracy", xlabel="logged step", ylabel="accuracy")

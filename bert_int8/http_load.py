@@ -90,7 +90,8 @@ def sweep(base, texts, params, model_rate=None, bar=None):
     """Every (concurrency, titles per request) of load_test.*, keyed c<N> for single titles and
     c<N>_batch<K> for K titles per request, each with its share of the model's own real-title
     rate (from the benchmark) when given; `bar` (bert_int8.progress) advances once per run."""
-    report = {}
+    # whether the server batches across requests (not for dynamic int8), as its /health says
+    report = {"shares_batches": httpx.get(f"{base}/health", timeout=10).json()["shares_batches"]}
     drive(base, texts, 1, min(2.0, params.seconds), 1)  # warm-up
     for per_request in params.texts_per_request:
         for concurrency in params.concurrency:

@@ -48,19 +48,49 @@ def trained_table(ev, bench, train, load_test):
         f"timings at sequence length {setup['seq_len']}):",
         "",
         f"| model | weights MiB | test accuracy | macro-F1 | agrees with FP32 | batch-1 p50 ms | "
-        f"batch-{setup['batch_size']} seq/s | real titles/s | HTTP req/s (p95 ms) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"batch-{setup['batch_size']} seq/s | real titles/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, b in bench["trained"].items():
         e, r = ev[name], bench["real_titles"][name]
         agree = ev.get(f"{name}_vs_fp32", {}).get("prediction_agreement", 1.0)
-        lt = load_test.get(name)
-        http = f"{lt['requests_per_s']:.0f} ({lt['latency_ms_p95']:.1f})" if lt else "-"
         lines.append(
             f"| {NAMES[name]} | {b['file_bytes'] / MIB:.1f} | {e['accuracy']:.4f} | {e['macro_f1']:.4f} | "
             f"{agree:.2%} | {b['latency_ms_p50']:.2f} | {b['throughput_seq_per_s']:.0f} | "
-            f"{r['dynamic_titles_per_s']:.0f} | {http} |"
+            f"{r['dynamic_titles_per_s']:.0f} |"
         )
+    return lines
+
+
+def load_table(load_test):
+    """The service under load: titles/s (p99 ms) per concurrency, single titles and batches."""
+    setup = load_test["setup"]
+    runs = [f"c{c}" for c in setup["concurrency"]] + [
+        f"c{c}_batch{k}" for k in setup["texts_per_request"] if k != 1 for c in setup["concurrency"]
+    ]
+    heads = [r.replace("_batch", " x ") for r in runs]
+    lines = [
+        f"The service (`bert-int8 serve`, {setup['threads']} threads, dynamic batching up to {setup['max_batch']} "
+        f"titles or {setup['max_wait_ms']:g} ms) under load: titles/s (p99 ms) at N concurrent clients "
+        "(cN: one title per request; cN x K: K titles per request), and at the most clients, the share of "
+        "the model's own real-title rate; the load generator used "
+        f"{max(r['client_cpu_seconds'] for m, v in load_test.items() if m != 'setup' for r in v.values() if isinstance(r, dict) and 'client_cpu_seconds' in r):.1f} "
+        "CPU seconds at most per run:",
+        "",
+        "| model | shares batches | "
+        + " | ".join(heads)
+        + f" | share of model rate ({runs[len(setup['concurrency']) - 1]}) |",
+        "| --- | --- | " + " | ".join("---" for _ in runs) + " | --- |",
+    ]
+    top = runs[len(setup["concurrency"]) - 1]
+    for name, v in load_test.items():
+        if name == "setup":
+            continue
+        shares = "yes" if v["shares_batches"] else "no (dynamic int8)"
+        cells = [
+            f"{v[r]['titles_per_s']:.0f} ({v[r]['latency_ms_p99']})" if v[r]["requests"] else "errors" for r in runs
+        ]
+        lines.append(f"| {NAMES[name]} | {shares} | " + " | ".join(cells) + f" | {v[top]['share_of_model_rate']:.0%} |")
     return lines
 
 
@@ -153,6 +183,8 @@ def render():
     ev, bench, train, data, load_test = (load(n) for n in ("evaluate", "benchmark", "train", "data", "load_test"))
     lines = [f"Measured on: {machine(bench['setup'])}.", ""]
     lines += trained_table(ev, bench, train, load_test)
+    if load_test:
+        lines += [""] + load_table(load_test)
     if "bert_base_shape" in bench:
         lines += [""] + shape_table(bench)
     lines += [""] + claims(ev, bench, data)
