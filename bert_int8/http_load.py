@@ -76,7 +76,8 @@ def drive(base, texts, concurrency, seconds, texts_per_request, max_requests=200
         "max_requests": max_requests,
     }
     result = subprocess.run(
-        [sys.executable, "-m", "bert_int8.load_gen", json.dumps(config, ensure_ascii=False)],
+        [sys.executable, "-m", "bert_int8.load_gen"],
+        input=json.dumps(config, ensure_ascii=False),  # on stdin: 64-title bodies overflow an argument list
         capture_output=True,
         text=True,
         timeout=seconds + 120,

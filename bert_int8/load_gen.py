@@ -1,8 +1,8 @@
 """A light HTTP load generator for the service: asyncio clients on raw keep-alive connections,
 in a process of their own, so the load test measures the server rather than the client.
 
-    python -m bert_int8.load_gen '{"url": "http://127.0.0.1:8000/predict", "bodies": [...],
-                                   "concurrency": 8, "seconds": 5, "max_requests": 100000}'
+    echo '{"url": "http://127.0.0.1:8000/predict", "bodies": [[title, ...], ...],
+           "concurrency": 8, "seconds": 5, "max_requests": 100000}' | python -m bert_int8.load_gen
 
 Prints one JSON line: requests, errors, requests/s, titles/s, latency percentiles, and the CPU
 seconds this process spent (a reader sees what the client cost). Bounded in time and count, and
@@ -104,7 +104,8 @@ def summarize(out, elapsed, cpu_seconds):
 
 
 def main(argv=None):
-    config = json.loads((argv or sys.argv[1:])[0])
+    args = sys.argv[1:] if argv is None else argv
+    config = json.loads(args[0] if args else sys.stdin.read())
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     out, elapsed = asyncio.run(_run(config))
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)

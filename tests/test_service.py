@@ -380,7 +380,7 @@ def test_load_generator_refuses_other_hosts():
     import sys
 
     config = json.dumps({"url": "http://192.0.2.1:80/predict", "bodies": [["a"]], "concurrency": 1, "seconds": 1})
-    result = subprocess.run([sys.executable, "-m", "bert_int8.load_gen", config], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "bert_int8.load_gen"], input=config, capture_output=True, text=True)
     assert result.returncode != 0 and "only loopback addresses" in result.stderr
 
 
