@@ -4,6 +4,9 @@ One inference thread takes the oldest waiting request, then keeps collecting req
 holds `max_batch` titles or `max_wait_ms` has passed since that request arrived, whichever comes
 first (Triton's dynamic batcher and Ray Serve's @serve.batch bound waiting the same way), runs
 one forward pass and hands each caller its own slice, in order. The event loop only awaits.
+The default wait is 0: a pass takes whatever is queued, and under load requests queue while
+the previous pass runs (text-embeddings-inference batches the same way); measured here, a
+2 ms wait only cost single clients latency.
 
 The queue is bounded in titles (text-embeddings-inference bounds it too): past `max_queue`, a
 request is refused at once (the service answers 503 with Retry-After) instead of waiting
@@ -37,7 +40,7 @@ class _Job:
 
 
 class DynamicBatcher:
-    def __init__(self, predict, max_batch=64, max_wait_ms=2.0, max_queue=1024, shares_batches=True, on_batch=None):
+    def __init__(self, predict, max_batch=64, max_wait_ms=0.0, max_queue=4096, shares_batches=True, on_batch=None):
         """`predict(texts) -> list of results, one per text` runs one forward pass (in the
         inference thread); `on_batch(titles, requests)` is told the size of each pass."""
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000

@@ -135,6 +135,21 @@ def stratified_subset(split: Split, size, seed) -> Split:
     return Split([split.texts[i] for i in keep], [split.labels[i] for i in keep])
 
 
+def stratified_split(split: Split, fraction, seed, name):
+    """(rest, part): a seeded, stratified `fraction` of `split` cut off as split `name` (for a
+    dataset that has no dev or test split of its own); both keep the original order."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        rest, part = train_test_split(
+            range(len(split.labels)), test_size=fraction, stratify=split.labels, random_state=seed
+        )
+    except ValueError as err:
+        raise PipelineError(f"data.{name}_fraction: cannot cut a stratified {name} split: {err}") from None
+    pick = lambda idx: Split([split.texts[i] for i in sorted(idx)], [split.labels[i] for i in sorted(idx)])  # noqa: E731
+    return pick(rest), pick(part)
+
+
 def format_split(split: Split) -> str:
     """The split back in `title<TAB>label_id` form."""
     return "".join(f"{t}\t{y}\n" for t, y in zip(split.texts, split.labels))

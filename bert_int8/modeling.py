@@ -109,3 +109,35 @@ def predict_logits(model, tokenizer, texts, batch_size=256):
         batch = tokenizer.pad([features[i] for i in idx], return_tensors="pt")
         out[idx] = model(**batch).logits.float().numpy()
     return out
+
+
+def model_labels(name_or_path, key="model.finetuned"):
+    """The label names of a saved sequence classifier, in its id order (from its config)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise PipelineError(f"{key}: cannot load {name_or_path!r}: {first_line(err)}") from None
+    return [config.id2label[i] for i in range(config.num_labels)]
+
+
+def load_finetuned(name_or_path, classes, key="model.finetuned"):
+    """A classifier fine-tuned elsewhere, checked to predict exactly `classes`, in their order."""
+    from transformers import AutoModelForSequenceClassification
+
+    labels = model_labels(name_or_path, key)
+    if labels != list(classes):
+        only_data, only_model = sorted(set(classes) - set(labels)), sorted(set(labels) - set(classes))
+        what = (
+            f"only in the data: {only_data or 'none'}; only in the model: {only_model or 'none'}"
+            if only_data or only_model
+            else f"same labels in another order: model {labels}, data {list(classes)}"
+        )
+        raise PipelineError(f"{key}: the model's labels differ from the data's ({what})")
+    try:
+        with no_load_bars():
+            model = AutoModelForSequenceClassification.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise PipelineError(f"{key}: cannot load {name_or_path!r}: {first_line(err)}") from None
+    return model.eval()

@@ -19,7 +19,18 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
+    # thucnews: class.txt + train/dev/test.txt (title<TAB>label_id); csv, tsv, jsonl: train.<ext>
+    # (dev.<ext>, test.<ext> when there are) in raw_dir; hf: raw_dir is a dataset saved with
+    # save_to_disk, or a hub id (bert_int8/data_formats.py).
+    format: Literal["thucnews", "csv", "tsv", "jsonl", "hf"] = "thucnews"
     raw_dir: str = "data/raw"
+    text_column: str = "text"
+    label_column: str = "label"
+    # The label list, in order; null: the train split's labels, sorted (csv/tsv/jsonl/hf).
+    labels: list[str] | None = None
+    # A missing dev or test split is cut from train, seeded and stratified, this share of it.
+    dev_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
     # A seeded, stratified subset of the train split; null keeps all of it.
     max_train_samples: int | None = Field(None, ge=10)
     seed: int = 42
@@ -40,11 +51,21 @@ class ModelParams(Section):
     # A hub id (bert-base-chinese) or a local directory made by save_pretrained; null trains
     # the small BERT below from scratch.
     pretrained: str | None = None
+    # A classifier fine-tuned elsewhere (a save_pretrained directory, or a hub id where the hub
+    # is reachable): train checks its labels against the data's and passes it on untrained;
+    # quantize, evaluate, benchmark, predict and serve run as usual. Its tokenizer is used.
+    finetuned: str | None = None
     layers: int = Field(2, ge=1, le=48)
     hidden: int = Field(256, ge=8)
     heads: int = Field(4, ge=1)
     intermediate: int = Field(1024, ge=8)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if self.pretrained and self.finetuned:
+            raise ValueError("model.pretrained and model.finetuned: set one of them, not both")
+        return self
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self):
@@ -121,7 +142,8 @@ class LoadTestParams(Section):
     threads: int = Field(2, ge=1)
     # The service's dynamic batching (bert-int8 serve --max-batch / --max-wait-ms).
     max_batch: int = Field(64, ge=1)
-    max_wait_ms: float = Field(2.0, ge=0, le=1000)
+    max_wait_ms: float = Field(0.0, ge=0, le=1000)
+    max_queue: int = Field(4096, ge=1)
 
 
 class Params(Section):

@@ -78,8 +78,8 @@ def create_app(
     max_chars=512,
     top_k=3,
     max_batch=64,
-    max_wait_ms=2.0,
-    max_queue=1024,
+    max_wait_ms=0.0,
+    max_queue=4096,
     timeout_s=10.0,
     max_body_bytes=None,
 ):

@@ -122,16 +122,14 @@ def train_wordpiece(texts, vocab_size, min_frequency, multi_char, max_length, sh
     )
 
 
-def load_pretrained_tokenizer(name_or_path, max_length):
+def load_pretrained_tokenizer(name_or_path, max_length, key="model.pretrained"):
     """A pretrained model's own tokenizer, from a hub id or a local directory (transformers' rules)."""
     from transformers import AutoTokenizer
 
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:
-        raise PipelineError(
-            f"model.pretrained: cannot load a tokenizer from {name_or_path!r}: {first_line(err)}"
-        ) from None
+        raise PipelineError(f"{key}: cannot load a tokenizer from {name_or_path!r}: {first_line(err)}") from None
     tok.model_max_length = max_length
     return tok
 

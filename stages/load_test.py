@@ -34,7 +34,14 @@ def main():
     report = {"setup": {**params.model_dump(), **environment()}}
     # The service serves a model directory as it is; BF16 is a way to run one, not a directory.
     served = built_models(bf16=False)
-    flags = ["--max-batch", str(params.max_batch), "--max-wait-ms", str(params.max_wait_ms)]
+    flags = [
+        "--max-batch",
+        str(params.max_batch),
+        "--max-wait-ms",
+        str(params.max_wait_ms),
+        "--max-queue",
+        str(params.max_queue),
+    ]
     runs = len(served) * len(params.concurrency) * len(params.texts_per_request)
     with progress(runs, "load test", "runs") as bar:
         for name, model in served.items():

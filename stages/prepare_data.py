@@ -1,13 +1,16 @@
 """Stage prepare_data: validate the raw THUCNews files, subset train, build the tokenizer.
 
-Reads:  {data.raw_dir}/class.txt, train.txt, dev.txt, test.txt
+Reads:  {data.raw_dir}: THUCNews (class.txt, train/dev/test.txt) or, by data.format, CSV, TSV,
+        JSON Lines files or a Hugging Face dataset (bert_int8/data_formats.py)
 Writes: data/prepared/{train,dev,test}.tsv, classes.json, tokenizer/ ; metrics/data.json
-Params: data.*, tokenizer.* (used only when model.pretrained is null), model.pretrained
+Params: data.*, tokenizer.* (used only when no model is given), model.pretrained, model.finetuned
 """
 
 from bert_int8 import atomic, paths
-from bert_int8.data import SPLITS, data_report, format_split, read_raw, stratified_subset
+from bert_int8.data import SPLITS, data_report, format_split, stratified_subset
+from bert_int8.data_formats import in_label_order, read_dataset
 from bert_int8.errors import run_stage
+from bert_int8.modeling import model_labels
 from bert_int8.params import load_params
 from bert_int8.tokenizer import load_pretrained_tokenizer, train_wordpiece
 
@@ -15,10 +18,13 @@ from bert_int8.tokenizer import load_pretrained_tokenizer, train_wordpiece
 def main():
     params = load_params()
     data_p, tok_p = params.data, params.tokenizer
-    classes, splits = read_raw(data_p.raw_dir)
+    classes, splits = read_dataset(data_p)
     splits["train"] = stratified_subset(splits["train"], data_p.max_train_samples, data_p.seed)
 
-    if params.model.pretrained:
+    if params.model.finetuned:  # its tokenizer, and its label order
+        classes, splits = in_label_order(classes, splits, model_labels(params.model.finetuned))
+        tokenizer = load_pretrained_tokenizer(params.model.finetuned, data_p.max_seq_length, "model.finetuned")
+    elif params.model.pretrained:
         tokenizer = load_pretrained_tokenizer(params.model.pretrained, data_p.max_seq_length)
     else:
         tokenizer = train_wordpiece(

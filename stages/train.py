@@ -4,6 +4,8 @@ Reads:  data/prepared/{train,dev}.tsv, classes.json, tokenizer/
 Writes: models_save/fp32/ (save_pretrained, safetensors, with the tokenizer),
         metrics/train.json, dvclive/ (per-epoch dev accuracy, training loss: DVC plots)
 Params: model.*, train.*
+With model.finetuned set, nothing is trained: the given classifier is checked against the data's
+labels, measured on dev, and written to models_save/fp32.
 Checkpoints go to models_save/checkpoints/ each epoch; a rerun after a kill resumes from the
 last one when params and data are unchanged, and the directory is removed on success.
 """
@@ -18,7 +20,7 @@ from bert_int8 import atomic, paths
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
 from bert_int8.machine import environment
-from bert_int8.modeling import encode, new_model
+from bert_int8.modeling import encode, load_finetuned, new_model, predict_logits
 from bert_int8.params import load_params
 from bert_int8.tokenizer import load_tokenizer
 from bert_int8.training import TitleDataset, accuracy_metric, progress_callback, resumable_checkpoint, run_fingerprint
@@ -38,6 +40,8 @@ def main():
     tokenizer = load_tokenizer(paths.TOKENIZER)
     classes, train_split = load_prepared("train")
     dev_split = load_prepared("dev")[1]
+    if model_p.finetuned:
+        return pass_on_finetuned(model_p.finetuned, classes, tokenizer, dev_split)
     train_ds = TitleDataset(encode(tokenizer, train_split.texts), train_split.labels)
     dev_ds = TitleDataset(encode(tokenizer, dev_split.texts), dev_split.labels)
 
@@ -113,6 +117,32 @@ def main():
     )
     shutil.rmtree(paths.CHECKPOINTS, ignore_errors=True)
     print(f"dev accuracy {dev['eval_accuracy']:.4f}, train loss {result.training_loss:.4f}, {wall:.0f}s")
+
+
+def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
+    """A classifier fine-tuned elsewhere: checked against the data's labels, measured on dev, and
+    written to models_save/fp32 untrained, so every later stage treats it as ours."""
+    from dvclive import Live
+
+    model = load_finetuned(name_or_path, classes)
+    dev_accuracy = float((predict_logits(model, tokenizer, dev_split.texts).argmax(axis=1) == dev_split.labels).mean())
+    live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False)
+    live.log_metric("eval/accuracy", dev_accuracy)
+    live.end()
+    with atomic.output_dir(paths.FP32_DIR) as out:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        atomic.write_json(
+            paths.METRICS / "train.json",
+            {
+                "finetuned": name_or_path,
+                "trained": False,
+                "dev_accuracy": round(dev_accuracy, 4),
+                "train_examples": 0,
+                "environment": environment(),
+            },
+        )
+    print(f"passed on {name_or_path} untrained: dev accuracy {dev_accuracy:.4f}")
 
 
 if __name__ == "__main__":

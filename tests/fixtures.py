@@ -93,7 +93,8 @@ MICRO_PARAMS = {
         "seconds": 0.5,
         "threads": 1,
         "max_batch": 16,
-        "max_wait_ms": 2.0,
+        "max_wait_ms": 0.0,
+        "max_queue": 1024,
     },
 }
 

@@ -1,0 +1,71 @@
+"""Your own data and your own model, as the README's section says: a small CSV with string
+labels and no dev/test split through the stages; then the model it trained, given back as
+`model.finetuned`, passed on untrained; and a model whose labels differ, refused."""
+
+import json
+import shutil
+
+import yaml
+from conftest import run_script
+from fixtures import CLASSES, make_titles
+
+SENTIMENT = ["negative", "neutral", "positive"]
+
+
+def write_own_csv(folder):
+    """The README's example: reviews.csv-like rows, `text,label`, string labels, train only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [(t, CLASSES[y]) for t, y in make_titles(30, 8) if y < 3]
+    text = "text,label\n" + "".join(f'"{t}",{SENTIMENT[CLASSES.index(c)]}\n' for t, c in rows)
+    (folder / "train.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+def _set(workdir, **sections):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_own_csv_then_own_finetuned_model(workdir):
+    write_own_csv(workdir / "data" / "own")
+    _set(
+        workdir,
+        data={"format": "csv", "raw_dir": "data/own", "dev_fraction": 0.2, "test_fraction": 0.2},
+        quantize={"backends": ["torch", "openvino"]},
+    )
+    for stage in ("prepare_data", "train", "quantize", "evaluate"):
+        _ok(run_script(stage, workdir))
+    assert json.loads((workdir / "data/prepared/classes.json").read_text()) == SENTIMENT
+    first = json.loads((workdir / "metrics/evaluate.json").read_text())
+    assert first["test_examples"] == 18 and set(first["fp32"]["per_class"]) == set(SENTIMENT)
+    assert first["openvino_int8_vs_fp32"]["prediction_agreement"] > 0.8
+
+    # the model just trained, as if fine-tuned elsewhere: passed on, not retrained
+    shutil.copytree(workdir / "models_save/fp32", workdir / "my-model")
+    _set(workdir, model={"finetuned": "my-model"})
+    for stage in ("prepare_data", "train", "quantize", "evaluate"):
+        out = _ok(run_script(stage, workdir))
+    train = json.loads((workdir / "metrics/train.json").read_text())
+    assert train["trained"] is False and train["finetuned"] == "my-model"
+    again = json.loads((workdir / "metrics/evaluate.json").read_text())
+    assert again["fp32"] == first["fp32"]  # the same model, the same test predictions
+    assert "openvino_int8" in out.stdout
+
+    # a model whose labels are not the data's: one line naming the difference
+    config = json.loads((workdir / "my-model/config.json").read_text())
+    config["id2label"] = {"0": "negative", "1": "neutral", "2": "mixed"}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    (workdir / "my-model/config.json").write_text(json.dumps(config))
+    result = run_script("prepare_data", workdir)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: model.finetuned: the model's labels differ from the data's "
+        "(only in the data: ['positive']; only in the model: ['mixed'])"
+    )
