@@ -59,18 +59,20 @@ def training(loss_tsv, accuracy_tsv, out):
 def tradeoff(evaluation, benchmark, out):
     plt = _pyplot()
     trained = benchmark["trained"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key, label in (
-        (axes[0], "file_bytes", "size on disk (MiB)"),
-        (axes[1], "latency_ms_p50", "batch-1 p50 (ms)"),
-    ):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in ((axes[0], "file_bytes", "size on disk (MiB)"), (axes[1], "latency_ms_p50", "batch-1 p50 (ms)")):
+        points = {}  # models on the same spot share one label
         for name, r in trained.items():
             x = r[key] / 2**20 if key == "file_bytes" else r[key]
-            y = evaluation[name]["macro_f1"]
-            ax.scatter(x, y, color="tab:red" if name.endswith("int8") else "tab:blue")
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+            xy = (round(x) if key == "file_bytes" else round(x, 2), evaluation[name]["macro_f1"])
+            points.setdefault(xy, []).append(name)
+        for (x, y), names in points.items():
+            ax.scatter(x, y, color="tab:red" if any(n.endswith("int8") for n in names) else "tab:blue")
+            ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set(xlabel=label, ylabel="test macro-F1")
     fig.suptitle("macro-F1 against size and latency (red: int8)")
+    fig.tight_layout()
     return _save(fig, out)
 
 
