@@ -85,9 +85,9 @@ def test_train_from_a_local_pretrained_directory(workdir):
     assert config["id2label"]["3"] == "education"
     assert config["vocab_size"] == 120
     train = json.loads((workdir / "metrics/train.json").read_text())
-    assert 0 <= train["dev_accuracy"] <= 1 and train["train_examples"] == 300
+    assert train["train_examples"] == 300
     assert not (workdir / "models_save/checkpoints").exists()
-    assert "dev accuracy" in out.stdout
+    assert f"dev accuracy {train['dev_accuracy']:.4f}" in out.stdout  # the printed figure is the recorded one
 
 
 def test_train_with_a_missing_pretrained_model(workdir):
