@@ -24,7 +24,7 @@ def test_csv_with_string_labels_and_no_dev_or_test(tmp_path):
     )
     assert classes == sorted(CLASSES)
     assert [len(splits[s].texts) for s in ("train", "dev", "test")] == [72, 18, 30]
-    assert sorted(splits["test"].labels) == sorted(splits["test"].labels) and len(set(splits["test"].labels)) == 10
+    assert len(set(splits["test"].labels)) == 10  # stratified: every class in the cut-off split
     train_pairs = {(t, classes[y]) for t, y in zip(splits["train"].texts, splits["train"].labels)}
     assert train_pairs <= {(t, CLASSES[y]) for t, y in ROWS}  # texts keep their labels
     again = read_dataset(DataParams(format="csv", raw_dir=str(tmp_path), dev_fraction=0.2, test_fraction=0.25))[1]
@@ -74,6 +74,9 @@ BAD = [
     ("csv", b'text,label\nok,finance\n"a\x00b",finance\n', "train.csv:3: text has a control character (U+0000)"),
     ("csv", b"text,label\nok,finance\n  ,finance\n", "train.csv:3: empty text"),
     ("csv", b"text,label\nok,finance\nok,finance,extra\n", "train.csv:3: expected 2 fields"),
+    ("tsv", b"label\ttext\nfinance\tok\nfinance\n", "train.tsv:3: expected 2 fields"),
+    ("tsv", b"text\tlabel\nok\tfinance\n\tfinance\n", "train.tsv:3: empty text"),
+    ("tsv", b"text\tlabel\nok\tfinance\nok\t\n", "train.tsv:3: empty label"),
     ("jsonl", b'{"text": "ok", "label": "a"}\n{"text": "ok"\n', "train.jsonl:2: not valid JSON"),
     ("jsonl", b'{"text": "ok", "label": "a"}\n["ok", "a"]\n', "train.jsonl:2: expected a JSON object"),
     ("jsonl", b'{"text": "ok", "label": "a"}\n{"label": "a"}\n', "train.jsonl:2: no key 'text'"),
