@@ -57,7 +57,15 @@ def write_raw(dest, n_train=30, n_eval=10, seed=0):
 MICRO_PARAMS = {
     "data": {"raw_dir": "data/raw", "max_train_samples": None, "seed": 1, "max_seq_length": 16},
     "tokenizer": {"vocab_size": 300, "min_frequency": 1, "multi_char": False},
-    "model": {"pretrained": None, "layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
+    "model": {
+        "pretrained": None,
+        "finetuned": None,
+        "layers": 1,
+        "hidden": 32,
+        "heads": 2,
+        "intermediate": 64,
+        "dropout": 0.0,
+    },
     "train": {
         "epochs": 10,
         "batch_size": 16,

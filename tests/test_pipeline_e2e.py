@@ -83,7 +83,15 @@ def stages_run(output):
 
 def test_full_pipeline(reproduced, repo):
     root, env = repo
-    assert stages_run(reproduced[1]) == ["prepare_data", "train", "quantize", "evaluate", "benchmark", "load_test"]
+    assert stages_run(reproduced[1]) == [
+        "prepare_data",
+        "train",
+        "quantize",
+        "evaluate",
+        "benchmark",
+        "load_test",
+        "figures",
+    ]
     assert json.loads(dvc(["status", "--json"], repo)) == {}
 
     metrics = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
@@ -113,6 +121,12 @@ def test_full_pipeline(reproduced, repo):
     assert len((root / "plots/confusion/openvino_int8.csv").read_text().splitlines()) == 101
     assert sorted(p.stem for p in (root / "plots/confusion").glob("*.csv")) == sorted(built)
     assert (root / "dvclive/plots/metrics/eval/accuracy.tsv").is_file()
+    assert sorted(p.name for p in (root / "plots/images").iterdir()) == [
+        "confusion.svg",
+        "speed.svg",
+        "tradeoff.svg",
+        "training.svg",
+    ]
     tradeoff = (root / "plots/tradeoff.csv").read_text().splitlines()
     assert tradeoff[0] == "model,macro_f1,weights_mib,latency_ms_p50" and len(tradeoff) == 1 + len(built)
     assert (root / "models_save/int8/quantization_recipe.json").is_file()
@@ -139,7 +153,7 @@ def test_changing_one_quantize_param_reruns_only_what_follows(repo):
     params["quantize"]["scheme"] = "per_channel"
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     out = dvc(["repro"], repo)
-    assert stages_run(out) == ["quantize", "evaluate", "benchmark", "load_test"]
+    assert stages_run(out) == ["quantize", "evaluate", "benchmark", "load_test", "figures"]
     _run(GIT + ["commit", "-qam", "per-channel"], root, env)
 
     # A reviewer's view of that commit against the one before.
@@ -155,7 +169,7 @@ def test_forced_rerun_gives_identical_evaluation(repo):
     root, _ = repo
     before = (root / "metrics/evaluate.json").read_bytes()
     out = dvc(["repro", "--force"], repo)
-    assert len(stages_run(out)) == 6
+    assert len(stages_run(out)) == 7
     assert (root / "metrics/evaluate.json").read_bytes() == before
 
 
