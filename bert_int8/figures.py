@@ -60,7 +60,10 @@ def tradeoff(evaluation, benchmark, out):
     plt = _pyplot()
     trained = benchmark["trained"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, label in ((axes[0], "file_bytes", "size on disk (MiB)"), (axes[1], "latency_ms_p50", "batch-1 p50 (ms)")):
+    for ax, key, label in (
+        (axes[0], "file_bytes", "size on disk (MiB)"),
+        (axes[1], "latency_ms_p50", "batch-1 p50 (ms)"),
+    ):
         points = {}  # models on the same spot share one label
         for name, r in trained.items():
             x = r[key] / 2**20 if key == "file_bytes" else r[key]
