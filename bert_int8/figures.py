@@ -64,13 +64,14 @@ def tradeoff(evaluation, benchmark, out):
         (axes[0], "file_bytes", "size on disk (MiB)"),
         (axes[1], "latency_ms_p50", "batch-1 p50 (ms)"),
     ):
-        points = {}  # models on the same spot share one label
+        points = {}  # models on (about) the same spot share one label, placed at their first point
         for name, r in trained.items():
             x = r[key] / 2**20 if key == "file_bytes" else r[key]
-            xy = (round(x) if key == "file_bytes" else round(x, 2), evaluation[name]["macro_f1"])
-            points.setdefault(xy, []).append(name)
-        for (x, y), names in points.items():
-            ax.scatter(x, y, color="tab:red" if any(n.endswith("int8") for n in names) else "tab:blue")
+            y = evaluation[name]["macro_f1"]
+            ax.scatter(x, y, color="tab:red" if name.endswith("int8") else "tab:blue")
+            spot = (round(x) if key == "file_bytes" else round(x, 1), y)
+            points.setdefault(spot, (x, y, []))[2].append(name)
+        for x, y, names in points.values():
             ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
         ax.ticklabel_format(axis="y", useOffset=False)
         ax.set(xlabel=label, ylabel="test macro-F1")
