@@ -34,3 +34,17 @@ def run_script(script, cwd, env_extra=None):
     return subprocess.run(
         [sys.executable, str(REPO / "stages" / f"{script}.py")], cwd=cwd, env=env, capture_output=True, text=True
     )
+
+
+def set_params(workdir, **sections):
+    """Update sections of the scratch repository's params.yaml."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def ok(result):
+    """A finished stage subprocess that must have succeeded (its stderr tail if not)."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

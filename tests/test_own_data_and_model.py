@@ -5,8 +5,7 @@ labels and no dev/test split through the stages; then the model it trained, give
 import json
 import shutil
 
-import yaml
-from conftest import run_script
+from conftest import ok, run_script, set_params
 from fixtures import CLASSES, make_titles
 
 SENTIMENT = ["negative", "neutral", "positive"]
@@ -21,16 +20,7 @@ def write_own_csv(folder):
     return folder
 
 
-def _set(workdir, **sections):
-    params = yaml.safe_load((workdir / "params.yaml").read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-
-
-def _ok(result):
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+_set, _ok = set_params, ok
 
 
 def test_own_csv_then_own_finetuned_model(workdir):

@@ -4,23 +4,12 @@ import json
 import shutil
 
 import pytest
-import yaml
-from conftest import run_script
+from conftest import ok, run_script, set_params
 from fixtures import CLASSES, make_titles, save_tiny_model_dirs, tiny_bert
 
 from bert_int8.tokenizer import train_wordpiece
 
-
-def _set_params(workdir, **sections):
-    params = yaml.safe_load((workdir / "params.yaml").read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-
-
-def _ok(result):
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+_set_params, _ok = set_params, ok
 
 
 def _error_line(result):
