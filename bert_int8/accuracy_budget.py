@@ -10,6 +10,7 @@ layers are then kept FP32, one at a time, until the budget holds.
 
 from .metrics import classification_metrics
 from .modeling import predict_logits
+from .progress import progress
 
 
 def macro_f1(model, tokenizer, split, classes, batch_size=256):
@@ -17,24 +18,29 @@ def macro_f1(model, tokenizer, split, classes, batch_size=256):
     return classification_metrics(split.labels, preds, classes)["macro_f1"]
 
 
-def fit_budget(quantize, score, layers, base_f1, max_drop):
+def fit_budget(quantize, score, layers, base_f1, max_drop, desc="budget"):
     """(keep, model, report): the layers kept FP32, the int8 model built last (the chosen one:
     callers that write each build to the same place end with the right files there), and
-    what it took."""
+    what it took. Progress under `desc` for the sensitivity trials and for the layers kept."""
     model = quantize([])
     drop = round(base_f1 - score(model), 4)
     report = {"recipe_dev_f1_drop": drop, "sensitivity": {}, "kept_fp32_for_budget": []}
     keep = []
     if drop > max_drop and layers:
-        for name in layers:
-            # dev macro-F1 recovered by keeping this one layer in FP32
-            report["sensitivity"][name] = round(score(quantize([name])) - (base_f1 - drop), 4)
-        for name in sorted(layers, key=lambda n: (-report["sensitivity"][n], n)):  # most sensitive first
-            keep.append(name)
-            model = quantize(keep)
-            drop = round(base_f1 - score(model), 4)
-            if drop <= max_drop:
-                break
+        with progress(len(layers), f"{desc}: sensitivity per layer", "trials") as bar:
+            for name in layers:
+                # dev macro-F1 recovered by keeping this one layer in FP32
+                report["sensitivity"][name] = round(score(quantize([name])) - (base_f1 - drop), 4)
+                bar.update()
+        # most sensitive first, until the budget holds (the bar stops early then)
+        with progress(len(layers), f"{desc}: keeping layers FP32", "trials") as bar:
+            for name in sorted(layers, key=lambda n: (-report["sensitivity"][n], n)):
+                keep.append(name)
+                model = quantize(keep)
+                drop = round(base_f1 - score(model), 4)
+                bar.update()
+                if drop <= max_drop:
+                    break
     report["kept_fp32_for_budget"] = list(keep)
     report["dev_f1_drop"] = drop
     return keep, model, report

@@ -17,6 +17,7 @@ from . import onnx_backend, openvino_backend
 from .accuracy_budget import fit_budget, macro_f1
 from .atomic import write_json
 from .errors import PipelineError
+from .progress import progress
 from .quantization import apply_recipe, fp32_linear_names, make_recipe, quantized_linear_names, save_quantized
 from .sizes import weight_bytes
 
@@ -30,7 +31,8 @@ def _fresh(path):
 
 def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts, out, threads=2):
     """Write the int8 model of each backend into out["torch"], out["onnxruntime"] (fp32/ and
-    int8/), out["openvino"] (fp32/ and int8/); returns the report for metrics/quantize.json."""
+    int8/), out["openvino"] (fp32/ and int8/); returns the report for metrics/quantize.json.
+    Progress: one step per backend, and the budget search's trials."""
     recipe = make_recipe(params)
     by_params = [n for n in fp32_linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
     layers = [n for n in fp32_linear_names(model) if n not in by_params]
@@ -43,7 +45,7 @@ def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts,
     def within_budget(backend, quantize):
         if budget is None:
             return [], quantize([]), {}
-        keep, qmodel, report = fit_budget(quantize, score, layers, base_f1, budget)
+        keep, qmodel, report = fit_budget(quantize, score, layers, base_f1, budget, desc=f"quantize {backend}")
         if params.allow_over_budget:
             return keep, qmodel, report
         if report["dev_f1_drop"] > budget:
@@ -62,54 +64,60 @@ def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts,
 
     report = {"budget": {"dev_fp32_macro_f1": base_f1, "max_f1_drop": budget}}
 
-    # PyTorch (always built: the reference method)
-    def torch_int8(keep):
-        return apply_recipe(model, {**recipe, "keep_fp32": recipe["keep_fp32"] + keep})
+    with progress(len(params.backends), "quantize", "backends") as bar:
+        # PyTorch (always built: the reference method)
+        def torch_int8(keep):
+            return apply_recipe(model, {**recipe, "keep_fp32": recipe["keep_fp32"] + keep})
 
-    keep, qmodel, report["budget"]["torch"] = within_budget("torch", torch_int8)
-    recipe = {**recipe, "keep_fp32": recipe["keep_fp32"] + keep}
-    save_quantized(qmodel, tokenizer, recipe, out["torch"])
-    report["recipe"] = recipe
-    report["int8_linear_layers"] = len(quantized_linear_names(qmodel))
-    report["fp32_linear_layers"] = fp32_linear_names(qmodel)
-    if keep:
-        report["budget"]["torch"]["extra_weight_bytes"] = weight_bytes(qmodel) - weight_bytes(
-            apply_recipe(model, make_recipe(params))
-        )
-
-    if "onnxruntime" in params.backends or "openvino" in params.backends:
-        onnx_dir = out.get("onnxruntime") or Path(out["openvino"]) / ".onnx-export"
-        fp32_onnx = _save_dir(model, tokenizer, Path(onnx_dir) / "fp32") / onnx_backend.MODEL_FILE
-        onnx_backend.export_onnx(model, fp32_onnx)
-
-    if "onnxruntime" in params.backends:
-        int8_dir = Path(out["onnxruntime"]) / "int8"
-        per_channel = params.scheme == "per_channel"
-
-        def ort_int8(keep):
-            _save_dir(model, tokenizer, _fresh(int8_dir))
-            report["onnxruntime_recipe"] = onnx_backend.quantize_onnx(
-                fp32_onnx, int8_dir / onnx_backend.MODEL_FILE, per_channel, by_params + keep
+        keep, qmodel, report["budget"]["torch"] = within_budget("torch", torch_int8)
+        recipe = {**recipe, "keep_fp32": recipe["keep_fp32"] + keep}
+        save_quantized(qmodel, tokenizer, recipe, out["torch"])
+        report["recipe"] = recipe
+        report["int8_linear_layers"] = len(quantized_linear_names(qmodel))
+        report["fp32_linear_layers"] = fp32_linear_names(qmodel)
+        if keep:
+            report["budget"]["torch"]["extra_weight_bytes"] = weight_bytes(qmodel) - weight_bytes(
+                apply_recipe(model, make_recipe(params))
             )
-            return onnx_backend.OrtModel(int8_dir, threads)
+        bar.update()
 
-        _, _, report["budget"]["onnxruntime"] = within_budget("onnxruntime", ort_int8)
-        write_json(int8_dir / onnx_backend.RECIPE_FILE, report["onnxruntime_recipe"])
+        if "onnxruntime" in params.backends or "openvino" in params.backends:
+            onnx_dir = out.get("onnxruntime") or Path(out["openvino"]) / ".onnx-export"
+            fp32_onnx = _save_dir(model, tokenizer, Path(onnx_dir) / "fp32") / onnx_backend.MODEL_FILE
+            onnx_backend.export_onnx(model, fp32_onnx)
 
-    if "openvino" in params.backends:
-        ov_fp32 = _save_dir(model, tokenizer, Path(out["openvino"]) / "fp32")
-        openvino_backend.convert_fp32(fp32_onnx, ov_fp32)
-        calibration = openvino_backend.calibration_batches(tokenizer, calibration_texts)
-        int8_dir = Path(out["openvino"]) / "int8"
+        if "onnxruntime" in params.backends:
+            int8_dir = Path(out["onnxruntime"]) / "int8"
+            per_channel = params.scheme == "per_channel"
 
-        def ov_int8(keep):
-            _save_dir(model, tokenizer, _fresh(int8_dir))
-            report["openvino_recipe"] = openvino_backend.quantize_int8(ov_fp32, int8_dir, calibration, by_params + keep)
-            return openvino_backend.OvModel(int8_dir, threads)
+            def ort_int8(keep):
+                _save_dir(model, tokenizer, _fresh(int8_dir))
+                report["onnxruntime_recipe"] = onnx_backend.quantize_onnx(
+                    fp32_onnx, int8_dir / onnx_backend.MODEL_FILE, per_channel, by_params + keep
+                )
+                return onnx_backend.OrtModel(int8_dir, threads)
 
-        _, _, report["budget"]["openvino"] = within_budget("openvino", ov_int8)
-        if "onnxruntime" not in params.backends:
-            shutil.rmtree(Path(out["openvino"]) / ".onnx-export")
+            _, _, report["budget"]["onnxruntime"] = within_budget("onnxruntime", ort_int8)
+            write_json(int8_dir / onnx_backend.RECIPE_FILE, report["onnxruntime_recipe"])
+            bar.update()
+
+        if "openvino" in params.backends:
+            ov_fp32 = _save_dir(model, tokenizer, Path(out["openvino"]) / "fp32")
+            openvino_backend.convert_fp32(fp32_onnx, ov_fp32)
+            calibration = openvino_backend.calibration_batches(tokenizer, calibration_texts)
+            int8_dir = Path(out["openvino"]) / "int8"
+
+            def ov_int8(keep):
+                _save_dir(model, tokenizer, _fresh(int8_dir))
+                report["openvino_recipe"] = openvino_backend.quantize_int8(
+                    ov_fp32, int8_dir, calibration, by_params + keep
+                )
+                return openvino_backend.OvModel(int8_dir, threads)
+
+            _, _, report["budget"]["openvino"] = within_budget("openvino", ov_int8)
+            if "onnxruntime" not in params.backends:
+                shutil.rmtree(Path(out["openvino"]) / ".onnx-export")
+            bar.update()
     return report
 
 

@@ -54,12 +54,12 @@ def evaluate_models(models, tokenizer, split, classes, params, confusion_dir):
     preds, report = {}, {"test_examples": len(split.labels)}
     for name, model_dir in models.items():
         model = model_dir.load(params.threads)
-        preds[name] = predict_logits(model, tokenizer, split.texts, params.batch_size).argmax(axis=1)
+        logits = predict_logits(model, tokenizer, split.texts, params.batch_size, desc=f"evaluate {name}")
+        preds[name] = logits.argmax(axis=1)
         report[name] = classification_metrics(split.labels, preds[name], classes)
         (Path(confusion_dir) / f"{name}.csv").write_text(
             confusion_rows(split.labels, preds[name], classes), encoding="utf-8"
         )
-        print(f"evaluated {name}", flush=True)
     for name in models:
         if name != "fp32":
             report[f"{name}_vs_fp32"] = drops_against(report["fp32"], report[name], preds["fp32"], preds[name])

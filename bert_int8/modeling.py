@@ -9,6 +9,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from .errors import PipelineError, first_line
+from .progress import progress
 
 
 @contextlib.contextmanager
@@ -98,16 +99,21 @@ def encode(tokenizer, texts):
 
 
 @torch.inference_mode()
-def predict_logits(model, tokenizer, texts, batch_size=256):
+def predict_logits(model, tokenizer, texts, batch_size=256, desc=None):
     """Logits for `texts`, in their order. Titles are batched by length and padded per batch
-    (dynamic padding), so short titles do not pay for the longest one."""
+    (dynamic padding), so short titles do not pay for the longest one. With `desc`, progress
+    (bert_int8.progress) under that name."""
     features = encode(tokenizer, texts)
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     out = np.zeros((len(features), model.config.num_labels), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        batch = tokenizer.pad([features[i] for i in idx], return_tensors="pt")
-        out[idx] = model(**batch).logits.float().numpy()
+    bar = progress(len(order), desc, "titles") if desc else contextlib.nullcontext()
+    with bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = tokenizer.pad([features[i] for i in idx], return_tensors="pt")
+            out[idx] = model(**batch).logits.float().numpy()
+            if desc:
+                bar.update(len(idx))
     return out
 
 

@@ -1,7 +1,8 @@
 """Progress with an ETA for the steps that take more than a few seconds.
 
 On a terminal: a tqdm bar. Elsewhere (CI, `dvc repro > log`): a plain line at every tenth of
-the way, with elapsed time and ETA, instead of carriage-return spam in the log.
+the way, with elapsed time and ETA, instead of carriage-return spam in the log; closing early
+(a search that stopped before its maximum) prints a last line with what was done.
 """
 
 import sys
@@ -16,25 +17,35 @@ def _clock(seconds):
 class LineProgress:
     def __init__(self, total, desc, unit, stream):
         self.total, self.desc, self.unit, self.stream = total, desc, unit, stream
-        self.n, self.next_report, self.start = 0, 0.1, time.monotonic()
+        self.n, self.printed, self.next_report, self.start = 0, 0, 0.1, time.monotonic()
+        self.closed = False
+
+    def _done(self):
+        return min(1.0, self.n / self.total) if self.total else 1.0
+
+    def _print(self, end=""):
+        done, elapsed = self._done(), time.monotonic() - self.start
+        eta = f", ETA {_clock(elapsed / done * (1 - done))}" if done and not end else ""
+        print(
+            f"{self.desc}: {self.n}/{self.total} {self.unit} ({done:.0%}), {_clock(elapsed)} elapsed{eta}{end}",
+            file=self.stream,
+            flush=True,
+        )
+        self.printed = self.n
 
     def update(self, k=1):
         self.n += k
-        done = self.n / self.total if self.total else 1.0
+        done = self._done()
         if done + 1e-9 >= self.next_report:
             while self.next_report <= done + 1e-9:
                 self.next_report += 0.1
-            elapsed = time.monotonic() - self.start
-            eta = elapsed / done * (1 - done) if done else 0
-            print(
-                f"{self.desc}: {self.n}/{self.total} {self.unit} ({done:.0%}), {_clock(elapsed)} elapsed, "
-                f"ETA {_clock(eta)}",
-                file=self.stream,
-                flush=True,
-            )
+            self._print()
 
     def close(self):
-        pass
+        """A last line when it stopped short of the total, or past the last line printed."""
+        if not self.closed and (self.n < self.total or self.printed != self.n):
+            self._print(", done" if self.n >= self.total else ", stopped early")
+        self.closed = True
 
     def __enter__(self):
         return self

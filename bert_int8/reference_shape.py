@@ -65,7 +65,7 @@ def benchmark_shape(config, recipe, backends, tokenizer, calibration_texts, para
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dirs = build_shape(config, quantize_params, tokenizer, calibration_texts, tmp, bf16)
-        report, winners, _ = compare_models(model_dirs, config.vocab_size, params)
+        report, winners, _ = compare_models(model_dirs, config.vocab_size, params, desc="benchmark: reference shape")
     ops = linear_ops_per_sequence(config, params.seq_len)
     rate = int8_matmul_gops(params.threads)
     kernel = {"int8_matmul_gops": round(rate, 1), "gop_per_sequence": round(ops / 1e9, 3)}

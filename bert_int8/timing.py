@@ -5,6 +5,10 @@ import time
 import numpy as np
 import torch
 
+from .progress import progress
+
+ROUNDS = 5
+
 
 def dummy_batch(vocab_size, batch_size, seq_len, seed=0):
     """Random token ids with a full attention mask (speed does not depend on the values)."""
@@ -17,12 +21,13 @@ def dummy_batch(vocab_size, batch_size, seq_len, seed=0):
 
 
 @torch.inference_mode()
-def interleaved_timings(models, batch, runs, warmup, rounds=5):
+def interleaved_timings(models, batch, runs, warmup, rounds=ROUNDS, bar=None):
     """Seconds per forward pass for each model. The models take turns in blocks (`rounds` of
     them), so that drift in the machine's load hits all alike; each block starts with an
     untimed call, because PyTorch's and ONNX Runtime's thread pools keep spinning for a while
     after their last call, and a model timed call-by-call against the other runtime paid for it
-    (measured here: ONNX Runtime int8 26.5 ms alternating, 18.9 ms in blocks)."""
+    (measured here: ONNX Runtime int8 26.5 ms alternating, 18.9 ms in blocks). `bar`
+    (bert_int8.progress) advances once per block."""
     for model in models.values():
         for _ in range(warmup):
             model(**batch)
@@ -35,6 +40,8 @@ def interleaved_timings(models, batch, runs, warmup, rounds=5):
                 start = time.perf_counter()
                 model(**batch)
                 times[name].append(time.perf_counter() - start)
+            if bar is not None:
+                bar.update()
     return times
 
 
@@ -64,19 +71,21 @@ def _fastest(report, names, key, lowest):
     return pick(names, key=lambda n: report[n][key]) if names else None
 
 
-def compare_models(model_dirs, vocab_size, params):
+def compare_models(model_dirs, vocab_size, params, desc="benchmark"):
     """Size, batch-1 latency and large-batch throughput of each model (name -> ModelDir), all
     from one run, with each model's ratios to PyTorch FP32 ("fp32") and, for int8 models, to
     the best baseline: the fastest non-int8 model (FP32 or BF16) of the same run, at batch 1 for
     latency and at batch `params.batch_size` for throughput. A speedup against slow PyTorch
-    eager FP32 alone would flatter. Also names the winner of each batch size, overall and int8."""
+    eager FP32 alone would flatter. Also names the winner of each batch size, overall and int8.
+    Progress under `desc`: one step per model and timing block, both batch sizes."""
     from .sizes import file_bytes, weight_bytes
 
     models = {name: d.load(params.threads) for name, d in model_dirs.items()}
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
-    lat = interleaved_timings(models, one, params.runs, params.warmup)
-    thr = interleaved_timings(models, big, params.throughput_runs, 0, rounds=1)
+    with progress(len(models) * (ROUNDS + 1), f"{desc}: batch 1 and {params.batch_size}", "blocks") as bar:
+        lat = interleaved_timings(models, one, params.runs, params.warmup, bar=bar)
+        thr = interleaved_timings(models, big, params.throughput_runs, 0, rounds=1, bar=bar)
     out = {}
     for name, model in models.items():
         out[name] = {
@@ -110,6 +119,16 @@ def compare_models(model_dirs, vocab_size, params):
         f"baseline_{batch}": best_thr,
     }
     return out, winners, models
+
+
+def title_throughputs(models, tokenizer, texts, batch_size, pad_to):
+    """title_throughput of each model (name -> model), with progress."""
+    with progress(len(models), "benchmark: real titles", "models") as bar:
+        out = {}
+        for name, model in models.items():
+            out[name] = title_throughput(model, tokenizer, texts, batch_size, pad_to)
+            bar.update()
+    return out
 
 
 @torch.inference_mode()

@@ -25,7 +25,7 @@ from bert_int8.model_dir import built_models
 from bert_int8.params import load_params
 from bert_int8.quantization import RECIPE_FILE
 from bert_int8.reference_shape import benchmark_shape, bert_base_config
-from bert_int8.timing import compare_models, title_throughput
+from bert_int8.timing import compare_models, title_throughputs
 from bert_int8.tokenizer import load_tokenizer
 
 
@@ -36,18 +36,15 @@ def main():
     tokenizer = load_tokenizer(paths.FP32_DIR)
 
     print(f"benchmark: timing {len(built)} trained models ({', '.join(built)})", flush=True)
-    trained, winners, models = compare_models(built, AutoConfig.from_pretrained(paths.FP32_DIR).vocab_size, params)
+    vocab_size = AutoConfig.from_pretrained(paths.FP32_DIR).vocab_size
+    trained, winners, models = compare_models(built, vocab_size, params, desc="benchmark: trained models")
     report = {
         "setup": {**params.model_dump(), **environment()},
         "trained": trained,
         "winners": {"trained": winners},
-        "real_titles": {
-            name: title_throughput(m, tokenizer, titles, params.batch_size, params.seq_len)
-            for name, m in models.items()
-        },
+        "real_titles": title_throughputs(models, tokenizer, titles, params.batch_size, params.seq_len),
     }
     del models
-    print("benchmark: real titles done", flush=True)
     if params.reference_shape:
         print("benchmark: building and timing the bert-base-chinese shape (a few minutes)", flush=True)
         recipe = json.loads((paths.INT8_DIR / RECIPE_FILE).read_text(encoding="utf-8"))

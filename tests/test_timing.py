@@ -7,7 +7,7 @@ from bert_int8.params import BenchmarkParams, QuantizeParams
 from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.reference_shape import benchmark_shape, build_shape
 from bert_int8.sizes import file_bytes, weight_bytes
-from bert_int8.timing import compare_models, dummy_batch, latency_summary, ratios
+from bert_int8.timing import ROUNDS, compare_models, dummy_batch, latency_summary, ratios
 from bert_int8.tokenizer import train_wordpiece
 
 BACKENDS = ["torch", "onnxruntime", "openvino"]
@@ -80,10 +80,13 @@ def test_build_shape_makes_every_backend(toy_shape):
         assert d.name == name and all(f.is_file() for f in d.files)
 
 
-def test_compare_models_ratios_and_winners(toy_shape):
+def test_compare_models_ratios_and_winners(toy_shape, capsys):
     config, _, _, dirs = toy_shape
     dirs = {n: d for n, d in dirs.items() if "bf16" not in n}  # BF16 is timed only where it is native
-    out, winners, _ = compare_models(dirs, config.vocab_size, PARAMS)
+    out, winners, _ = compare_models(dirs, config.vocab_size, PARAMS, desc="benchmark: toy")
+    blocks = len(dirs) * (ROUNDS + 1)  # latency rounds, then one throughput block, per model
+    log = capsys.readouterr().err.splitlines()
+    assert log[-1].startswith(f"benchmark: toy: batch 1 and 4: {blocks}/{blocks} blocks (100%)")
     assert set(out) == set(dirs) and "vs_fp32" not in out["fp32"]
     assert out["int8"]["vs_fp32"]["file_bytes"] == round(out["int8"]["file_bytes"] / out["fp32"]["file_bytes"], 4)
     assert out["int8"]["vs_fp32"]["weight_bytes"] < 1 and "weight_bytes" not in out["onnx_int8"]
