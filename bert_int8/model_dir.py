@@ -67,21 +67,43 @@ class ModelDir:
 
     def load(self, threads=None):
         """The model, answering `model(**batch).logits`. `threads` sets the runtime's intra-op
-        threads: the session's (ONNX Runtime, OpenVINO) or PyTorch's, which are process-wide."""
+        threads for this model's calls only: its session's (ONNX Runtime, OpenVINO), or, for
+        PyTorch, whose setting is process-wide, set for each call and restored after it."""
         import torch
 
         if self.backend == "openvino":
             return openvino_backend.OvModel(self.path, threads, bf16=self.precision == "bf16")
         if self.backend == "onnxruntime":
             return onnx_backend.OrtModel(self.path, threads)
-        if threads:
-            torch.set_num_threads(threads)
         if self.precision == "int8":
-            return quantization.load_quantized(self.path)
-        from .modeling import load_fp32
+            model = quantization.load_quantized(self.path)
+        else:
+            from .modeling import load_fp32
 
-        model = load_fp32(self.path)
-        return model.to(torch.bfloat16) if self.precision == "bf16" else model
+            model = load_fp32(self.path)
+            model = model.to(torch.bfloat16) if self.precision == "bf16" else model
+        return with_torch_threads(model, threads) if threads else model
+
+
+def with_torch_threads(model, threads):
+    """`model` (a torch module) running each call with `threads` PyTorch intra-op threads, the
+    process's setting restored after the call, even one that raises. Costs about a microsecond
+    a call (torch.set_num_threads twice), nothing beside a forward pass. Calls of such models
+    from several Python threads at once would race on the one process-wide setting."""
+    import torch
+
+    saved = []
+
+    def enter(module, args):
+        saved.append(torch.get_num_threads())
+        torch.set_num_threads(threads)
+
+    def leave(module, args, output):
+        torch.set_num_threads(saved.pop())
+
+    model.register_forward_pre_hook(enter)
+    model.register_forward_hook(leave, always_call=True)
+    return model
 
 
 def with_bf16(model_dirs):

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from .atomic import write_json
 from .errors import PipelineError, first_line
 
 MODEL_FILE = "model.onnx"
+RECIPE_FILE = "onnx_recipe.json"  # beside an int8 model.onnx: how it was quantized
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
 
@@ -159,20 +159,3 @@ class OrtModel:
     def __call__(self, **batch):
         feeds = exported_feeds(self.input_names, batch)
         return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feeds)[0]))
-
-
-RECIPE_FILE = "onnx_recipe.json"
-
-
-def save_onnx_pair(model, tokenizer, out_dir, per_channel, keep_fp32_linears=()):
-    """out_dir/fp32 and out_dir/int8, each a model.onnx with the config and tokenizer beside it;
-    the int8 one also holds onnx_recipe.json (how it was quantized)."""
-    out_dir = Path(out_dir)
-    for kind in ("fp32", "int8"):
-        (out_dir / kind).mkdir(parents=True)
-        model.config.save_pretrained(out_dir / kind)
-        tokenizer.save_pretrained(out_dir / kind)
-    export_onnx(model, out_dir / "fp32" / MODEL_FILE)
-    recipe = quantize_onnx(out_dir / "fp32" / MODEL_FILE, out_dir / "int8" / MODEL_FILE, per_channel, keep_fp32_linears)
-    write_json(out_dir / "int8" / RECIPE_FILE, recipe)
-    return recipe

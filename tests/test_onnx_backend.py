@@ -4,8 +4,10 @@ import torch
 from fixtures import make_titles, tiny_bert
 
 from bert_int8.errors import PipelineError
+from bert_int8.int8_models import build_int8_models
 from bert_int8.modeling import predict_logits
-from bert_int8.onnx_backend import MODEL_FILE, OrtModel, save_onnx_pair
+from bert_int8.onnx_backend import MODEL_FILE, OrtModel
+from bert_int8.params import QuantizeParams
 from bert_int8.predict import load_model
 from bert_int8.tokenizer import train_wordpiece
 
@@ -19,8 +21,10 @@ def exported(tmp_path_factory):
     tok = train_wordpiece(TEXTS, 120, 1, False, 32)
     model = tiny_bert(vocab_size=len(tok))
     out = tmp_path_factory.mktemp("onnx")
-    recipe = save_onnx_pair(model, tok, out, per_channel=False)
-    return model, tok, out, recipe
+    # as the quantize stage builds them: out/fp32 and out/int8 (and PyTorch's int8 beside them)
+    params = QuantizeParams(backends=["torch", "onnxruntime"], max_f1_drop=None)
+    report = build_int8_models(params, model, tok, None, None, [], {"torch": out / "torch", "onnxruntime": out})
+    return model, tok, out, report["onnxruntime_recipe"]
 
 
 def test_onnx_fp32_matches_pytorch_logits(exported):

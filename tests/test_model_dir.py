@@ -1,0 +1,46 @@
+"""A PyTorch model loaded with `threads` runs its own calls with that many threads and leaves the
+process's torch.set_num_threads setting as it found it (ONNX Runtime and OpenVINO sessions
+carry their own)."""
+
+import pytest
+import torch
+from fixtures import save_tiny_model_dirs
+
+from bert_int8.model_dir import ModelDir
+from bert_int8.timing import dummy_batch
+
+PROCESS_THREADS = 3  # anything but the model's 1, so that a leak shows
+
+
+@pytest.fixture
+def process_threads():
+    was = torch.get_num_threads()
+    torch.set_num_threads(PROCESS_THREADS)
+    yield
+    torch.set_num_threads(was)
+
+
+@pytest.mark.parametrize("kind", ["fp32", "int8", "bf16"])
+def test_torch_threads_hold_for_the_models_calls_only(tmp_path, process_threads, kind):
+    fp32_dir, int8_dir = save_tiny_model_dirs(tmp_path)
+    found = ModelDir.open(int8_dir if kind == "int8" else fp32_dir)
+    model = (found.as_bf16() if kind == "bf16" else found).load(threads=1)
+    assert torch.get_num_threads() == PROCESS_THREADS  # loading changes nothing
+
+    seen = []
+    model.bert.encoder.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    batch = dummy_batch(model.config.vocab_size, 2, 6)
+    model(**batch)
+    assert seen == [1] and torch.get_num_threads() == PROCESS_THREADS
+
+    with pytest.raises(IndexError):  # a call that fails (a token id past the vocabulary) restores it too
+        model(input_ids=torch.full((1, 4), model.config.vocab_size))
+    assert torch.get_num_threads() == PROCESS_THREADS
+
+
+def test_without_threads_the_model_follows_the_process(tmp_path, process_threads):
+    model = ModelDir.open(save_tiny_model_dirs(tmp_path)[0]).load()
+    seen = []
+    model.bert.encoder.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    model(**dummy_batch(model.config.vocab_size, 1, 4))
+    assert seen == [PROCESS_THREADS]
