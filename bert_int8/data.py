@@ -15,7 +15,9 @@ from . import paths
 from .errors import PipelineError
 
 SPLITS = ("train", "dev", "test")
-MAX_LINE_CHARS = 1000  # THUCNews titles are at most 38 characters; anything this long is not a title.
+# THUCNews titles are at most 38 characters; anything this long is not a title. The same limit
+# holds for every format's texts, so whatever prepare_data accepts, the later stages read back.
+MAX_TEXT_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -74,23 +76,41 @@ def _is_control(ch):
     return unicodedata.category(ch) == "Cc" and ch != "\x7f"
 
 
+def check_text(text, where, what="title"):
+    """The rules every text obeys, in every format (prepare_data checks them on the raw data,
+    load_prepared again on data/prepared): not blank, not too long, no control characters."""
+    if not text.strip():
+        raise PipelineError(f"{where}: empty {what}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise PipelineError(f"{where}: {what} is {len(text)} characters long, at most {MAX_TEXT_CHARS} allowed")
+    control = next((i for i, ch in enumerate(text) if _is_control(ch)), None)
+    if control is not None:
+        raise PipelineError(
+            f"{where}: {what} has a control character (U+{ord(text[control]):04X}) at character {control + 1}"
+        )
+    return text
+
+
+def require_every_class(classes, split: Split, where, name):
+    """Every class needs examples in every split: train learns it, dev and test measure it."""
+    present = set(split.labels)
+    missing = [c for i, c in enumerate(classes) if i not in present]
+    if missing:
+        raise PipelineError(
+            f"{where}: class {missing[0]!r} never appears in the {name} split "
+            f"({len(missing)} of {len(classes)} classes missing); every split needs every class"
+        )
+
+
 def read_split(path, num_classes) -> Split:
     texts, labels = [], []
     for n, line in enumerate(_lines(path), 1):
         where = f"{path}:{n}"
-        if len(line) > MAX_LINE_CHARS:
-            raise PipelineError(f"{where}: line is {len(line)} characters long, at most {MAX_LINE_CHARS} allowed")
         tabs = line.count("\t")
         if tabs != 1:
             raise PipelineError(f"{where}: expected 'title<TAB>label_id' with exactly one tab, found {tabs}")
         text, label = line.split("\t")
-        if not text.strip():
-            raise PipelineError(f"{where}: empty title")
-        control = next((i for i, ch in enumerate(text) if _is_control(ch)), None)
-        if control is not None:
-            raise PipelineError(
-                f"{where}: title has a control character (U+{ord(text[control]):04X}) at character {control + 1}"
-            )
+        check_text(text, where)
         if not (label.isascii() and label.isdigit()):
             raise PipelineError(f"{where}: label {label!r} is not a non-negative integer")
         label = int(label)
@@ -130,24 +150,36 @@ def stratified_subset(split: Split, size, seed) -> Split:
     num_classes = len(set(split.labels))
     if size < num_classes:
         raise PipelineError(f"data.max_train_samples: {size} is fewer than the {num_classes} classes")
-    keep, _ = train_test_split(range(len(split.labels)), train_size=size, stratify=split.labels, random_state=seed)
+    try:
+        keep, _ = train_test_split(range(len(split.labels)), train_size=size, stratify=split.labels, random_state=seed)
+    except ValueError as err:  # e.g. a class with a single example
+        raise PipelineError(f"data.max_train_samples: cannot take a stratified subset of {size}: {err}") from None
     keep = sorted(keep)
     return Split([split.texts[i] for i in keep], [split.labels[i] for i in keep])
 
 
 def stratified_split(split: Split, fraction, seed, name):
     """(rest, part): a seeded, stratified `fraction` of `split` cut off as split `name` (for a
-    dataset that has no dev or test split of its own); both keep the original order."""
+    dataset that has no dev or test split of its own); both keep the original order. All copies
+    of one text land on the same side (no text in both); the fraction and the strata count
+    distinct texts, each with the label of its first copy."""
     from sklearn.model_selection import train_test_split
 
+    first_label = {}
+    for t, y in zip(split.texts, split.labels):
+        first_label.setdefault(t, y)
     try:
-        rest, part = train_test_split(
-            range(len(split.labels)), test_size=fraction, stratify=split.labels, random_state=seed
+        _, cut = train_test_split(
+            list(first_label), test_size=fraction, stratify=list(first_label.values()), random_state=seed
         )
     except ValueError as err:
         raise PipelineError(f"data.{name}_fraction: cannot cut a stratified {name} split: {err}") from None
-    pick = lambda idx: Split([split.texts[i] for i in sorted(idx)], [split.labels[i] for i in sorted(idx)])  # noqa: E731
-    return pick(rest), pick(part)
+    cut = set(cut)
+    side = [t in cut for t in split.texts]
+    pick = lambda keep: Split(  # noqa: E731
+        [t for t, s in zip(split.texts, side) if s == keep], [y for y, s in zip(split.labels, side) if s == keep]
+    )
+    return pick(False), pick(True)
 
 
 def format_split(split: Split) -> str:
@@ -155,8 +187,9 @@ def format_split(split: Split) -> str:
     return "".join(f"{t}\t{y}\n" for t, y in zip(split.texts, split.labels))
 
 
-def data_report(classes, splits):
-    """Counts per split and class, duplicates inside train, and titles shared across splits."""
+def data_report(classes, splits, cut=None):
+    """Counts per split and class, duplicates inside train, titles shared across splits, and
+    `cut` (what read_dataset says about splits it cut from train) when there is one."""
     report = {"classes": len(classes), "splits": {}}
     for name, split in splits.items():
         counts = Counter(split.labels)
@@ -176,6 +209,8 @@ def data_report(classes, splits):
     for other in ("dev", "test"):
         shared = set(labels_of) & set(splits[other].texts)
         report[f"titles_shared_train_{other}"] = len(shared)
+    if cut:
+        report["cut_from_train"] = cut
     return report
 
 

@@ -2,24 +2,28 @@
 string or integer labels, read as strictly as THUCNews (one-line `file:line: what is wrong`).
 
 - Files: `{data.raw_dir}/train.<ext>`, and `dev.<ext>` / `test.<ext>` when there are (ext: csv,
-  tsv, jsonl). A split that is missing is cut from train: seeded and stratified, its size
-  `data.dev_fraction` / `data.test_fraction` of train.
+  tsv, jsonl). CSV fields may be quoted (and span lines; errors name the line a record starts
+  on); TSV fields never are: a quote character is part of the text.
+- A split that is missing is cut from train: seeded and stratified, its size `data.dev_fraction`
+  / `data.test_fraction` of train's distinct texts; all copies of a text stay on one side.
 - `hf`: `data.raw_dir` is a dataset saved with `save_to_disk`, or a hub id; splits train,
   validation (or dev) and test, the same fallback for a missing one.
 - Columns: `data.text_column`, `data.label_column`. Labels: `data.labels` in that order when
   given (a label outside it is an error), else the labels of train, sorted (numerically when all
-  are integers); a dev or test label that train lacks is an error.
+  are integers); a dev or test label that train lacks is an error, and so is a class without
+  examples in any split. A ClassLabel's -1 (no label) is an error.
 - Tabs and line breaks inside a text become spaces (the prepared splits are one text per line);
-  any other control character is an error, as in THUCNews.
+  the rest is checked as THUCNews titles are (data.check_text: length, control characters).
 """
 
 import csv
 import io
 import json
+from collections import Counter
 from pathlib import Path
 
-from .data import MAX_LINE_CHARS, SPLITS, Split, _is_control, _lines, read_raw, stratified_split
-from .errors import PipelineError
+from .data import SPLITS, Split, _lines, check_text, read_raw, require_every_class, stratified_split
+from .errors import PipelineError, first_line
 
 FILE_FORMATS = ("csv", "tsv", "jsonl")
 
@@ -27,17 +31,7 @@ FILE_FORMATS = ("csv", "tsv", "jsonl")
 def _text(value, where, column):
     if not isinstance(value, str):
         raise PipelineError(f"{where}: {column!r} is not a string")
-    text = " ".join(value.replace("\t", " ").replace("\r", " ").replace("\n", " ").split(" "))
-    if not text.strip():
-        raise PipelineError(f"{where}: empty text")
-    if len(text) > 100 * MAX_LINE_CHARS:
-        raise PipelineError(f"{where}: text is {len(text)} characters long, at most {100 * MAX_LINE_CHARS} allowed")
-    control = next((i for i, ch in enumerate(text) if _is_control(ch)), None)
-    if control is not None:
-        raise PipelineError(
-            f"{where}: text has a control character (U+{ord(text[control]):04X}) at character {control + 1}"
-        )
-    return text
+    return check_text(value.replace("\t", " ").replace("\r", " ").replace("\n", " "), where, "text")
 
 
 def _label(value, where, column):
@@ -50,21 +44,31 @@ def _label(value, where, column):
 
 
 def _rows_delimited(path, delimiter, text_column, label_column):
+    kind = "CSV" if delimiter == "," else "TSV"
+    # TSV is never quoted (titles have quote characters of their own); CSV fields may be, and a
+    # quoted field may span lines, so a record is named by the line it starts on.
+    quoting = csv.QUOTE_MINIMAL if kind == "CSV" else csv.QUOTE_NONE
     text = "\n".join(_lines(path))  # strict UTF-8, BOM and CRLF handled, errors name the line
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, strict=True)
-    for column in (text_column, label_column):
-        if column not in (reader.fieldnames or []):
-            raise PipelineError(f"{path}:1: no column {column!r} in the header (columns: {reader.fieldnames})")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting, strict=True)
+    start = 1
     try:
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            if None in row or any(v is None for v in row.values()):
-                raise PipelineError(f"{where}: expected {len(reader.fieldnames)} fields")
-            yield where, row[text_column], row[label_column]
+        header = next(reader)
+        for column in (text_column, label_column):
+            if column not in header:
+                raise PipelineError(f"{path}:1: no column {column!r} in the header (columns: {header})")
+        text_i, label_i = header.index(text_column), header.index(label_column)
+        while True:
+            start = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                return
+            if not row:  # a blank line
+                continue
+            if len(row) != len(header):
+                raise PipelineError(f"{path}:{start}: expected {len(header)} fields, found {len(row)}")
+            yield f"{path}:{start}", row[text_i], row[label_i]
     except csv.Error as err:
-        raise PipelineError(
-            f"{path}:{reader.line_num}: not valid {'CSV' if delimiter == ',' else 'TSV'}: {err}"
-        ) from None
+        raise PipelineError(f"{path}:{start}: not valid {kind}: {err}") from None
 
 
 def _rows_jsonl(path, text_column, label_column):
@@ -92,17 +96,25 @@ def _rows_hf(dataset, name, text_column, label_column):
     names = getattr(feature, "names", None)  # a ClassLabel column: ints standing for names
     for i, row in enumerate(dataset, 1):
         label = row[label_column]
-        yield f"{name}:{i}", row[text_column], names[label] if names and isinstance(label, int) else label
+        if names and isinstance(label, int):
+            if label < 0:  # ClassLabel's "no label", as in GLUE's test splits
+                raise PipelineError(
+                    f"{name}:{i}: label {label} means no label (ClassLabel); every row needs one "
+                    "(save the dataset without an unlabelled split: a missing split is cut from train)"
+                )
+            label = names[label]
+        yield f"{name}:{i}", row[text_column], label
 
 
-def _read_rows(rows, text_column, label_column):
+def _read_rows(source, rows, text_column, label_column):
+    """(source, texts, [(where, label)]) of one split."""
     texts, labels = [], []
     for where, text, label in rows:
         texts.append(_text(text, where, text_column))
         labels.append((where, _label(label, where, label_column)))
     if not texts:
-        raise PipelineError("a split is empty")
-    return texts, labels
+        raise PipelineError(f"{source}: no rows")
+    return source, texts, labels
 
 
 def _sort_key(label):
@@ -110,13 +122,14 @@ def _sort_key(label):
 
 
 def _raw_splits(data_params):
-    """split name -> (texts, [(where, label)]) for the splits the source has."""
+    """split name -> (source, texts, [(where, label)]) for the splits the source has."""
     fmt, cols = data_params.format, (data_params.text_column, data_params.label_column)
     if fmt == "hf":
-        return {
-            name: _read_rows(_rows_hf(ds, f"{data_params.raw_dir}[{name}]", *cols), *cols)
-            for name, ds in _load_hf(data_params.raw_dir).items()
-        }
+        out = {}
+        for name, (their_name, ds) in _load_hf(data_params.raw_dir).items():
+            source = f"{data_params.raw_dir}[{their_name}]"
+            out[name] = _read_rows(source, _rows_hf(ds, source, *cols), *cols)
+        return out
     raw = Path(data_params.raw_dir)
     if not (raw / f"train.{fmt}").is_file():
         raise PipelineError(f"{raw / f'train.{fmt}'}: file not found (data.format is {fmt!r})")
@@ -129,7 +142,7 @@ def _raw_splits(data_params):
                 if fmt == "jsonl"
                 else _rows_delimited(path, "," if fmt == "csv" else "\t", *cols)
             )
-            out[name] = _read_rows(rows, *cols)
+            out[name] = _read_rows(path, rows, *cols)
     return out
 
 
@@ -141,42 +154,56 @@ def _load_hf(source):
     try:
         loaded = datasets.load_from_disk(source) if Path(source).is_dir() else datasets.load_dataset(source)
     except Exception as err:  # datasets raises many types for a bad path or an unreachable hub
-        from .errors import first_line
-
         raise PipelineError(f"data.raw_dir: cannot load the dataset {source!r}: {first_line(err)}") from None
     if not isinstance(loaded, datasets.DatasetDict):
         loaded = datasets.DatasetDict({"train": loaded})
     names = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
     if "train" not in loaded:
         raise PipelineError(f"data.raw_dir: {source!r} has no train split (splits: {list(loaded)})")
-    return {names[k]: v for k, v in loaded.items() if k in names}
+    return {names[k]: (k, v) for k, v in loaded.items() if k in names}
 
 
 def read_dataset(data_params):
-    """(classes, {train, dev, test: Split}) from the source `data.format` names."""
+    """(classes, {train, dev, test: Split}, cut) from the source `data.format` names; cut is {}, or
+    for the report which splits were cut from train and how many of its texts have copies."""
     if data_params.format == "thucnews":
-        return read_raw(data_params.raw_dir)
+        return (*read_raw(data_params.raw_dir), {})
     raw = _raw_splits(data_params)
     if data_params.labels is not None:
         classes = [str(c) for c in data_params.labels]
-        allowed, scope = set(classes), "data.labels"
+        twice = [c for c, k in Counter(classes).items() if k > 1]
+        if twice:
+            raise PipelineError(f"data.labels: {twice[0]!r} appears more than once")
+        scope = "data.labels"
     else:
-        classes = sorted({label for _, label in raw["train"][1]}, key=_sort_key)
-        allowed, scope = set(classes), "the train split's labels"
+        classes = sorted({label for _, label in raw["train"][2]}, key=_sort_key)
+        scope = "the train split's labels"
     index = {c: i for i, c in enumerate(classes)}
     shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
-    splits = {}
-    for name, (texts, labels) in raw.items():
+    splits, sources = {}, {}
+    for name, (source, texts, labels) in raw.items():
         for where, label in labels:
-            if label not in allowed:
+            if label not in index:
                 raise PipelineError(f"{where}: label {label!r} is not one of {scope} ({shown})")
-        splits[name] = Split(texts, [index[label] for _, label in labels])
+        splits[name], sources[name] = Split(texts, [index[label] for _, label in labels]), source
     if len(classes) < 2:
         raise PipelineError(f"{data_params.raw_dir}: needs at least 2 labels, found {len(classes)}")
-    for name, fraction in (("test", data_params.test_fraction), ("dev", data_params.dev_fraction)):
-        if name not in splits:
-            splits["train"], splits[name] = stratified_split(splits["train"], fraction, data_params.seed, name)
-    return classes, splits
+    cut = {}
+    missing = [name for name in ("test", "dev") if name not in splits]
+    if missing:
+        copies = Counter(splits["train"].texts)
+        cut = {
+            "splits": missing,
+            "duplicate_texts": sum(1 for k in copies.values() if k > 1),  # each kept on one side
+            "extra_copies": len(splits["train"].texts) - len(copies),
+        }
+    for name in missing:
+        fraction = getattr(data_params, f"{name}_fraction")
+        splits["train"], splits[name] = stratified_split(splits["train"], fraction, data_params.seed, name)
+        sources[name] = f"data.{name}_fraction"
+    for name in SPLITS:
+        require_every_class(classes, splits[name], sources[name], name)
+    return classes, splits, cut
 
 
 def in_label_order(classes, splits, labels, key="model.finetuned"):

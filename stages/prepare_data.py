@@ -7,7 +7,7 @@ Params: data.*, tokenizer.* (used only when no model is given), model.pretrained
 """
 
 from bert_int8 import atomic, paths
-from bert_int8.data import SPLITS, data_report, format_split, stratified_subset
+from bert_int8.data import SPLITS, data_report, format_split, require_every_class, stratified_subset
 from bert_int8.data_formats import in_label_order, read_dataset
 from bert_int8.errors import run_stage
 from bert_int8.modeling import model_labels
@@ -18,8 +18,10 @@ from bert_int8.tokenizer import load_pretrained_tokenizer, train_wordpiece
 def main():
     params = load_params()
     data_p, tok_p = params.data, params.tokenizer
-    classes, splits = read_dataset(data_p)
+    classes, splits, cut = read_dataset(data_p)
     splits["train"] = stratified_subset(splits["train"], data_p.max_train_samples, data_p.seed)
+    if data_p.max_train_samples is not None:  # a small subset can miss a rare class
+        require_every_class(classes, splits["train"], "data.max_train_samples", "train")
 
     if params.model.finetuned:  # its tokenizer, and its label order
         classes, splits = in_label_order(classes, splits, model_labels(params.model.finetuned))
@@ -36,7 +38,7 @@ def main():
             show_progress=True,
         )
 
-    report = data_report(classes, splits)
+    report = data_report(classes, splits, cut)
     lengths = [len(ids) for ids in tokenizer(splits["train"].texts, truncation=True)["input_ids"]]
     report["tokenizer"] = {
         "vocab_size": len(tokenizer),

@@ -1,7 +1,7 @@
 import pytest
 from fixtures import CLASSES
 
-from bert_int8.data import MAX_LINE_CHARS, Split, data_report, read_raw, stratified_subset
+from bert_int8.data import MAX_TEXT_CHARS, Split, data_report, read_raw, stratified_subset
 from bert_int8.errors import PipelineError
 
 
@@ -32,7 +32,7 @@ BAD_LINES = [
     (b"ti\x00tle\t3\n", "title has a control character (U+0000) at character 3"),
     (b"title\x1b[31m\t3\n", "title has a control character (U+001B) at character 6"),
     (b"\xe4\xb8\t3\n", "not valid UTF-8"),
-    (("x" * (MAX_LINE_CHARS + 1)).encode() + b"\t3\n", "characters long"),
+    (("x" * (MAX_TEXT_CHARS + 1)).encode() + b"\t3\n", "characters long"),
 ]
 
 
@@ -114,6 +114,10 @@ def test_stratified_subset_is_seeded_and_keeps_proportions(raw_dir):
     assert stratified_subset(splits["train"], None, 0) is splits["train"]
     with pytest.raises(PipelineError, match="fewer than the 10 classes"):
         stratified_subset(splits["train"], 5, 0)
+    with pytest.raises(
+        PipelineError, match="^data.max_train_samples: cannot take a stratified subset of 3: .* 1 member"
+    ):
+        stratified_subset(Split(list("abcde"), [0, 0, 0, 0, 1]), 3, 0)
 
 
 def test_data_report_counts_duplicates_and_overlap():
@@ -130,3 +134,10 @@ def test_data_report_counts_duplicates_and_overlap():
     }
     assert r["titles_shared_train_dev"] == 1 and r["titles_shared_train_test"] == 2
     assert r["splits"]["train"]["per_class"] == {"p": 3, "q": 2}
+
+
+def test_data_report_records_a_cut_only_when_there_was_one():
+    splits = {name: Split(["a", "b"], [0, 1]) for name in ("train", "dev", "test")}
+    cut = {"splits": ["dev"], "duplicate_texts": 1, "extra_copies": 2}
+    assert "cut_from_train" not in data_report(["p", "q"], splits)
+    assert data_report(["p", "q"], splits, cut)["cut_from_train"] == cut
