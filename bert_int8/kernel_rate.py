@@ -49,7 +49,8 @@ def int8_matmul_gops(threads, m=2048, k=768, n=3072, runs=10):
 
 def linear_ops_per_sequence(config, seq_len):
     """Multiply-adds x 2 of a BERT classifier's matrix products for one sequence."""
-    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    h, layers = config.hidden_size, config.num_hidden_layers
+    i = getattr(config, "intermediate_size", None) or config.hidden_dim  # DistilBERT names it hidden_dim
     per_token = layers * (4 * h * h + 2 * h * i)  # q, k, v, attention output; two feed-forward
     attention = layers * 2 * seq_len * seq_len * h  # scores and weighted sum
     head = h * h + h * config.num_labels  # pooler and classifier on [CLS]

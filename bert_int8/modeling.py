@@ -117,14 +117,20 @@ def predict_logits(model, tokenizer, texts, batch_size=256, desc=None):
     return out
 
 
-def model_labels(name_or_path, key="model.finetuned"):
-    """The label names of a saved sequence classifier, in its id order (from its config)."""
+def model_config(name_or_path, key):
+    """The transformers config of a hub id or save_pretrained directory; one line naming the
+    params `key` if it cannot be read."""
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(name_or_path)
+        return AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:
         raise PipelineError(f"{key}: cannot load {name_or_path!r}: {first_line(err)}") from None
+
+
+def model_labels(name_or_path, key="model.finetuned"):
+    """The label names of a saved sequence classifier, in its id order (from its config)."""
+    config = model_config(name_or_path, key)
     return [config.id2label[i] for i in range(config.num_labels)]
 
 

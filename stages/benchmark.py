@@ -6,9 +6,11 @@ Reads:  models_save/fp32/, models_save/int8/ (its recipe is applied to the refer
         trade-off plot)
 Writes: metrics/benchmark.json (with the machine: CPU, ISA flags, library versions),
         plots/tradeoff.csv (per model: macro-F1, size, latency)
-Params: benchmark.*
-Two sets are measured: the trained models, and (benchmark.reference_shape) the
-bert-base-chinese shape with random weights. Each int8 model's ratios to PyTorch FP32 and to
+Params: benchmark.*; model.pretrained, model.finetuned and data.max_seq_length (the reference shape)
+Two sets are measured: the trained models, and (benchmark.reference_shape) a reference shape
+with random weights: the bert-base-chinese shape at benchmark.seq_len, or, when
+model.finetuned or model.pretrained is set, that model's config at data.max_seq_length
+(benchmark.json's reference_shape says which; its results stay under bert_base_shape). Each int8 model's ratios to PyTorch FP32 and to
 the best non-int8 baseline (FP32 or BF16) come from one run; BF16 variants are timed only where
 the CPU has native BF16. Absolute times depend on the machine.
 """
@@ -24,15 +26,17 @@ from bert_int8.machine import environment, native_bf16
 from bert_int8.model_dir import built_models
 from bert_int8.params import load_params
 from bert_int8.quantization import RECIPE_FILE
-from bert_int8.reference_shape import benchmark_shape, bert_base_config
+from bert_int8.reference_shape import benchmark_shape, reference_config
 from bert_int8.timing import compare_models, title_throughputs
 from bert_int8.tokenizer import load_tokenizer
 
 
 def main():
-    params = load_params().benchmark
+    all_params = load_params()
+    params = all_params.benchmark
     built = built_models()
-    titles = load_prepared("test")[1].texts[: params.title_samples]
+    classes, test = load_prepared("test")
+    titles = test.texts[: params.title_samples]
     tokenizer = load_tokenizer(paths.FP32_DIR)
 
     print(f"benchmark: timing {len(built)} trained models ({', '.join(built)})", flush=True)
@@ -46,11 +50,15 @@ def main():
     }
     del models
     if params.reference_shape:
-        print("benchmark: building and timing the bert-base-chinese shape (a few minutes)", flush=True)
+        config, shape_params, shape = reference_config(
+            all_params.model, all_params.data.max_seq_length, len(classes), params
+        )
+        report["reference_shape"] = shape
+        print(f"benchmark: building and timing the reference shape (a few minutes): {shape}", flush=True)
         recipe = json.loads((paths.INT8_DIR / RECIPE_FILE).read_text(encoding="utf-8"))
         backends = sorted({m.backend for m in built.values()})
         report["bert_base_shape"], report["winners"]["bert_base_shape"], report["kernel"] = benchmark_shape(
-            bert_base_config(), recipe, backends, tokenizer, titles[:64], params, native_bf16()
+            config, recipe, backends, tokenizer, titles[:64], shape_params, native_bf16()
         )
     evaluation = json.loads((paths.METRICS / "evaluate.json").read_text(encoding="utf-8"))
     rows = ["model,macro_f1,weights_mib,latency_ms_p50"] + [

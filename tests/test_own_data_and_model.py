@@ -48,6 +48,17 @@ def test_own_csv_then_own_finetuned_model(workdir):
     assert again["fp32"] == first["fp32"]  # the same model, the same test predictions
     assert "openvino_int8" in out.stdout
 
+    # the reference-shape benchmark times this model's shape, at data.max_seq_length (16), not
+    # bert-base at benchmark.seq_len
+    _set(workdir, benchmark={"reference_shape": True, "seq_len": 8})
+    _ok(run_script("benchmark", workdir))
+    bench = json.loads((workdir / "metrics/benchmark.json").read_text())
+    shape = bench["reference_shape"]
+    assert (shape["config"], shape["from"], shape["layers"], shape["seq_len"]) == ("my-model", "model.finetuned", 1, 16)
+    assert set(bench["bert_base_shape"]) == {"fp32", "int8", "openvino_fp32", "openvino_int8"} | (
+        {"bf16", "openvino_bf16"} if "bf16" in bench["trained"] else set()
+    )
+
     # a model whose labels are not the data's: one line naming the difference
     config = json.loads((workdir / "my-model/config.json").read_text())
     config["id2label"] = {"0": "negative", "1": "neutral", "2": "mixed"}

@@ -1,0 +1,80 @@
+"""The reference-shape benchmark times bert-base-chinese at benchmark.seq_len by default, and the
+shape of model.finetuned / model.pretrained at data.max_seq_length when one is set."""
+
+import pytest
+from fixtures import make_titles, tiny_bert
+
+from bert_int8 import reference_shape
+from bert_int8.errors import PipelineError
+from bert_int8.params import BenchmarkParams, ModelParams, QuantizeParams
+from bert_int8.quantization import make_recipe
+from bert_int8.reference_shape import benchmark_shape, reference_config
+from bert_int8.tokenizer import train_wordpiece
+
+PARAMS = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1)
+MAX_SEQ_LENGTH = 16  # data.max_seq_length, not benchmark.seq_len
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A 1-layer classifier with 3 labels, saved as a fine-tuned model or a pretrained one is."""
+    texts = [t for t, _ in make_titles(2, 5)]
+    tok = train_wordpiece(texts, 120, 1, False, MAX_SEQ_LENGTH)
+    path = tmp_path_factory.mktemp("my-model")
+    tiny_bert(vocab_size=len(tok), num_labels=3).save_pretrained(path)
+    return path, tok, texts
+
+
+def test_default_is_bert_base_at_benchmark_seq_len():
+    config, params, shape = reference_config(ModelParams(), MAX_SEQ_LENGTH, 10, PARAMS)
+    assert (config.num_hidden_layers, config.hidden_size, config.vocab_size) == (12, 768, 21128)
+    assert params.seq_len == PARAMS.seq_len == shape["seq_len"]
+    assert shape["config"] == "bert-base-chinese" and shape["from"] == "default"
+
+
+def test_a_finetuned_model_sets_the_shape_at_max_seq_length(saved):
+    path, _, _ = saved
+    config, params, shape = reference_config(ModelParams(finetuned=str(path)), MAX_SEQ_LENGTH, 3, PARAMS)
+    assert (config.num_hidden_layers, config.hidden_size, config.num_labels) == (1, 32, 3)
+    assert params.seq_len == MAX_SEQ_LENGTH and params.runs == PARAMS.runs
+    assert shape == {
+        "config": str(path),
+        "from": "model.finetuned",
+        "model_type": "bert",
+        "layers": 1,
+        "hidden": 32,
+        "vocab_size": config.vocab_size,
+        "num_labels": 3,
+        "seq_len": MAX_SEQ_LENGTH,
+    }
+
+
+def test_a_pretrained_model_gets_the_datas_label_count(saved):
+    path, _, _ = saved
+    config, params, shape = reference_config(ModelParams(pretrained=str(path)), MAX_SEQ_LENGTH, 5, PARAMS)
+    assert config.num_labels == 5 and shape["num_labels"] == 5 and shape["from"] == "model.pretrained"
+    assert params.seq_len == MAX_SEQ_LENGTH and config.num_hidden_layers == 1
+
+
+def test_a_model_that_cannot_be_read_names_its_key(tmp_path):
+    with pytest.raises(PipelineError, match=r"^model.finetuned: cannot load "):
+        reference_config(ModelParams(finetuned=str(tmp_path / "none")), MAX_SEQ_LENGTH, 3, PARAMS)
+
+
+def test_the_benchmark_times_that_shape_at_that_length(saved, monkeypatch):
+    path, tok, texts = saved
+    config, params, _ = reference_config(ModelParams(finetuned=str(path)), MAX_SEQ_LENGTH, 3, PARAMS)
+    timed = []
+    real = reference_shape.compare_models
+
+    def spy(model_dirs, vocab_size, params, desc):
+        timed.append(
+            (params.seq_len, vocab_size, {n: d.load().config.num_hidden_layers for n, d in model_dirs.items()})
+        )
+        return real(model_dirs, vocab_size, params, desc)
+
+    monkeypatch.setattr(reference_shape, "compare_models", spy)
+    recipe = make_recipe(QuantizeParams())
+    report, _, kernel = benchmark_shape(config, recipe, ["torch"], tok, texts, params, bf16=False)
+    assert timed == [(MAX_SEQ_LENGTH, config.vocab_size, {"fp32": 1, "int8": 1})]
+    assert set(report) == {"fp32", "int8"} and "gop_per_sequence" in kernel
