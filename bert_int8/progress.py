@@ -2,7 +2,8 @@
 
 On a terminal: a tqdm bar. Elsewhere (CI, `dvc repro > log`): a plain line at every tenth of
 the way, with elapsed time and ETA, instead of carriage-return spam in the log; closing early
-(a search that stopped before its maximum) prints a last line with what was done.
+(a search that stopped before its maximum) prints a last line with what was done, unless an
+error stopped it (the error is the last line then).
 """
 
 import sys
@@ -50,8 +51,10 @@ class LineProgress:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.close()
+        self.closed = True  # an error says itself what stopped the step, in one line
 
 
 def progress(total, desc, unit="it", stream=None):

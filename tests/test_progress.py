@@ -60,6 +60,16 @@ def test_an_early_close_says_where_it_stopped():
     assert len(_lines(out.getvalue())) == 4
 
 
+def test_an_error_is_the_last_line_not_the_bar():
+    out = io.StringIO()
+    try:
+        with LineProgress(3, "quantize", "backends", out):
+            raise ValueError("no recipe meets the budget")
+    except ValueError:
+        pass
+    assert out.getvalue() == ""
+
+
 def test_updates_past_the_last_printed_line_are_reported_on_close():
     out = io.StringIO()
     bar = LineProgress(10, "x", "it", out)
