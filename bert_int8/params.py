@@ -83,7 +83,10 @@ class TrainParams(Section):
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0)
     seed: int = 42
+    # Threads of this machine, shared by its training processes.
     threads: int = Field(2, ge=1)
+    # >1: run under torchrun as this many local processes (DDP; batch_size stays the global batch).
+    processes: int = Field(1, ge=1)
 
     def resolved_learning_rate(self, pretrained):
         if self.learning_rate is not None:

@@ -1,12 +1,28 @@
-"""Fine-tuning with the transformers Trainer (so the same code runs under torchrun / accelerate),
-logging to DVCLive, with checkpoints that a rerun resumes from."""
+"""Fine-tuning with the transformers Trainer: one process, or N under torchrun (DDP: gloo on
+CPUs, nccl on GPUs), logging to DVCLive, with checkpoints that a rerun resumes from.
+
+`train.batch_size` is the global batch: each of N processes takes batch_size / N titles per
+step, so the number of optimizer steps, the learning rate and its warmup/decay schedule are the
+same for any N (DDP averages the gradients, as one process over the whole batch would).
+Only rank 0 writes: the checkpoint folder, DVCLive, progress lines; the stage writes the model
+and metrics from rank 0's return value and every other rank returns None.
+"""
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+from transformers import TrainerCallback
+
+from . import paths
+from .errors import PipelineError
+from .progress import _clock
 
 FINGERPRINT_FILE = "run_fingerprint.json"
 
@@ -29,9 +45,9 @@ def _complete(checkpoint):
         return False
 
 
-def resumable_checkpoint(checkpoint_dir, fingerprint):
-    """The last complete checkpoint of an interrupted run with the same fingerprint, else None
-    (and stale checkpoints are removed)."""
+def find_resumable(checkpoint_dir, fingerprint):
+    """The last complete checkpoint of an interrupted run with the same fingerprint, else None.
+    Reads only, so every rank can ask."""
     checkpoint_dir = Path(checkpoint_dir)
     marker = checkpoint_dir / FINGERPRINT_FILE
     if marker.is_file() and marker.read_text().strip() == fingerprint:
@@ -39,10 +55,18 @@ def resumable_checkpoint(checkpoint_dir, fingerprint):
         found = [p for p in found if _complete(p)]
         if found:
             return str(found[-1])
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    checkpoint_dir.mkdir(parents=True)
-    marker.write_text(fingerprint + "\n")
     return None
+
+
+def resumable_checkpoint(checkpoint_dir, fingerprint):
+    """find_resumable, and when there is nothing to resume, a fresh checkpoint folder marked
+    with this run's fingerprint (stale checkpoints removed). Rank 0 only."""
+    found = find_resumable(checkpoint_dir, fingerprint)
+    if not found:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        Path(checkpoint_dir).mkdir(parents=True)
+        (Path(checkpoint_dir) / FINGERPRINT_FILE).write_text(fingerprint + "\n")
+    return found
 
 
 def accuracy_metric(eval_pred):
@@ -63,35 +87,183 @@ class TitleDataset:
         return self.features[i]
 
 
-def progress_callback():
+def world():
+    """(rank, world size, processes on this node) as a launcher (torchrun, accelerate) sets
+    them; (0, 1, 1) for a plain `python stages/train.py`."""
+    return (
+        int(os.environ.get("RANK", 0)),
+        int(os.environ.get("WORLD_SIZE", 1)),
+        int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+    )
+
+
+def launched():
+    """Whether this process was started by a distributed launcher."""
+    return "LOCAL_RANK" in os.environ
+
+
+def launch(processes, script):
+    """Rerun `script` as `processes` local processes under torchrun; exits as they did."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", script]
+    print(f"train: {processes} processes: {' '.join(cmd[1:])}", flush=True)
+    code = subprocess.run(cmd).returncode
+    if code:
+        sys.exit(code)
+
+
+def per_process_batch(batch_size, world_size):
+    if batch_size % world_size:
+        raise PipelineError(
+            f"params.yaml: train.batch_size {batch_size} (the global batch) must divide evenly "
+            f"over {world_size} processes"
+        )
+    return batch_size // world_size
+
+
+def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
+    """Train a new classifier (model.*) on train_split, measured on dev_split. Returns
+    (model, report) on rank 0 and None on the other ranks."""
+    import torch
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
+    from transformers.integrations import DVCLiveCallback
+
+    from .modeling import encode, new_model, no_load_bars
+
+    rank, world_size, local_processes = world()
+    torch.set_num_threads(max(1, train_p.threads // local_processes))  # train.threads is per machine
+    batch = per_process_batch(train_p.batch_size, world_size)
+    set_seed(train_p.seed)
+    train_ds = TitleDataset(encode(tokenizer, train_split.texts), train_split.labels)
+    dev_ds = TitleDataset(encode(tokenizer, dev_split.texts), dev_split.labels)
+
+    # processes is left out: N processes run the same optimization as one, so a checkpoint of
+    # either resumes in the other.
+    fingerprint = run_fingerprint(
+        {"model": model_p.model_dump(), "train": train_p.model_dump(exclude={"processes"})},
+        [paths.prepared_split("train"), paths.prepared_split("dev"), paths.TOKENIZER / "tokenizer.json"],
+    )
+    resume_from = (resumable_checkpoint if rank == 0 else find_resumable)(paths.CHECKPOINTS, fingerprint)
+    if resume_from and rank == 0:
+        print(f"resuming from {resume_from} (an earlier run with the same params and data was interrupted)")
+
+    model = new_model(model_p, classes, len(tokenizer), tokenizer.model_max_length)
+    steps_per_epoch = max(1, len(train_ds) // train_p.batch_size)
+    on_terminal = sys.stderr.isatty()
+    args = TrainingArguments(
+        output_dir=str(paths.CHECKPOINTS),
+        num_train_epochs=train_p.epochs,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=256,
+        learning_rate=train_p.resolved_learning_rate(model_p.pretrained),
+        warmup_steps=train_p.warmup_ratio,  # a value below 1 is a fraction of all steps
+        weight_decay=train_p.weight_decay,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        logging_strategy="steps",
+        logging_steps=max(1, steps_per_epoch // 10),  # ten loss points per epoch in the plot
+        seed=train_p.seed,
+        data_seed=train_p.seed,
+        # Random order; the collator pads each batch only to its longest title. (Grouping by
+        # length was faster but trained far worse here: batches of one length are of few classes.)
+        train_sampling_strategy="random",
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # On by default, it multiplies the loss by the number of processes for models whose
+        # forward takes **kwargs, assuming they divide by the global token count; a sequence
+        # classifier's mean loss does not, so N processes would log (and step on) N x the loss.
+        average_tokens_across_devices=False,
+        ddp_backend=None if world_size == 1 else ("nccl" if torch.cuda.is_available() else "gloo"),
+        report_to="none",  # DVCLive is added below, configured so it leaves dvc.yaml alone
+        # The Trainer's progress bar with its ETA on a terminal; in a log, ProgressLines instead.
+        disable_tqdm=not on_terminal,
+        dataloader_num_workers=0,
+    )
+    callbacks, live = [], None
+    if rank == 0:
+        from dvclive import Live
+
+        live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False, resume=bool(resume_from))
+        callbacks = [DVCLiveCallback(live=live)] + ([] if on_terminal else [ProgressLines()])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=accuracy_metric,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # its raw log dicts would repeat ProgressLines' lines
+    start = time.perf_counter()
+    with no_load_bars():  # the training bar stays; the checkpoints' one-shard "Writing" bars go
+        result = trainer.train(resume_from_checkpoint=resume_from)
+    wall = time.perf_counter() - start
+    dev = trainer.evaluate()  # every rank takes part; the metrics are gathered over all
+    if rank != 0:
+        return None
+    live.end()
+    report = {
+        "train_loss": round(result.training_loss, 4),
+        "dev_accuracy": round(dev["eval_accuracy"], 4),
+        "dev_loss": round(dev["eval_loss"], 4),
+        "epochs": train_p.epochs,
+        "train_examples": len(train_ds),
+        "processes": world_size,
+        "steps": trainer.state.global_step,
+        "wall_seconds": round(wall, 1),
+        "train_examples_per_second": round(result.metrics["train_samples_per_second"], 1),
+        "resumed": bool(resume_from),
+    }
+    print(f"dev accuracy {dev['eval_accuracy']:.4f}, train loss {result.training_loss:.4f}, {wall:.0f}s")
+    return model, report
+
+
+def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
+    """A classifier fine-tuned elsewhere: checked against the data's labels and measured on dev,
+    untrained, so every later stage treats it as ours. Returns (model, report)."""
+    from dvclive import Live
+
+    from .modeling import load_finetuned, predict_logits
+
+    model = load_finetuned(name_or_path, classes)
+    dev_accuracy = float((predict_logits(model, tokenizer, dev_split.texts).argmax(axis=1) == dev_split.labels).mean())
+    live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False)
+    live.log_metric("eval/accuracy", dev_accuracy)
+    live.end()
+    print(f"passed on {name_or_path} untrained: dev accuracy {dev_accuracy:.4f}")
+    return model, {
+        "finetuned": name_or_path,
+        "trained": False,
+        "dev_accuracy": round(dev_accuracy, 4),
+        "train_examples": 0,
+    }
+
+
+class ProgressLines(TrainerCallback):
     """Where stderr is not a terminal (CI, `dvc repro > log`), the Trainer's tqdm bar is off and
-    this callback prints one line per logging step instead: step, loss, elapsed time and ETA.
-    On a terminal the Trainer's own bar shows the same, with its ETA."""
-    import time
+    this prints one line per logging step instead: step, loss, dev accuracy, elapsed time and
+    ETA. (Rank 0 only: the other ranks get no callbacks.)"""
 
-    from transformers import TrainerCallback
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start, self.first_step = time.monotonic(), state.global_step
 
-    from .progress import _clock
-
-    class ProgressLines(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.start, self.first_step = time.monotonic(), state.global_step
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            done = state.global_step - self.first_step
-            if not done or not state.max_steps:
-                return
-            elapsed = time.monotonic() - self.start
-            eta = elapsed / done * (state.max_steps - state.global_step)
-            figures = ", ".join(
-                f"{k} {v:.4g}"
-                for k, v in (logs or {}).items()
-                if k in ("loss", "eval_loss", "eval_accuracy") and isinstance(v, float)
-            )
-            print(
-                f"train: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}), "
-                f"{figures}, {_clock(elapsed)} elapsed, ETA {_clock(eta)}",
-                flush=True,
-            )
-
-    return ProgressLines()
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        done = state.global_step - self.first_step
+        if not done or not state.max_steps:
+            return
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / done * (state.max_steps - state.global_step)
+        figures = ", ".join(
+            f"{k} {v:.4g}"
+            for k, v in (logs or {}).items()
+            if k in ("loss", "eval_loss", "eval_accuracy") and isinstance(v, float)
+        )
+        if not figures:  # the closing summary log (runtime, samples/s): printed by the stage
+            return
+        print(
+            f"train: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}), "
+            f"{figures}, {_clock(elapsed)} elapsed, ETA {_clock(eta)}",
+            flush=True,
+        )

@@ -74,6 +74,7 @@ MICRO_PARAMS = {
         "weight_decay": 0.0,
         "seed": 1,
         "threads": 1,
+        "processes": 1,
     },
     "quantize": {
         "scheme": "per_tensor",

@@ -1,12 +1,14 @@
 import json
+import math
 import os
 import subprocess
 import sys
 import time
 
 import yaml
-from conftest import REPO
+from conftest import REPO, ok, run_script, set_params
 
+from bert_int8.modeling import load_fp32
 from bert_int8.training import resumable_checkpoint, run_fingerprint
 
 
@@ -64,3 +66,39 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir):
     assert json.loads((workdir / "metrics" / "train.json").read_text())["resumed"] is True
     assert (workdir / "models_save" / "fp32" / "model.safetensors").is_file()
     assert not ck.exists()
+
+
+def test_two_processes_train_one_model_with_the_global_batch(workdir):
+    """train.processes: 2 runs DDP under torchrun (gloo on CPU): one model, one metrics file,
+    and the optimizer steps that the global batch implies, as one process would take."""
+    ok(run_script("prepare_data", workdir))
+    set_params(workdir, train={"processes": 1, "threads": 2, "epochs": 3})
+    ok(run_script("train", workdir))
+    one = json.loads((workdir / "metrics" / "train.json").read_text())
+    set_params(workdir, train={"processes": 2})
+    result = ok(run_script("train", workdir))
+    assert "2 processes" in result.stdout
+
+    report = json.loads((workdir / "metrics" / "train.json").read_text())
+    # The same global batch size, steps and schedule: about the same loss as one process (the
+    # Trainer's default loss scaling across devices would double it).
+    assert abs(report["train_loss"] - one["train_loss"]) < 0.1 * one["train_loss"], (report, one)
+    n, batch = report["train_examples"], 16  # MICRO_PARAMS' global batch
+    assert report["processes"] == 2
+    assert report["steps"] == 3 * math.ceil(n / batch)
+    model = load_fp32(workdir / "models_save" / "fp32")
+    assert model.config.num_labels == 10
+    # Rank 0 alone wrote: no second metrics file or model, no leftovers, one DVCLive run.
+    assert sorted(p.name for p in (workdir / "metrics").iterdir()) == ["data.json", "train.json"]
+    assert sorted(p.name for p in (workdir / "models_save").iterdir()) == ["fp32"]
+    assert result.stdout.count("dev accuracy") == 1
+    assert (workdir / "dvclive" / "metrics.json").is_file()
+
+
+def test_global_batch_must_divide_over_the_processes(workdir):
+    set_params(workdir, train={"processes": 3})
+    ok(run_script("prepare_data", workdir))
+    result = run_script("train", workdir)
+    assert result.returncode != 0
+    assert "train.batch_size 16 (the global batch) must divide evenly over 3 processes" in result.stderr
+    assert not (workdir / "models_save" / "fp32").exists()
