@@ -233,12 +233,10 @@ def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
     live.log_metric("eval/accuracy", dev_accuracy)
     live.end()
     print(f"passed on {name_or_path} untrained: dev accuracy {dev_accuracy:.4f}")
-    return model, {
-        "finetuned": name_or_path,
-        "trained": False,
-        "dev_accuracy": round(dev_accuracy, 4),
-        "train_examples": 0,
-    }
+    report = {"finetuned": name_or_path, "trained": False, "dev_accuracy": round(dev_accuracy, 4), "train_examples": 0}
+    # A hub id's files can change under the same name: the commit they came from shows in a diff.
+    revision = getattr(model.config, "_commit_hash", None)
+    return model, report | ({"finetuned_revision": revision} if revision else {})
 
 
 class ProgressLines(TrainerCallback):

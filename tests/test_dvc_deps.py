@@ -52,3 +52,16 @@ def test_every_imported_module_is_a_dependency_of_its_stage():
 
 def test_the_closure_follows_relative_imports():
     assert {"errors", "atomic", "onnx_backend"} <= closure({"openvino_backend"})
+
+
+def test_stages_that_load_an_own_model_depend_on_models_in():
+    """A model.finetuned / model.pretrained folder under models_in/ reruns the stages that load
+    it when its files change (a folder elsewhere, or a hub id, DVC cannot see)."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    loading = {
+        n for n, s in stages.items() if {"model", "model.finetuned", "model.pretrained"} & set(s.get("params", []))
+    }
+    assert {"prepare_data", "train"} <= loading
+    for name in loading - {"benchmark"}:  # benchmark reads only the config, through train's output
+        assert "models_in" in stages[name]["deps"], name
+    assert (REPO / "models_in" / "README.md").is_file()  # the folder exists in a fresh clone
