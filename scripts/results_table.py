@@ -179,15 +179,41 @@ def claims(ev, bench, data):
     return out
 
 
+def seed_claim(seeds):
+    """The seed-to-seed spread (scripts/seed_spread.py) and where a retrain elsewhere should land."""
+    sp, n = seeds["spread"], len(seeds["seeds"])
+    acc, f1 = sp["accuracy"], sp["macro_f1"]
+    drops = ", ".join(
+        f"{NAMES[k.removesuffix('_f1_drop')]} {sp[k]['mean']:+.4f} ± {sp[k]['std']:.4f}"
+        for k in sp
+        if k.endswith("_f1_drop")
+    )
+    line = (
+        f"- **Seed to seed ({n} seeds: {', '.join(seeds['seeds'])}; same machine, versions and data):** "
+        f"test accuracy {acc['mean']:.4f} ± {acc['std']:.4f}, macro-F1 {f1['mean']:.4f} ± {f1['std']:.4f} "
+        f"(mean ± sample std); int8 macro-F1 drop {drops}. A retrain on other hardware should land within "
+        f"about two std of the mean: test accuracy {acc['mean'] - 2 * acc['std']:.4f} to {acc['mean'] + 2 * acc['std']:.4f}."
+    )
+    other = seeds.get("cross_machine")
+    if other:
+        line += (
+            f" The {other['cpu']} retrain of {other['source']} gave {other['test_accuracy']:.4f} against "
+            f"{other['committed_test_accuracy']:.4f} committed then, a difference of "
+            f"{abs(other['test_accuracy'] - other['committed_test_accuracy']) / acc['std']:.1f} std."
+        )
+    return line
+
+
 def render():
     ev, bench, train, data, load_test = (load(n) for n in ("evaluate", "benchmark", "train", "data", "load_test"))
+    seeds = load("seed_spread")
     lines = [f"Measured on: {machine(bench['setup'])}.", ""]
     lines += trained_table(ev, bench, train, load_test)
     if load_test:
         lines += [""] + load_table(load_test)
     if "bert_base_shape" in bench:
         lines += [""] + shape_table(bench)
-    lines += [""] + claims(ev, bench, data)
+    lines += [""] + claims(ev, bench, data) + ([seed_claim(seeds)] if seeds else [])
     return "\n".join(lines) + "\n"
 
 
