@@ -133,7 +133,8 @@ class BenchmarkParams(Section):
     throughput_runs: int = Field(5, ge=1)
     # Test titles timed with dynamic padding vs padded to seq_len.
     title_samples: int = Field(2000, ge=1)
-    # Also time the bert-base-chinese shape (random weights) to compare with the reference.
+    # Also time a reference shape (random weights): bert-base-chinese to compare with the
+    # reference, or model.finetuned / model.pretrained's own config when one is set.
     reference_shape: bool = True
 
 
