@@ -1,6 +1,7 @@
 """One error type for bad input, the wrapper that turns it into a one-line message and exit 2,
 and the first line of any exception's message (the one-line form every error here uses)."""
 
+import os
 import sys
 
 
@@ -20,5 +21,6 @@ def run_stage(main, *args):
     try:
         return main(*args)
     except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # N processes of one launch: one says it
+            print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

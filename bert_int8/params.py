@@ -88,6 +88,15 @@ class TrainParams(Section):
     # >1: run under torchrun as this many local processes (DDP; batch_size stays the global batch).
     processes: int = Field(1, ge=1)
 
+    @model_validator(mode="after")
+    def _batch_divides_over_processes(self):
+        if self.batch_size % self.processes:
+            raise ValueError(
+                f"train.batch_size ({self.batch_size}, the global batch) must divide evenly over "
+                f"train.processes ({self.processes})"
+            )
+        return self
+
     def resolved_learning_rate(self, pretrained):
         if self.learning_rate is not None:
             return self.learning_rate
@@ -167,6 +176,8 @@ def _one_line(err: ValidationError, path) -> str:
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "value_error":  # our validators' own message, without pydantic's prefix
+        msg = msg.removeprefix("Value error, ")
     elif "input" in first and first["type"] != "value_error":
         msg = f"{msg} (got {first['input']!r})"
     return f"{path}: {key}: {msg}"

@@ -10,7 +10,7 @@ import sys
 import time
 
 
-def _clock(seconds):
+def clock(seconds):
     seconds = int(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}"
 
@@ -26,9 +26,9 @@ class LineProgress:
 
     def _print(self, end=""):
         done, elapsed = self._done(), time.monotonic() - self.start
-        eta = f", ETA {_clock(elapsed / done * (1 - done))}" if done and not end else ""
+        eta = f", ETA {clock(elapsed / done * (1 - done))}" if done and not end else ""
         print(
-            f"{self.desc}: {self.n}/{self.total} {self.unit} ({done:.0%}), {_clock(elapsed)} elapsed{eta}{end}",
+            f"{self.desc}: {self.n}/{self.total} {self.unit} ({done:.0%}), {clock(elapsed)} elapsed{eta}{end}",
             file=self.stream,
             flush=True,
         )

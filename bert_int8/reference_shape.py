@@ -27,17 +27,16 @@ def bert_base_config(num_labels=10, **overrides):
     return BertConfig(vocab_size=21128, num_labels=num_labels, **overrides)
 
 
-def reference_config(model_params, max_seq_length, num_labels, params):
+def reference_config(model_params, max_seq_length, trained_dir, params):
     """(config, params, shape): the architecture the reference benchmark times, the benchmark
-    params to time it with, and what was chosen (for the metrics). model.finetuned's or
-    model.pretrained's config at data.max_seq_length when one is set (model.pretrained's with
-    `num_labels` labels, as training gives it), else bert-base-chinese at benchmark.seq_len."""
+    params to time it with, and what was chosen (for the metrics). With model.finetuned or
+    model.pretrained set: the trained model's config (in `trained_dir`: that architecture, with
+    the data's labels, read locally even for a hub id) at data.max_seq_length; else
+    bert-base-chinese at benchmark.seq_len."""
     source = model_params.finetuned or model_params.pretrained
     if source:
         key = "model.finetuned" if model_params.finetuned else "model.pretrained"
-        config, seq_len = model_config(source, key), max_seq_length
-        if key == "model.pretrained":
-            config.num_labels = num_labels
+        config, seq_len = model_config(trained_dir, str(trained_dir)), max_seq_length
     else:
         key, source, config, seq_len = "default", "bert-base-chinese", bert_base_config(), params.seq_len
     shape = {

@@ -4,15 +4,16 @@ CPUs, nccl on GPUs), logging to DVCLive, with checkpoints that a rerun resumes f
 `train.batch_size` is the global batch: each of N processes takes batch_size / N titles per
 step, so the number of optimizer steps, the learning rate and its warmup/decay schedule are the
 same for any N (DDP averages the gradients, as one process over the whole batch would).
-Only rank 0 writes: the checkpoint folder, DVCLive, progress lines; the stage writes the model
-and metrics from rank 0's return value and every other rank returns None.
+Rank 0 alone makes the checkpoint folder (each rank adds its random-number state to a
+checkpoint), decides whether to resume, and logs (DVCLive, progress lines); the stage writes
+the model and metrics from rank 0's return value, and every other rank returns None.
 """
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from transformers import TrainerCallback
 
 from . import paths
 from .errors import PipelineError
-from .progress import _clock
+from .progress import clock
 
 FINGERPRINT_FILE = "run_fingerprint.json"
 
@@ -45,9 +46,10 @@ def _complete(checkpoint):
         return False
 
 
-def find_resumable(checkpoint_dir, fingerprint):
-    """The last complete checkpoint of an interrupted run with the same fingerprint, else None.
-    Reads only, so every rank can ask."""
+def resumable_checkpoint(checkpoint_dir, fingerprint):
+    """The last complete checkpoint of an interrupted run with the same fingerprint; else None,
+    and a fresh checkpoint folder marked with this run's fingerprint (stale checkpoints
+    removed). Rank 0 only."""
     checkpoint_dir = Path(checkpoint_dir)
     marker = checkpoint_dir / FINGERPRINT_FILE
     if marker.is_file() and marker.read_text().strip() == fingerprint:
@@ -55,18 +57,10 @@ def find_resumable(checkpoint_dir, fingerprint):
         found = [p for p in found if _complete(p)]
         if found:
             return str(found[-1])
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    checkpoint_dir.mkdir(parents=True)
+    marker.write_text(fingerprint + "\n")
     return None
-
-
-def resumable_checkpoint(checkpoint_dir, fingerprint):
-    """find_resumable, and when there is nothing to resume, a fresh checkpoint folder marked
-    with this run's fingerprint (stale checkpoints removed). Rank 0 only."""
-    found = find_resumable(checkpoint_dir, fingerprint)
-    if not found:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        Path(checkpoint_dir).mkdir(parents=True)
-        (Path(checkpoint_dir) / FINGERPRINT_FILE).write_text(fingerprint + "\n")
-    return found
 
 
 def accuracy_metric(eval_pred):
@@ -103,12 +97,30 @@ def launched():
 
 
 def launch(processes, script):
-    """Rerun `script` as `processes` local processes under torchrun; exits as they did."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", script]
-    print(f"train: {processes} processes: {' '.join(cmd[1:])}", flush=True)
-    code = subprocess.run(cmd).returncode
-    if code:
-        sys.exit(code)
+    """Run `script` as `processes` local processes, as torchrun does (torch's elastic launcher,
+    called in-process so that a failure ends as the stage's own: the ranks' exit status, and
+    rank 0's one-line error, not the launcher's traceback)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    print(f"train: {processes} processes (DDP)", flush=True)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=processes,
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",  # a free port, as torchrun --standalone
+        run_id=f"train-{os.getpid()}",
+        max_restarts=0,
+    )
+    for name in list(logging.root.manager.loggerDict):  # each sets its own level: quiet them all
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        elastic_launch(config, sys.executable)(script)
+    except ChildFailedError as err:
+        codes = [f.exitcode for f in err.failures.values()]
+        sys.exit(2 if 2 in codes else max(codes))
 
 
 def per_process_batch(batch_size, world_size):
@@ -142,11 +154,9 @@ def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
         {"model": model_p.model_dump(), "train": train_p.model_dump(exclude={"processes"})},
         [paths.prepared_split("train"), paths.prepared_split("dev"), paths.TOKENIZER / "tokenizer.json"],
     )
-    resume_from = (resumable_checkpoint if rank == 0 else find_resumable)(paths.CHECKPOINTS, fingerprint)
-    if resume_from and rank == 0:
-        print(f"resuming from {resume_from} (an earlier run with the same params and data was interrupted)")
+    model = new_model(model_p, classes, len(tokenizer), tokenizer.model_max_length)  # may fail: before any write
+    resume_from = resumable_checkpoint(paths.CHECKPOINTS, fingerprint) if rank == 0 else None
 
-    model = new_model(model_p, classes, len(tokenizer), tokenizer.model_max_length)
     steps_per_epoch = max(1, len(train_ds) // train_p.batch_size)
     on_terminal = sys.stderr.isatty()
     args = TrainingArguments(
@@ -179,6 +189,13 @@ def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
         disable_tqdm=not on_terminal,
         dataloader_num_workers=0,
     )
+    if world_size > 1:  # rank 0 decides (the other nodes may not see its disk, nor find it alike)
+        _ = args.device  # starts the process group
+        box = [resume_from]
+        torch.distributed.broadcast_object_list(box, src=0)
+        resume_from = box[0]
+    if resume_from and rank == 0:
+        print(f"resuming from {resume_from} (an earlier run with the same params and data was interrupted)")
     callbacks, live = [], None
     if rank == 0:
         from dvclive import Live
@@ -222,11 +239,14 @@ def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
 
 def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
     """A classifier fine-tuned elsewhere: checked against the data's labels and measured on dev,
-    untrained, so every later stage treats it as ours. Returns (model, report)."""
+    untrained, so every later stage treats it as ours. Returns (model, report), or None on a
+    rank other than 0."""
     from dvclive import Live
 
     from .modeling import load_finetuned, predict_logits
 
+    if world()[0] != 0:  # under a launcher: nothing to share out, rank 0 does it alone
+        return None
     model = load_finetuned(name_or_path, classes)
     dev_accuracy = float((predict_logits(model, tokenizer, dev_split.texts).argmax(axis=1) == dev_split.labels).mean())
     live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False)
@@ -262,6 +282,6 @@ class ProgressLines(TrainerCallback):
             return
         print(
             f"train: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}), "
-            f"{figures}, {_clock(elapsed)} elapsed, ETA {_clock(eta)}",
+            f"{figures}, {clock(elapsed)} elapsed, ETA {clock(eta)}",
             flush=True,
         )

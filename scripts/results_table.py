@@ -94,10 +94,15 @@ def load_table(load_test):
     return lines
 
 
+def shape_label(bench):
+    """What the reference shape was: bert-base-chinese's, or model.finetuned / model.pretrained's."""
+    return f"{bench.get('reference_shape', {}).get('config', 'bert-base-chinese')} shape"
+
+
 def shape_table(bench):
     base, batch = bench["bert_base_shape"], bench["setup"]["batch_size"]
     lines = [
-        "bert-base-chinese shape (random weights, the same recipes; ratios from one run; the best baseline is "
+        f"{shape_label(bench)} (random weights, the same recipes; ratios from one run; the best baseline is "
         "the fastest non-int8 model, FP32 or BF16, of the same run):",
         "",
         f"| model | weights MiB | size vs FP32 | batch-1 p50 ms | batch-{batch} seq/s | batch-1 latency vs PyTorch FP32 | "
@@ -121,7 +126,7 @@ def claims(ev, bench, data):
     """The sentences the README states about the figures above, each computed here."""
     setup, batch = bench["setup"], bench["setup"]["batch_size"]
     out = []
-    for group, label in (("trained", "trained default"), ("bert_base_shape", "bert-base shape")):
+    for group, label in (("trained", "trained default"), ("bert_base_shape", shape_label(bench))):
         w = bench["winners"].get(group)
         if w:
             out.append(
@@ -135,7 +140,7 @@ def claims(ev, bench, data):
         w = bench["winners"]["bert_base_shape"]
         best = base[w[f"int8_batch_{batch}"]]
         out.append(
-            f"- **Against the best baseline, not only FP32:** on the bert-base shape the fastest int8 "
+            f"- **Against the best baseline, not only FP32:** on the {shape_label(bench)} the fastest int8 "
             f"({NAMES[w[f'int8_batch_{batch}']]}) gives {best['vs_best_baseline']['throughput']:.2f}x the batch-{batch} "
             f"throughput of {NAMES[best['vs_best_baseline']['throughput_baseline']]} and "
             f"{best['vs_fp32']['throughput']:.2f}x that of PyTorch FP32; it runs at "

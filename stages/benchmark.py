@@ -35,7 +35,7 @@ def main():
     all_params = load_params()
     params = all_params.benchmark
     built = built_models()
-    classes, test = load_prepared("test")
+    test = load_prepared("test")[1]
     titles = test.texts[: params.title_samples]
     tokenizer = load_tokenizer(paths.FP32_DIR)
 
@@ -51,7 +51,7 @@ def main():
     del models
     if params.reference_shape:
         config, shape_params, shape = reference_config(
-            all_params.model, all_params.data.max_seq_length, len(classes), params
+            all_params.model, all_params.data.max_seq_length, paths.FP32_DIR, params
         )
         report["reference_shape"] = shape
         print(f"benchmark: building and timing the reference shape (a few minutes): {shape}", flush=True)

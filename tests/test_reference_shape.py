@@ -26,7 +26,7 @@ def saved(tmp_path_factory):
 
 
 def test_default_is_bert_base_at_benchmark_seq_len():
-    config, params, shape = reference_config(ModelParams(), MAX_SEQ_LENGTH, 10, PARAMS)
+    config, params, shape = reference_config(ModelParams(), MAX_SEQ_LENGTH, "models_save/fp32", PARAMS)
     assert (config.num_hidden_layers, config.hidden_size, config.vocab_size) == (12, 768, 21128)
     assert params.seq_len == PARAMS.seq_len == shape["seq_len"]
     assert shape["config"] == "bert-base-chinese" and shape["from"] == "default"
@@ -34,7 +34,7 @@ def test_default_is_bert_base_at_benchmark_seq_len():
 
 def test_a_finetuned_model_sets_the_shape_at_max_seq_length(saved):
     path, _, _ = saved
-    config, params, shape = reference_config(ModelParams(finetuned=str(path)), MAX_SEQ_LENGTH, 3, PARAMS)
+    config, params, shape = reference_config(ModelParams(finetuned=str(path)), MAX_SEQ_LENGTH, path, PARAMS)
     assert (config.num_hidden_layers, config.hidden_size, config.num_labels) == (1, 32, 3)
     assert params.seq_len == MAX_SEQ_LENGTH and params.runs == PARAMS.runs
     assert shape == {
@@ -49,21 +49,24 @@ def test_a_finetuned_model_sets_the_shape_at_max_seq_length(saved):
     }
 
 
-def test_a_pretrained_model_gets_the_datas_label_count(saved):
-    path, _, _ = saved
-    config, params, shape = reference_config(ModelParams(pretrained=str(path)), MAX_SEQ_LENGTH, 5, PARAMS)
+def test_a_pretrained_model_is_timed_as_trained_with_the_datas_labels(saved, tmp_path):
+    path, _, _ = saved  # 3 labels; training gave the model in models_save/fp32 the data's 5
+    tiny_bert(vocab_size=50, num_labels=5).save_pretrained(tmp_path / "fp32")
+    config, params, shape = reference_config(
+        ModelParams(pretrained=str(path)), MAX_SEQ_LENGTH, tmp_path / "fp32", PARAMS
+    )
     assert config.num_labels == 5 and shape["num_labels"] == 5 and shape["from"] == "model.pretrained"
     assert params.seq_len == MAX_SEQ_LENGTH and config.num_hidden_layers == 1
 
 
-def test_a_model_that_cannot_be_read_names_its_key(tmp_path):
-    with pytest.raises(PipelineError, match=r"^model.finetuned: cannot load "):
-        reference_config(ModelParams(finetuned=str(tmp_path / "none")), MAX_SEQ_LENGTH, 3, PARAMS)
+def test_a_model_that_cannot_be_read_names_its_folder(tmp_path):
+    with pytest.raises(PipelineError, match=r"none: cannot load "):
+        reference_config(ModelParams(finetuned="my-model"), MAX_SEQ_LENGTH, tmp_path / "none", PARAMS)
 
 
 def test_the_benchmark_times_that_shape_at_that_length(saved, monkeypatch):
     path, tok, texts = saved
-    config, params, _ = reference_config(ModelParams(finetuned=str(path)), MAX_SEQ_LENGTH, 3, PARAMS)
+    config, params, _ = reference_config(ModelParams(finetuned=str(path)), MAX_SEQ_LENGTH, path, PARAMS)
     timed = []
     real = reference_shape.compare_models
 

@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -97,8 +98,33 @@ def test_two_processes_train_one_model_with_the_global_batch(workdir):
 
 def test_global_batch_must_divide_over_the_processes(workdir):
     set_params(workdir, train={"processes": 3})
-    ok(run_script("prepare_data", workdir))
     result = run_script("train", workdir)
-    assert result.returncode != 0
-    assert "train.batch_size 16 (the global batch) must divide evenly over 3 processes" in result.stderr
-    assert not (workdir / "models_save" / "fp32").exists()
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: params.yaml: train: train.batch_size (16, the global batch) must divide evenly over train.processes (3)"
+    ]
+
+
+def test_an_error_in_the_processes_is_one_line_and_exit_2(workdir, tmp_path):
+    """A model that cannot be loaded is found by every rank: rank 0 alone says it, the stage
+    exits 2 as a single process would, and nothing is written."""
+    ok(run_script("prepare_data", workdir))
+    set_params(workdir, model={"pretrained": str(tmp_path / "no-such-model")}, train={"processes": 2})
+    result = run_script("train", workdir)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: model.pretrained: cannot load"), errors
+    assert not (workdir / "models_save").exists()
+
+
+def test_a_finetuned_model_is_passed_on_by_one_process_whatever_train_processes(workdir):
+    ok(run_script("prepare_data", workdir))
+    set_params(workdir, train={"epochs": 1})
+    ok(run_script("train", workdir))
+    shutil.copytree(workdir / "models_save" / "fp32", workdir / "models_in" / "mine")
+    set_params(workdir, model={"finetuned": "models_in/mine"}, train={"processes": 2})
+    ok(run_script("prepare_data", workdir))
+    result = ok(run_script("train", workdir))
+    assert "processes" not in result.stdout and result.stdout.count("passed on models_in/mine") == 1
+    assert json.loads((workdir / "metrics" / "train.json").read_text())["finetuned"] == "models_in/mine"
+    assert load_fp32(workdir / "models_save" / "fp32").config.num_labels == 10
