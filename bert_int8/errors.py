@@ -15,12 +15,20 @@ def first_line(err):
     return lines[0].strip() if lines else type(err).__name__
 
 
+# Set by training.launch for the processes it starts: they write their error line there, and
+# the launcher prints one (a rank that is slower to fail is stopped before it could print).
+ERROR_FILE_ENV = "BERT_INT8_ERROR_FILE"
+
+
 def run_stage(main, *args):
     """Run main(*args) (a stage, or a CLI command); a PipelineError prints one line on stderr
     and exits with status 2."""
     try:
         return main(*args)
     except PipelineError as err:
-        if os.environ.get("RANK", "0") == "0":  # N processes of one launch: one says it
+        if os.environ.get(ERROR_FILE_ENV):
+            with open(os.environ[ERROR_FILE_ENV], "a", encoding="utf-8") as f:
+                f.write(f"error: {err}\n")
+        elif os.environ.get("RANK", "0") == "0":  # under an outside launcher, rank 0 says it
             print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 from transformers import TrainerCallback
 
 from . import paths
-from .errors import PipelineError
+from .errors import ERROR_FILE_ENV, PipelineError
 from .progress import clock
 
 FINGERPRINT_FILE = "run_fingerprint.json"
@@ -98,8 +99,8 @@ def launched():
 
 def launch(processes, script):
     """Run `script` as `processes` local processes, as torchrun does (torch's elastic launcher,
-    called in-process so that a failure ends as the stage's own: the ranks' exit status, and
-    rank 0's one-line error, not the launcher's traceback)."""
+    called in-process so that a failure ends as the stage's own: one rank's one-line error and
+    exit 2, not the launcher's traceback)."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -116,11 +117,21 @@ def launch(processes, script):
     for name in list(logging.root.manager.loggerDict):  # each sets its own level: quiet them all
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    fd, error_file = tempfile.mkstemp(prefix="train-errors.", suffix=".txt")
+    os.close(fd)
+    os.environ[ERROR_FILE_ENV] = error_file  # the ranks inherit it
     try:
         elastic_launch(config, sys.executable)(script)
     except ChildFailedError as err:
+        lines = Path(error_file).read_text(encoding="utf-8").splitlines()
+        if lines:
+            print(lines[0], file=sys.stderr)
         codes = [f.exitcode for f in err.failures.values()]
-        sys.exit(2 if 2 in codes else max(codes))
+        # 2: bad input; else the first failure's status, a signal as the shell shows it (128 + n)
+        sys.exit(2 if 2 in codes else next((c if c > 0 else 128 - c) for c in codes))
+    finally:
+        del os.environ[ERROR_FILE_ENV]
+        os.unlink(error_file)
 
 
 def per_process_batch(batch_size, world_size):

@@ -194,13 +194,14 @@ def seed_claim(seeds):
         if k.endswith("_f1_drop")
     )
     line = (
-        f"- **Seed to seed ({n} seeds: {', '.join(seeds['seeds'])}; same machine, versions and data):** "
+        f"- **Seed to seed ({n} seeds: {', '.join(seeds['seeds'])}; same machine, versions, params and prepared "
+        f"data; code of commits {', '.join(sorted({r['commit'] for r in seeds['seeds'].values()}))}):** "
         f"test accuracy {acc['mean']:.4f} ± {acc['std']:.4f}, macro-F1 {f1['mean']:.4f} ± {f1['std']:.4f} "
         f"(mean ± sample std); int8 macro-F1 drop {drops}. A retrain on other hardware should land within "
         f"about two std of the mean: test accuracy {acc['mean'] - 2 * acc['std']:.4f} to {acc['mean'] + 2 * acc['std']:.4f}."
     )
     other = seeds.get("cross_machine")
-    if other:
+    if other and acc["std"]:
         line += (
             f" The {other['cpu']} retrain of {other['source']} gave {other['test_accuracy']:.4f} against "
             f"{other['committed_test_accuracy']:.4f} committed then, a difference of "

@@ -5,9 +5,11 @@
     dvc queue start              # one at a time; `dvc queue status`, `dvc exp show` to follow
     python scripts/seed_spread.py    # writes metrics/seed_spread.json: each seed, mean and std
 
-The committed run (metrics/ at HEAD) is one of the seeds; the others are read from the
-experiments' git refs (`dvc exp show` lists the same). Runs from another machine are refused:
-the spread is one machine's, and the machine is recorded with it.
+The workspace's run (metrics/, params.yaml, dvc.lock: the committed run once committed) is
+one of the seeds; the others are read from the experiments' git refs (`dvc exp show` lists the
+same). An experiment is refused unless it trained on the same prepared data (dvc.lock's hash)
+with the same params but the seed, on the same CPU and torch/transformers versions; each seed
+records the commit its code came from. At least 3 seeds, each once.
 """
 
 import json
@@ -46,14 +48,26 @@ def run_figures(evaluate):
     return row
 
 
+def prepared_hash(lock):
+    """The hash of data/prepared that the train stage ran on, from a dvc.lock's text."""
+    deps = yaml.safe_load(lock)["stages"]["train"]["deps"]
+    return next(d["md5"] for d in deps if d["path"] == "data/prepared")
+
+
 def experiments():
-    """(name, params, evaluate.json) of every DVC experiment named seed-*."""
+    """(name, params, evaluate.json, prepared data hash, baseline commit) of every DVC
+    experiment named seed-* (refs/exps/<baseline commit split 2/38>/<name>)."""
     refs = git("for-each-ref", "refs/exps", "--format=%(refname)").split()
     for ref in refs:
-        name = ref.rsplit("/", 1)[-1]
+        *_, a, b, name = ref.split("/")
         if name.startswith("seed-"):
-            params = yaml.safe_load(git("show", f"{ref}:params.yaml"))
-            yield name, params, json.loads(git("show", f"{ref}:metrics/evaluate.json"))
+            yield (
+                name,
+                yaml.safe_load(git("show", f"{ref}:params.yaml")),
+                json.loads(git("show", f"{ref}:metrics/evaluate.json")),
+                prepared_hash(git("show", f"{ref}:dvc.lock")),
+                (a + b)[:7],
+            )
 
 
 def comparable(params):
@@ -67,7 +81,7 @@ def comparable(params):
 
 def spread(runs):
     """runs: {seed: figures}; mean and sample std of each figure over the seeds."""
-    keys = sorted(set.intersection(*(set(r) for r in runs.values())))
+    keys = sorted(k for k in set.intersection(*(set(r) for r in runs.values())) if k != "commit")
     return {
         k: {
             "mean": round(statistics.mean(r[k] for r in runs.values()), 4),
@@ -81,15 +95,23 @@ def main():
     head = yaml.safe_load((ROOT / "params.yaml").read_text())
     evaluate = json.loads((ROOT / "metrics" / "evaluate.json").read_text())
     machine = evaluate["environment"]
-    runs = {head["train"]["seed"]: run_figures(evaluate)}
-    for name, params, ev in experiments():
+    data = prepared_hash((ROOT / "dvc.lock").read_text())
+    commit = git("rev-parse", "--short=7", "HEAD").strip()
+    runs = {head["train"]["seed"]: run_figures(evaluate) | {"commit": commit}}
+    for name, params, ev, prepared, baseline in experiments():
+        seed = params["train"]["seed"]
         if comparable(params) != comparable(head):
             sys.exit(f"{name}: its params differ from params.yaml beyond train.seed (and data.raw_dir)")
-        if ev["environment"]["cpu"] != machine["cpu"] or ev["environment"]["isa"] != machine["isa"]:
-            sys.exit(f"{name}: ran on {ev['environment']['cpu']} ({ev['environment']['isa']}), not this run's machine")
-        runs[params["train"]["seed"]] = run_figures(ev)
-    if len(runs) < 2:
-        sys.exit("no seed-* experiments found: queue them as this script's docstring says")
+        if prepared != data:
+            sys.exit(f"{name}: trained on other prepared data (dvc.lock data/prepared {prepared}, here {data})")
+        differs = [k for k in ("cpu", "isa", "torch", "transformers") if ev["environment"][k] != machine[k]]
+        if differs:
+            sys.exit(f"{name}: another {', '.join(differs)} than this run's ({ev['environment']})")
+        if seed in runs:
+            sys.exit(f"{name}: seed {seed} is already counted (one run per seed)")
+        runs[seed] = run_figures(ev) | {"commit": baseline}
+    if len(runs) < 3:
+        sys.exit(f"{len(runs)} seed(s) found, at least 3 needed: queue them as this script's docstring says")
     report = {
         "seeds": {str(s): runs[s] for s in sorted(runs)},
         "spread": spread(runs),

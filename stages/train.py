@@ -6,8 +6,9 @@ Writes: models_save/fp32/ (save_pretrained, safetensors, with the tokenizer),
         metrics/train.json (with the machine), dvclive/ (training loss and dev accuracy: DVC plots)
 Params: model.*, train.*
 train.processes > 1 reruns this script as N processes (DDP, torch's elastic launcher, as
-torchrun); under any launcher only rank 0 writes the model and metrics. With model.finetuned set, nothing is trained: the given classifier is checked against
-the data's labels, measured on dev, and written to models_save/fp32.
+torchrun); under any launcher only rank 0 writes the model and metrics. With model.finetuned
+set, nothing is trained: the given classifier is checked against the data's labels, measured
+on dev, and written to models_save/fp32.
 Checkpoints go to models_save/checkpoints/ each epoch; a rerun after a kill resumes from the
 last one when params and data are unchanged, and the directory is removed on success.
 """

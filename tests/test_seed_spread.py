@@ -29,7 +29,11 @@ def test_only_the_seed_the_processes_and_the_raw_path_may_differ():
 
 
 def test_spread_is_mean_and_sample_std_of_the_figures_all_runs_have():
-    runs = {1: {"accuracy": 0.90, "int8_f1_drop": 0.001}, 2: {"accuracy": 0.92}, 3: {"accuracy": 0.91}}
+    runs = {
+        1: {"accuracy": 0.90, "int8_f1_drop": 0.001, "commit": "abc1234"},
+        2: {"accuracy": 0.92, "commit": "abc1234"},
+        3: {"accuracy": 0.91, "commit": "def5678"},
+    }
     sp = _script().spread(runs)
     assert set(sp) == {"accuracy"}
     assert sp["accuracy"]["mean"] == pytest.approx(0.91)
