@@ -84,7 +84,7 @@ def spread(runs):
     keys = sorted(k for k in set.intersection(*(set(r) for r in runs.values())) if k != "commit")
     return {
         k: {
-            "mean": round(statistics.mean(r[k] for r in runs.values()), 4),
+            "mean": round(statistics.mean(r[k] for r in runs.values()), 4) + 0.0,  # no "-0.0"
             "std": round(statistics.stdev(r[k] for r in runs.values()), 4),
         }
         for k in keys
