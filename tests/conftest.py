@@ -36,6 +36,16 @@ def run_script(script, cwd, env_extra=None):
     )
 
 
+def load_script(name):
+    """A script of scripts/ as a module (they are run as files, not imported as a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def set_params(workdir, **sections):
     """Update sections of the scratch repository's params.yaml."""
     params = yaml.safe_load((workdir / "params.yaml").read_text())

@@ -1,20 +1,11 @@
 """The README's results block is what scripts/results_table.py prints from the committed
 metrics: a figure in it that no metrics file of the same commit backs fails here."""
 
-import importlib.util
-
-from conftest import REPO
-
-
-def _results_table():
-    spec = importlib.util.spec_from_file_location("results_table", REPO / "scripts" / "results_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import REPO, load_script
 
 
 def test_readme_results_match_the_committed_metrics():
-    table = _results_table()
+    table = load_script("results_table")
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     block = readme.split(table.START, 1)[1].split(table.END, 1)[0]
     assert block.strip() == table.render().strip(), "run: python scripts/results_table.py --write"

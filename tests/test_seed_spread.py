@@ -1,22 +1,14 @@
 """scripts/seed_spread.py: which experiments count as seeds of the same run, and the spread."""
 
 import copy
-import importlib.util
 
 import pytest
 import yaml
-from conftest import REPO
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("seed_spread", REPO / "scripts" / "seed_spread.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import REPO, load_script
 
 
 def test_only_the_seed_the_processes_and_the_raw_path_may_differ():
-    s = _script()
+    s = load_script("seed_spread")
     head = yaml.safe_load((REPO / "params.yaml").read_text())
     other = copy.deepcopy(head)
     other["train"].update(seed=7, processes=2)
@@ -34,7 +26,7 @@ def test_spread_is_mean_and_sample_std_of_the_figures_all_runs_have():
         2: {"accuracy": 0.92, "commit": "abc1234"},
         3: {"accuracy": 0.91, "commit": "def5678"},
     }
-    sp = _script().spread(runs)
+    sp = load_script("seed_spread").spread(runs)
     assert set(sp) == {"accuracy"}
     assert sp["accuracy"]["mean"] == pytest.approx(0.91)
     assert sp["accuracy"]["std"] == pytest.approx(0.01)
