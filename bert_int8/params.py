@@ -19,47 +19,64 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
-    # thucnews: class.txt + train/dev/test.txt (title<TAB>label_id); csv, tsv, jsonl: train.<ext>
-    # (dev.<ext>, test.<ext> when there are) in raw_dir; hf: raw_dir is a dataset saved with
-    # save_to_disk, or a hub id (bert_int8/data_formats.py).
-    format: Literal["thucnews", "csv", "tsv", "jsonl", "hf"] = "thucnews"
-    raw_dir: str = "data/raw"
-    text_column: str = "text"
-    label_column: str = "label"
-    # The label list, in order; null: the train split's labels, sorted (csv/tsv/jsonl/hf).
-    labels: list[str] | None = None
-    # A missing dev or test split is cut from train, seeded and stratified, this share of it.
-    dev_fraction: float = Field(0.1, gt=0, lt=0.5)
-    test_fraction: float = Field(0.1, gt=0, lt=0.5)
-    # A seeded, stratified subset of the train split; null keeps all of it.
-    max_train_samples: int | None = Field(None, ge=10)
-    seed: int = 42
-    # Titles are truncated to this many tokens, [CLS] and [SEP] included.
-    max_seq_length: int = Field(32, ge=4, le=512)
+    format: Literal["thucnews", "csv", "tsv", "jsonl", "hf"] = Field(
+        "thucnews",
+        description="thucnews: class.txt + train/dev/test.txt (title<TAB>label_id); csv, tsv, jsonl: "
+        "train.<ext> (dev.<ext>, test.<ext> when there are) in raw_dir; hf: a dataset saved with "
+        "save_to_disk, or a hub id",
+    )
+    raw_dir: str = Field("data/raw", description="Where the raw data is (a folder, or a saved Hugging Face dataset)")
+    text_column: str = Field("text", description="The text column (csv, tsv, jsonl, hf)")
+    label_column: str = Field("label", description="The label column (csv, tsv, jsonl, hf)")
+    labels: list[str] | None = Field(
+        None, description="The label list, in order; null: the train split's labels, sorted (csv/tsv/jsonl/hf)"
+    )
+    dev_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="A missing dev split is cut from train, seeded and stratified, this share of it"
+    )
+    test_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="A missing test split is cut from train, seeded and stratified, this share of it"
+    )
+    max_train_samples: int | None = Field(
+        None, ge=10, description="A seeded, stratified subset of the train split; null keeps all of it"
+    )
+    seed: int = Field(42, description="Seed of the subset and of any cut dev/test split")
+    max_seq_length: int = Field(
+        32, ge=4, le=512, description="Titles are truncated to this many tokens, [CLS] and [SEP] included"
+    )
 
 
 class TokenizerParams(Section):
-    # Used only when model.pretrained is null: a WordPiece vocabulary trained on the train split.
-    vocab_size: int = Field(16000, ge=100, le=200_000)
-    min_frequency: int = Field(2, ge=1)
-    # true: pieces may span several Chinese characters (frequent words become one token);
-    # false: one token per character, as bert-base-chinese does.
-    multi_char: bool = True
+    vocab_size: int = Field(
+        16000,
+        ge=100,
+        le=200_000,
+        description="Size of the WordPiece vocabulary learned on the train split (only when model.pretrained is null)",
+    )
+    min_frequency: int = Field(2, ge=1, description="A piece must occur this often in the train split")
+    multi_char: bool = Field(
+        True,
+        description="true: pieces may span several Chinese characters (frequent words become one token); "
+        "false: one token per character, as bert-base-chinese does",
+    )
 
 
 class ModelParams(Section):
-    # A hub id (bert-base-chinese) or a local directory made by save_pretrained; null trains
-    # the small BERT below from scratch.
-    pretrained: str | None = None
-    # A classifier fine-tuned elsewhere (a save_pretrained directory, or a hub id where the hub
-    # is reachable): train checks its labels against the data's and passes it on untrained;
-    # quantize, evaluate, benchmark, predict and serve run as usual. Its tokenizer is used.
-    finetuned: str | None = None
-    layers: int = Field(2, ge=1, le=48)
-    hidden: int = Field(256, ge=8)
-    heads: int = Field(4, ge=1)
-    intermediate: int = Field(1024, ge=8)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    pretrained: str | None = Field(
+        None,
+        description="A hub id (bert-base-chinese) or a local save_pretrained directory to fine-tune; null trains "
+        "the small BERT below from scratch",
+    )
+    finetuned: str | None = Field(
+        None,
+        description="A classifier fine-tuned elsewhere (save_pretrained directory or hub id): its labels are checked "
+        "and it is passed on untrained",
+    )
+    layers: int = Field(2, ge=1, le=48, description="Encoder layers of the model trained from scratch")
+    hidden: int = Field(256, ge=8, description="Hidden size (a multiple of heads)")
+    heads: int = Field(4, ge=1, description="Attention heads")
+    intermediate: int = Field(1024, ge=8, description="Feed-forward size")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout of hidden states and attention")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -75,18 +92,21 @@ class ModelParams(Section):
 
 
 class TrainParams(Section):
-    epochs: float = Field(2.0, gt=0)
-    batch_size: int = Field(64, ge=1)
-    # null: 1e-3 for a model trained from scratch, 2e-5 when fine-tuning model.pretrained,
-    # so switching to bert-base-chinese stays one params change.
-    learning_rate: float | None = Field(None, gt=0, lt=1)
-    warmup_ratio: float = Field(0.06, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
-    seed: int = 42
-    # Threads of this machine, shared by its training processes.
-    threads: int = Field(2, ge=1)
-    # >1: run under torchrun as this many local processes (DDP; batch_size stays the global batch).
-    processes: int = Field(1, ge=1)
+    epochs: float = Field(2.0, gt=0, description="Passes over the train split (a fraction stops mid-way)")
+    batch_size: int = Field(64, ge=1, description="The global batch: all processes together")
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="null: 1e-3 for a model trained from scratch, 2e-5 when fine-tuning model.pretrained",
+    )
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of the steps with a rising learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    seed: int = Field(42, description="Seed of initialisation, order and dropout")
+    threads: int = Field(2, ge=1, description="Threads of this machine, shared by its training processes")
+    processes: int = Field(
+        1, ge=1, description=">1: run as this many local DDP processes (batch_size stays the global batch)"
+    )
 
     @model_validator(mode="after")
     def _batch_divides_over_processes(self):
@@ -104,22 +124,31 @@ class TrainParams(Section):
 
 
 class QuantizeParams(Section):
-    scheme: Literal["per_tensor", "per_channel"] = "per_tensor"
-    embeddings: Literal["fp32", "int8"] = "fp32"
-    # Module-name patterns (fnmatch) whose nn.Linear stay FP32, e.g. "classifier".
-    keep_fp32: list[str] = []
-    # torch: torch.ao dynamic quantization (always built, the reference method);
-    # onnxruntime: also export to ONNX and quantize with ONNX Runtime (scheme applies too);
-    # openvino: also convert to OpenVINO IR and quantize statically with NNCF.
-    backends: list[Literal["torch", "onnxruntime", "openvino"]] = ["torch", "onnxruntime", "openvino"]
-    # Train titles (a seeded sample) that calibrate NNCF's static int8 activation ranges.
-    calibration_samples: int = Field(300, ge=1, le=100_000)
-    # Largest dev macro-F1 drop allowed (int8 vs FP32); beyond it the most sensitive layers stay
-    # FP32 until it holds. null: no check.
-    max_f1_drop: float | None = Field(0.003, ge=0, le=1)
-    # When the budget needs every Linear kept in FP32 (or still fails), stop with an error
-    # unless this is true.
-    allow_over_budget: bool = False
+    scheme: Literal["per_tensor", "per_channel"] = Field(
+        "per_tensor", description="Weight scales: one per matrix, or one per output channel"
+    )
+    embeddings: Literal["fp32", "int8"] = Field("fp32", description="Word embeddings kept FP32, or int8 (PyTorch)")
+    keep_fp32: list[str] = Field(
+        [], description='Module-name patterns (fnmatch) whose nn.Linear stay FP32, e.g. "classifier"'
+    )
+    backends: list[Literal["torch", "onnxruntime", "openvino"]] = Field(
+        ["torch", "onnxruntime", "openvino"],
+        description="torch: PyTorch dynamic int8 (always built, the reference method); onnxruntime: ONNX Runtime "
+        "dynamic int8; openvino: OpenVINO IR, static int8 by NNCF",
+    )
+    calibration_samples: int = Field(
+        300, ge=1, le=100_000, description="Train titles (a seeded sample) that calibrate static int8"
+    )
+    max_f1_drop: float | None = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description="Largest dev macro-F1 drop allowed (int8 vs FP32); beyond it the most sensitive layers stay "
+        "FP32 until it holds; null: no check",
+    )
+    allow_over_budget: bool = Field(
+        False, description="When the budget needs every Linear in FP32 (or still fails): go on instead of stopping"
+    )
 
     @model_validator(mode="after")
     def _torch_always(self):
@@ -129,34 +158,59 @@ class QuantizeParams(Section):
 
 
 class EvaluateParams(Section):
-    batch_size: int = Field(256, ge=1)
-    threads: int = Field(2, ge=1)
+    batch_size: int = Field(256, ge=1, description="Titles per forward pass")
+    threads: int = Field(2, ge=1, description="Intra-op threads of each model")
 
 
 class BenchmarkParams(Section):
-    threads: int = Field(2, ge=1)
-    seq_len: int = Field(32, ge=4, le=512)
-    batch_size: int = Field(64, ge=2)
-    warmup: int = Field(5, ge=0)
-    runs: int = Field(50, ge=3)
-    throughput_runs: int = Field(5, ge=1)
-    # Test titles timed with dynamic padding vs padded to seq_len.
-    title_samples: int = Field(2000, ge=1)
-    # Also time a reference shape (random weights): bert-base-chinese to compare with the
-    # reference, or model.finetuned / model.pretrained's own config when one is set.
-    reference_shape: bool = True
+    threads: int = Field(2, ge=1, description="Intra-op threads of each model")
+    seq_len: int = Field(32, ge=4, le=512, description="Tokens per sequence of the fixed-shape timings")
+    batch_size: int = Field(64, ge=2, description="The large batch of the throughput timing")
+    warmup: int = Field(5, ge=1, description="Untimed batch-1 calls before timing (the first one is the cold figure)")
+    runs: int = Field(50, ge=3, description="Timed batch-1 calls, split evenly over the repeats")
+    throughput_runs: int = Field(5, ge=1, description="Timed large-batch calls, split over the repeats (at least one each)")
+    repeats: int = Field(
+        6,
+        ge=3,
+        description="Timed passes of every figure in a fresh process per model; the median and its 95% interval "
+        "come from them (6 is the fewest whose min-max covers the median at 95%)",
+    )
+    title_samples: int = Field(2000, ge=1, description="Test titles timed with dynamic padding vs padded to seq_len")
+    reference_shape: bool = Field(
+        True,
+        description="Also time a reference shape (random weights): bert-base-chinese, or model.finetuned / "
+        "model.pretrained's own config",
+    )
+    disturbed_share: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Share of the machine's CPU time taken by other processes (and steal) while a model is timed "
+        "above which it is retimed once, then marked disturbed",
+    )
 
 
 class LoadTestParams(Section):
-    # Concurrent clients, each posting back to back; one run per (concurrency, titles per request).
-    concurrency: list[Annotated[int, Field(ge=1, le=256)]] = [1, 8, 32]
-    texts_per_request: list[Annotated[int, Field(ge=1, le=256)]] = [1, 64]
-    seconds: float = Field(5.0, gt=0, le=600)
-    threads: int = Field(2, ge=1)
-    # The service's dynamic batching (bert-int8 serve --max-batch / --max-wait-ms).
-    max_batch: int = Field(64, ge=1)
-    max_wait_ms: float = Field(0.0, ge=0, le=1000)
-    max_queue: int = Field(4096, ge=1)
+    concurrency: list[Annotated[int, Field(ge=1, le=256)]] = Field(
+        [1, 8, 32], description="Concurrent clients, each posting back to back; one run per level"
+    )
+    texts_per_request: list[Annotated[int, Field(ge=1, le=256)]] = Field(
+        [1, 64], description="Titles per request; one run per (concurrency, titles per request)"
+    )
+    seconds: float = Field(5.0, gt=0, le=600, description="Length of each run")
+    threads: int = Field(2, ge=1, description="Threads of the served model (all of them, over its workers)")
+    max_batch: int = Field(64, ge=1, description="The service's largest pass (bert-int8 serve --max-batch)")
+    max_wait_ms: float = Field(
+        0.0, ge=0, le=1000, description="How long a pass waits for more titles (bert-int8 serve --max-wait-ms)"
+    )
+    max_queue: int = Field(4096, ge=1, description="Titles queued before 503 (bert-int8 serve --max-queue)")
+    disturbed_share: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Share of the machine's CPU time taken by other processes (and steal) during a run above "
+        "which it is rerun once, then marked disturbed",
+    )
 
 
 class Params(Section):
