@@ -11,11 +11,27 @@ layers are then kept FP32, one at a time, until the budget holds.
 from .metrics import classification_metrics
 from .modeling import predict_logits
 from .progress import progress
+from .stats import compare
+
+
+def predictions(model, tokenizer, split, batch_size=256):
+    return predict_logits(model, tokenizer, split.texts, batch_size).argmax(axis=1)
+
+
+def macro_f1_of(preds, split, classes):
+    return classification_metrics(split.labels, preds, classes)["macro_f1"]
 
 
 def macro_f1(model, tokenizer, split, classes, batch_size=256):
-    preds = predict_logits(model, tokenizer, split.texts, batch_size).argmax(axis=1)
-    return classification_metrics(split.labels, preds, classes)["macro_f1"]
+    return macro_f1_of(predictions(model, tokenizer, split, batch_size), split, classes)
+
+
+def dev_uncertainty(split, fp32_preds, preds, classes):
+    """How sure the chosen model's dev drop is (stats.compare against FP32), keys prefixed dev_
+    (dev_f1_drop_lo/_hi, dev_mcnemar_p, dev_verdict, ...). Recorded beside the budget, not used
+    by it: the rule stays the point drop against max_f1_drop."""
+    found = compare(split.labels, fp32_preds, preds, len(classes))
+    return {"dev_" + k.replace("macro_f1_drop", "f1_drop"): v for k, v in found.items()}
 
 
 def fit_budget(quantize, score, layers, base_f1, max_drop, desc="budget"):

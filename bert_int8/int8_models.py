@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from . import onnx_backend, openvino_backend
-from .accuracy_budget import fit_budget, macro_f1
+from .accuracy_budget import dev_uncertainty, fit_budget, macro_f1_of, predictions
 from .atomic import write_json
 from .errors import PipelineError
 from .progress import progress
@@ -37,15 +37,23 @@ def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts,
     by_params = [n for n in fp32_linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
     layers = [n for n in fp32_linear_names(model) if n not in by_params]
     budget = params.max_f1_drop
-    base_f1 = macro_f1(model, tokenizer, dev, classes) if budget is not None else None
+    fp32_preds = predictions(model, tokenizer, dev) if budget is not None else None
+    base_f1 = macro_f1_of(fp32_preds, dev, classes) if budget is not None else None
+    # The last model scored and its dev predictions: fit_budget scores the model it returns
+    # last, so its statistics against FP32 need no second pass over dev.
+    scored = {}
 
     def score(m):
-        return macro_f1(m, tokenizer, dev, classes)
+        scored.update(model=m, preds=predictions(m, tokenizer, dev))
+        return macro_f1_of(scored["preds"], dev, classes)
 
     def within_budget(backend, quantize):
         if budget is None:
             return [], quantize([]), {}
         keep, qmodel, report = fit_budget(quantize, score, layers, base_f1, budget, desc=f"quantize {backend}")
+        preds = scored["preds"] if scored.get("model") is qmodel else predictions(qmodel, tokenizer, dev)
+        scored.clear()  # holds no model past its backend
+        report.update(dev_uncertainty(dev, fp32_preds, preds, classes))
         if params.allow_over_budget:
             return keep, qmodel, report
         if report["dev_f1_drop"] > budget:

@@ -3,9 +3,7 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-
-def _r(x):
-    return round(float(x), 4)
+from .stats import accuracy_interval, compare, r4
 
 
 def classification_metrics(labels, preds, classes):
@@ -18,12 +16,12 @@ def classification_metrics(labels, preds, classes):
     p, r, f, support = precision_recall_fscore_support(labels, preds, labels=ids, zero_division=0)
     mp, mr, mf, _ = precision_recall_fscore_support(labels, preds, labels=ids, average="macro", zero_division=0)
     return {
-        "accuracy": _r(accuracy_score(labels, preds)),
-        "macro_precision": _r(mp),
-        "macro_recall": _r(mr),
-        "macro_f1": _r(mf),
+        "accuracy": r4(accuracy_score(labels, preds)),
+        "macro_precision": r4(mp),
+        "macro_recall": r4(mr),
+        "macro_f1": r4(mf),
         "per_class": {
-            classes[i]: {"precision": _r(p[i]), "recall": _r(r[i]), "f1": _r(f[i]), "support": int(support[i])}
+            classes[i]: {"precision": r4(p[i]), "recall": r4(r[i]), "f1": r4(f[i]), "support": int(support[i])}
             for i in ids
         },
     }
@@ -32,9 +30,9 @@ def classification_metrics(labels, preds, classes):
 def drops_against(reference, candidate, ref_preds, cand_preds):
     """What the candidate (int8) lost against the reference (FP32) on the same inputs."""
     return {
-        "prediction_agreement": _r(np.mean(np.asarray(ref_preds) == np.asarray(cand_preds))),
-        "accuracy_drop": _r(reference["accuracy"] - candidate["accuracy"]),
-        "macro_f1_drop": _r(reference["macro_f1"] - candidate["macro_f1"]),
+        "prediction_agreement": r4(np.mean(np.asarray(ref_preds) == np.asarray(cand_preds))),
+        "accuracy_drop": r4(reference["accuracy"] - candidate["accuracy"]),
+        "macro_f1_drop": r4(reference["macro_f1"] - candidate["macro_f1"]),
     }
 
 
@@ -45,8 +43,9 @@ def confusion_rows(labels, preds, classes):
 
 
 def evaluate_models(models, tokenizer, split, classes, params, confusion_dir):
-    """Metrics of every model (a name -> ModelDir mapping, "fp32" first) on `split`, each other
-    model's comparison with FP32, and one confusion CSV per model in confusion_dir."""
+    """Metrics of every model (a name -> ModelDir mapping, "fp32" first) on `split`, each with
+    the Wilson interval of its accuracy, each other model's comparison with FP32 (point drops,
+    then their uncertainty: stats.compare), and one confusion CSV per model in confusion_dir."""
     from pathlib import Path
 
     from .modeling import predict_logits
@@ -57,10 +56,14 @@ def evaluate_models(models, tokenizer, split, classes, params, confusion_dir):
         logits = predict_logits(model, tokenizer, split.texts, params.batch_size, desc=f"evaluate {name}")
         preds[name] = logits.argmax(axis=1)
         report[name] = classification_metrics(split.labels, preds[name], classes)
+        report[name].update(accuracy_interval(split.labels, preds[name]))
         (Path(confusion_dir) / f"{name}.csv").write_text(
             confusion_rows(split.labels, preds[name], classes), encoding="utf-8"
         )
     for name in models:
         if name != "fp32":
-            report[f"{name}_vs_fp32"] = drops_against(report["fp32"], report[name], preds["fp32"], preds[name])
+            report[f"{name}_vs_fp32"] = {
+                **drops_against(report["fp32"], report[name], preds["fp32"], preds[name]),
+                **compare(split.labels, preds["fp32"], preds[name], len(classes)),
+            }
     return report

@@ -2,8 +2,10 @@
 
 Reads:  models_save/fp32/, models_save/int8/, models_save/onnx/ and models_save/openvino/
         (when built), data/prepared/test.tsv, classes.json
-Writes: metrics/evaluate.json (accuracy, macro P/R/F1, per-class P/R/F1 per model, for each
-        other model its prediction agreement with FP32 and its drops, and the machine),
+Writes: metrics/evaluate.json (accuracy with its Wilson 95% interval, macro P/R/F1, per-class
+        P/R/F1 per model; for each other model its prediction agreement with FP32 and its drops,
+        with their uncertainty from bert_int8.stats: bootstrap intervals, McNemar, verdict;
+        and the machine),
         plots/confusion/<model>.csv
 Params: evaluate.*
 BF16 variants (PyTorch, OpenVINO) are evaluated where the CPU has native BF16.
@@ -31,8 +33,16 @@ def main():
     for name in models:
         r = report[name]
         vs = report.get(f"{name}_vs_fp32")
-        extra = f", agreement with fp32 {vs['prediction_agreement']:.4f}" if vs else ""
-        print(f"{name}: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}{extra}")
+        extra = (
+            f", agreement with fp32 {vs['prediction_agreement']:.4f}, macro-F1 drop {vs['macro_f1_drop']:+.4f} "
+            f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}"
+            if vs
+            else ""
+        )
+        print(
+            f"{name}: accuracy {r['accuracy']:.4f} [{r['accuracy_lo']:.4f}, {r['accuracy_hi']:.4f}], "
+            f"macro-F1 {r['macro_f1']:.4f}{extra}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def main():
     for backend, b in report["budget"].items():
         if isinstance(b, dict) and "dev_f1_drop" in b:  # no entries when quantize.max_f1_drop is null
             print(
-                f"{backend}: dev macro-F1 drop {b['dev_f1_drop']} (budget {params.max_f1_drop}), "
+                f"{backend}: dev macro-F1 drop {b['dev_f1_drop']} [{b['dev_f1_drop_lo']}, {b['dev_f1_drop_hi']}] "
+                f"at 95%, {b['dev_verdict']} (budget {params.max_f1_drop}), "
                 f"kept FP32 for the budget: {b['kept_fp32_for_budget'] or 'none'}"
             )
 

@@ -1,9 +1,10 @@
 import json
 
+import numpy as np
 import pytest
 from fixtures import CLASSES, make_titles, tiny_bert
 
-from bert_int8.accuracy_budget import fit_budget, macro_f1
+from bert_int8.accuracy_budget import fit_budget, macro_f1, predictions
 from bert_int8.data import Split
 from bert_int8.params import QuantizeParams
 from bert_int8.quantization import apply_recipe, fp32_linear_names, make_recipe, quantized_linear_names
@@ -67,6 +68,20 @@ def test_every_backend_honours_the_budget(setup, tmp_path):
         b = report["budget"][backend]
         assert b["dev_f1_drop"] <= 0.005 < b["recipe_dev_f1_drop"], backend
         assert b["kept_fp32_for_budget"], backend
+        # the chosen model's uncertainty on dev, recorded beside the budget (bert_int8.stats)
+        assert b["dev_f1_drop_lo"] <= b["dev_f1_drop_hi"] and b["dev_loses_at_most"] >= 0, backend
+        assert 0 <= b["dev_mcnemar_p"] <= 1 and b["dev_verdict"] in {
+            "no significant change",
+            "significant loss",
+            "significant gain",
+        }, backend
+    # ... of the chosen model, not of the last trial: counted here from its own dev predictions
+    fp32_right = predictions(model, tok, dev) == np.asarray(dev.labels)
+    chosen = apply_recipe(model, {**make_recipe(QuantizeParams()), "keep_fp32": report["recipe"]["keep_fp32"]})
+    int8_right = predictions(chosen, tok, dev) == np.asarray(dev.labels)
+    torch_budget = report["budget"]["torch"]
+    assert torch_budget["dev_only_fp32_right"] == int(np.sum(fp32_right & ~int8_right))
+    assert torch_budget["dev_only_model_right"] == int(np.sum(~fp32_right & int8_right))
     # what each backend kept in FP32 is what its saved model leaves unquantized
     assert report["recipe"]["keep_fp32"] == report["budget"]["torch"]["kept_fp32_for_budget"]
     ort_kept = report["budget"]["onnxruntime"]["kept_fp32_for_budget"]

@@ -98,11 +98,17 @@ def test_quantize_and_evaluate_without_onnxruntime(workdir):
     save_tiny_model_dirs(workdir / "models_save")
     shutil.rmtree(workdir / "models_save" / "int8")
     _set_params(workdir, quantize={"backends": ["torch"]})
-    _ok(run_script("quantize", workdir))
+    quantized = _ok(run_script("quantize", workdir))
     assert sorted(p.name for p in (workdir / "models_save" / "onnx").iterdir()) == ["backends.json"]
-    _ok(run_script("evaluate", workdir))
+    budget = json.loads((workdir / "metrics" / "quantize.json").read_text())["budget"]["torch"]
+    assert (
+        f"[{budget['dev_f1_drop_lo']}, {budget['dev_f1_drop_hi']}] at 95%, {budget['dev_verdict']}" in quantized.stdout
+    )
+    evaluated = _ok(run_script("evaluate", workdir))
     report = json.loads((workdir / "metrics" / "evaluate.json").read_text())
     assert {"fp32", "int8", "int8_vs_fp32"} <= set(report) and "onnx_int8" not in report
+    vs = report["int8_vs_fp32"]
+    assert f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}" in evaluated.stdout
 
 
 def test_budget_that_cannot_hold_stops_quantize(workdir):
