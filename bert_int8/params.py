@@ -168,7 +168,9 @@ class BenchmarkParams(Section):
     batch_size: int = Field(64, ge=2, description="The large batch of the throughput timing")
     warmup: int = Field(5, ge=1, description="Untimed batch-1 calls before timing (the first one is the cold figure)")
     runs: int = Field(50, ge=3, description="Timed batch-1 calls, split evenly over the repeats")
-    throughput_runs: int = Field(5, ge=1, description="Timed large-batch calls, split over the repeats (at least one each)")
+    throughput_runs: int = Field(
+        5, ge=1, description="Timed large-batch calls, split over the repeats (at least one each)"
+    )
     repeats: int = Field(
         6,
         ge=3,
