@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
+from .comparison import compare_models
 from .kernel_rate import int8_matmul_gops, linear_ops_per_sequence
 from .model_dir import ModelDir, with_bf16
 from .modeling import model_config
 from .params import QuantizeParams
-from .timing import compare_models
 
 
 def bert_base_config(num_labels=10, **overrides):
@@ -81,25 +81,25 @@ def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, 
 
 
 def benchmark_shape(config, recipe, backends, tokenizer, calibration_texts, params, bf16):
-    """(report, winners, kernel): compare_models on the shape, and how close each int8 model
-    comes at batch `params.batch_size` to the machine's int8 matrix-product rate."""
+    """(comparison, kernel): compare_models on the shape (bert_int8.comparison), and how close
+    each int8 model comes at batch `params.batch_size` to the machine's int8 matrix-product rate."""
     quantize_params = QuantizeParams(
         scheme=recipe["scheme"],
         embeddings=recipe["embeddings"],
         keep_fp32=recipe["keep_fp32"],
         backends=list(backends),
         max_f1_drop=None,
-        calibration_samples=max(1, len(calibration_texts)),
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dirs = build_shape(config, quantize_params, tokenizer, calibration_texts, tmp, bf16)
-        report, winners, _ = compare_models(model_dirs, config.vocab_size, params, desc="benchmark: reference shape")
+        result = compare_models(model_dirs, config.vocab_size, params, desc="benchmark: reference shape")
+    del result["artifacts"]  # random weights in a directory that is gone: nothing to check later
     ops = linear_ops_per_sequence(config, params.seq_len)
     rate = int8_matmul_gops(params.threads)
     kernel = {"int8_matmul_gops": round(rate, 1), "gop_per_sequence": round(ops / 1e9, 3)}
-    for name, r in report.items():
+    for name, r in result["models"].items():
         if model_dirs[name].precision == "int8":
             gops = ops * r["throughput_seq_per_s"] / 1e9
             r["gops"] = round(gops, 1)
             r["share_of_int8_matmul_rate"] = round(gops / kernel["int8_matmul_gops"], 4)  # of the rate reported
-    return report, winners, kernel
+    return result, kernel

@@ -1,13 +1,19 @@
-"""Speed of a model, measured the same way for every backend and precision."""
+"""How one model is timed, inside the process that holds it (bert_int8.launcher starts one
+fresh process per model and collects what this returns).
+
+Every timing runs after a warm-up that has seen each shape it will be timed on, then in
+`repeats` passes: a figure is the median of its passes with a distribution-free 95% interval
+(`median_interval`). The first call of each shape, and the first pass over the real titles'
+shapes, are the cold figures: what a server that has just started meets.
+"""
 
 import time
+from math import comb
 
 import numpy as np
 import torch
 
-from .progress import progress
-
-ROUNDS = 5
+LEVEL = 0.95
 
 
 def dummy_batch(vocab_size, batch_size, seq_len, seed=0):
@@ -20,122 +26,77 @@ def dummy_batch(vocab_size, batch_size, seq_len, seed=0):
     }
 
 
+def interval_coverage(n, k):
+    """Probability that [x_(k), x_(n-k+1)] of n passes covers the true median (1-based order
+    statistics; each pass falls below the median with probability 1/2, whatever the
+    distribution of the passes)."""
+    return 1 - 2 * sum(comb(n, i) for i in range(k)) / 2**n
+
+
+def order_statistic(n, level=LEVEL):
+    """The largest k whose [x_(k), x_(n-k+1)] still covers the median with probability >= level
+    (1 when none does: min..max)."""
+    k = 1
+    while k + 1 <= (n + 1) // 2 and interval_coverage(n, k + 1) >= level:
+        k += 1
+    return k
+
+
+def median_interval(values, level=LEVEL):
+    """(median, lo, hi, coverage): the median of `values` and the narrowest order-statistic
+    interval around it that covers the true median with probability >= level. No normality is
+    assumed: pass times are skewed (a pass hit by a page fault or a preempted thread is slow,
+    never fast). Six passes are the fewest for 95% (min..max covers 96.9%); with fewer the
+    interval is min..max and `coverage` says what it is worth."""
+    x = sorted(float(v) for v in values)
+    n = len(x)
+    k = order_statistic(n, level)
+    return float(np.median(x)), x[k - 1], x[n - k], interval_coverage(n, k)
+
+
+def summarize(passes, digits):
+    """{key: median, key_lo: .., key_hi: ..} for each key's list of per-pass values."""
+    out = {}
+    for key, values in passes.items():
+        mid, lo, hi, _ = median_interval(values)
+        d = digits.get(key, 4)
+        out.update({key: round(mid, d), f"{key}_lo": round(lo, d), f"{key}_hi": round(hi, d)})
+    return out
+
+
+def _seconds(model, batch):
+    start = time.perf_counter()
+    model(**batch)
+    return time.perf_counter() - start
+
+
 @torch.inference_mode()
-def interleaved_timings(models, batch, runs, warmup, rounds=ROUNDS, bar=None):
-    """Seconds per forward pass for each model. The models take turns in blocks (`rounds` of
-    them), so that drift in the machine's load hits all alike; each block starts with an
-    untimed call, because PyTorch's and ONNX Runtime's thread pools keep spinning for a while
-    after their last call, and a model timed call-by-call against the other runtime paid for it
-    (measured here: ONNX Runtime int8 26.5 ms alternating, 18.9 ms in blocks). `bar`
-    (bert_int8.progress) advances once per block."""
-    for model in models.values():
-        for _ in range(warmup):
-            model(**batch)
-    times = {name: [] for name in models}
-    per_block = max(1, -(-runs // rounds))
-    for _ in range(rounds):
-        for name, model in models.items():
-            model(**batch)
-            for _ in range(per_block):
-                start = time.perf_counter()
-                model(**batch)
-                times[name].append(time.perf_counter() - start)
-            if bar is not None:
-                bar.update()
-    return times
-
-
-def latency_summary(seconds):
-    ms = np.asarray(seconds) * 1000
-    return {
-        "latency_ms_p50": round(float(np.percentile(ms, 50)), 3),
-        "latency_ms_p95": round(float(np.percentile(ms, 95)), 3),
-    }
-
-
-RATIO_KEYS = {
-    "file_bytes": "file_bytes",
-    "weight_bytes": "weight_bytes",
-    "latency_ms_p50": "latency_p50",
-    "throughput_seq_per_s": "throughput",
-}
-
-
-def ratios(a, b, keys=RATIO_KEYS):
-    """a's figures over b's, for each key both have (`keys` maps a figure to its ratio's name)."""
-    return {out: round(a[k] / b[k], 4) for k, out in keys.items() if k in a and k in b and b[k]}
-
-
-def _fastest(report, names, key, lowest):
-    pick = min if lowest else max
-    return pick(names, key=lambda n: report[n][key]) if names else None
-
-
-def compare_models(model_dirs, vocab_size, params, desc="benchmark"):
-    """Size, batch-1 latency and large-batch throughput of each model (name -> ModelDir), all
-    from one run, with each model's ratios to PyTorch FP32 ("fp32") and, for int8 models, to
-    the best baseline: the fastest non-int8 model (FP32 or BF16) of the same run, at batch 1 for
-    latency and at batch `params.batch_size` for throughput. A speedup against slow PyTorch
-    eager FP32 alone would flatter. Also names the winner of each batch size, overall and int8.
-    Progress under `desc`: one step per model and timing block, both batch sizes."""
-    from .sizes import file_bytes, weight_bytes
-
-    models = {name: d.load(params.threads) for name, d in model_dirs.items()}
+def fixed_shape_passes(model, vocab_size, params):
+    """Per-pass batch-1 latency (p50, p95 of the pass's calls, ms) and batch throughput
+    (sequences/s from the pass's median call), and the cold first call of each shape."""
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
-    with progress(len(models) * (ROUNDS + 1), f"{desc}: batch 1 and {params.batch_size}", "blocks") as bar:
-        lat = interleaved_timings(models, one, params.runs, params.warmup, bar=bar)
-        thr = interleaved_timings(models, big, params.throughput_runs, 0, rounds=1, bar=bar)
-    out = {}
-    for name, model in models.items():
-        out[name] = {
-            "file_bytes": file_bytes(model_dirs[name].files),
-            **latency_summary(lat[name]),
-            "throughput_seq_per_s": round(params.batch_size / float(np.median(thr[name])), 2),
-        }
-        if isinstance(model, torch.nn.Module):  # a runtime session's weights are its files
-            out[name]["weight_bytes"] = weight_bytes(model)
-    int8 = [n for n in models if model_dirs[n].precision == "int8"]
-    base = [n for n in models if model_dirs[n].precision != "int8"]
-    best_lat = _fastest(out, base, "latency_ms_p50", lowest=True)
-    best_thr = _fastest(out, base, "throughput_seq_per_s", lowest=False)
-    for name in models:
-        if name != "fp32":
-            out[name]["vs_fp32"] = ratios(out[name], out["fp32"])
-        if name in int8:
-            out[name]["vs_best_baseline"] = {
-                "latency_baseline": best_lat,
-                "latency_p50": ratios(out[name], out[best_lat])["latency_p50"],
-                "throughput_baseline": best_thr,
-                "throughput": ratios(out[name], out[best_thr])["throughput"],
-            }
-    batch = f"batch_{params.batch_size}"
-    winners = {
-        "batch_1": _fastest(out, list(models), "latency_ms_p50", lowest=True),
-        batch: _fastest(out, list(models), "throughput_seq_per_s", lowest=False),
-        "int8_batch_1": _fastest(out, int8, "latency_ms_p50", lowest=True),
-        f"int8_{batch}": _fastest(out, int8, "throughput_seq_per_s", lowest=False),
-        "baseline_batch_1": best_lat,
-        f"baseline_{batch}": best_thr,
-    }
-    return out, winners, models
-
-
-def title_throughputs(models, tokenizer, texts, batch_size, pad_to):
-    """title_throughput of each model (name -> model), with progress."""
-    with progress(len(models), "benchmark: real titles", "models") as bar:
-        out = {}
-        for name, model in models.items():
-            out[name] = title_throughput(model, tokenizer, texts, batch_size, pad_to)
-            bar.update()
-    return out
+    cold = {"cold_latency_ms": _seconds(model, one) * 1000, "cold_batch_ms": _seconds(model, big) * 1000}
+    for _ in range(params.warmup - 1):
+        model(**one)
+    model(**big)
+    per_pass = max(1, -(-params.runs // params.repeats))
+    per_pass_big = max(1, -(-params.throughput_runs // params.repeats))
+    passes = {"latency_ms_p50": [], "latency_ms_p95": [], "throughput_seq_per_s": []}
+    for _ in range(params.repeats):
+        ms = np.array([_seconds(model, one) for _ in range(per_pass)]) * 1000
+        passes["latency_ms_p50"].append(float(np.percentile(ms, 50)))
+        passes["latency_ms_p95"].append(float(np.percentile(ms, 95)))
+        big_s = [_seconds(model, big) for _ in range(per_pass_big)]
+        passes["throughput_seq_per_s"].append(params.batch_size / float(np.median(big_s)))
+    return passes, cold
 
 
 @torch.inference_mode()
 def title_throughput(model, tokenizer, texts, batch_size, pad_to):
-    """Titles/s and real (non-padding) tokens/s on real titles, two ways: length-sorted batches
-    padded to their longest title (what predict_logits does), and every title padded to
-    `pad_to` tokens in file order (what a fixed-shape pipeline does)."""
+    """One pass over real titles, two ways: length-sorted batches padded to their longest
+    title (what predict_logits does), and every title padded to `pad_to` tokens in file order
+    (what a fixed-shape pipeline does). Tokenizing is inside both timings."""
     from .modeling import predict_logits
 
     tokens = sum(len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"])
@@ -154,8 +115,26 @@ def title_throughput(model, tokenizer, texts, batch_size, pad_to):
         model(**batch)
     padded = time.perf_counter() - start
     return {
-        "dynamic_titles_per_s": round(len(texts) / dynamic, 1),
-        "dynamic_tokens_per_s": round(tokens / dynamic, 1),
-        "padded_titles_per_s": round(len(texts) / padded, 1),
-        "dynamic_over_padded": round(padded / dynamic, 4),
+        "dynamic_titles_per_s": len(texts) / dynamic,
+        "dynamic_tokens_per_s": tokens / dynamic,
+        "padded_titles_per_s": len(texts) / padded,
+        "dynamic_over_padded": padded / dynamic,
     }
+
+
+@torch.inference_mode()
+def title_passes(model, tokenizer, texts, params):
+    """Per-pass title_throughput figures, after a cold dynamic pass (timed: the first pass
+    over the titles' shapes, its own figure) and an untimed padded one (warms the padded
+    shapes, the last short batch included)."""
+    from .modeling import predict_logits
+
+    start = time.perf_counter()
+    predict_logits(model, tokenizer, texts, params.batch_size)
+    cold = {"cold_titles_per_s": len(texts) / (time.perf_counter() - start)}
+    title_throughput(model, tokenizer, texts, params.batch_size, params.seq_len)
+    passes = {}
+    for _ in range(params.repeats):
+        for key, value in title_throughput(model, tokenizer, texts, params.batch_size, params.seq_len).items():
+            passes.setdefault(key, []).append(value)
+    return passes, cold

@@ -8,6 +8,7 @@ in that block comes from a metrics file of the same commit.
 """
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,9 +28,27 @@ NAMES = {
 }
 
 
-def load(name):
-    path = METRICS / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+def load(name, rev=None):
+    """metrics/<name>.json of the workspace, or as committed at git revision `rev` ({} if absent)."""
+    if rev is None:
+        path = METRICS / f"{name}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    shown = subprocess.run(
+        ["git", "show", f"{rev}:metrics/{name}.json"], cwd=ROOT, capture_output=True, text=True, encoding="utf-8"
+    )
+    return json.loads(shown.stdout) if shown.returncode == 0 else {}
+
+
+def ci(row, key, fmt):
+    """'value [lo, hi]' of a figure and its 95% interval."""
+    return f"{row[key]:{fmt}} [{row[f'{key}_lo']:{fmt}}, {row[f'{key}_hi']:{fmt}}]"
+
+
+def called(label):
+    """A winners call in words: a model's name, or "tie: A, B"."""
+    if label.startswith("tie:"):
+        return "tie: " + ", ".join(NAMES[n.strip()] for n in label[4:].split(","))
+    return NAMES[label]
 
 
 def machine(setup):
@@ -40,24 +59,58 @@ def machine(setup):
     )
 
 
-def trained_table(ev, bench, train, load_test):
-    setup = bench["setup"]
+def accuracy_table(ev):
+    """Test-split accuracy with its interval, and each model against FP32 on the same titles."""
+    f = ev["fp32"]
     lines = [
-        f"Trained default model ({train['train_examples']:,} titles, {train['epochs']:g} epochs, "
-        f"{train['wall_seconds'] / 60:.1f} min of training; test split, {ev['test_examples']:,} titles; "
-        f"timings at sequence length {setup['seq_len']}):",
+        f"Accuracy on the test split ({ev['test_examples']:,} titles). Intervals are 95%: Wilson for accuracy and "
+        "agreement, a paired bootstrap (the same resampled titles for both models) for the drops; McNemar's exact "
+        "test on the titles only one of the two models gets right gives the verdict at 5%:",
         "",
-        f"| model | weights MiB | test accuracy | macro-F1 | agrees with FP32 | batch-1 p50 ms | "
-        f"batch-{setup['batch_size']} seq/s | real titles/s |",
+        "| model | accuracy | macro-F1 | macro-F1 drop vs FP32 | accuracy drop vs FP32 | only FP32 / only it right | "
+        "McNemar p | verdict | agrees with FP32 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {NAMES['fp32']} | {ci(f, 'accuracy', '.4f')} | {f['macro_f1']:.4f} | - | - | - | - | - | - |",
+    ]
+    for name in NAMES:
+        vs = ev.get(f"{name}_vs_fp32")
+        if not vs:
+            continue
+        e = ev[name]
+        lines.append(
+            f"| {NAMES[name]} | {ci(e, 'accuracy', '.4f')} | {e['macro_f1']:.4f} | {ci(vs, 'macro_f1_drop', '+.4f')} | "
+            f"{ci(vs, 'accuracy_drop', '+.4f')} | {vs['only_fp32_right']} / {vs['only_model_right']} | "
+            f"{vs['mcnemar_p']:.3g} | {vs['verdict']} | {_agreement(vs)} |"
+        )
+    return lines
+
+
+def _agreement(vs):
+    return f"{vs['prediction_agreement']:.2%} [{vs['agreement_lo']:.2%}, {vs['agreement_hi']:.2%}]"
+
+
+def trained_table(ev, bench, train):
+    setup = bench["setup"]
+    real = bench["real_titles"]
+    lines = [
+        f"Speed of the trained default model ({train['train_examples']:,} titles, {train['epochs']:g} epochs, "
+        f"{train['wall_seconds'] / 60:.1f} min of training), each model timed alone in a fresh process; median "
+        f"[95% interval] of {setup['repeats']} passes; cold: the first pass over unseen shapes, what a server that "
+        f"has just started meets; real titles: {setup['title_samples']:,} test titles, length-sorted batches of "
+        f"{setup['batch_size']} padded per batch, tokenizing included:",
+        "",
+        f"| model | file MiB | weights in memory MiB | batch-1 p50 ms | batch-{setup['batch_size']} seq/s | "
+        "real titles/s | cold real titles/s | cold first call ms |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, b in bench["trained"].items():
-        e, r = ev[name], bench["real_titles"][name]
-        agree = ev.get(f"{name}_vs_fp32", {}).get("prediction_agreement", 1.0)
+        r = real[name]
+        mark = " (disturbed)" if b["disturbed"] else ""
+        weights = f"{b['weight_bytes'] / MIB:.1f}" if "weight_bytes" in b else "= file"
         lines.append(
-            f"| {NAMES[name]} | {b['file_bytes'] / MIB:.1f} | {e['accuracy']:.4f} | {e['macro_f1']:.4f} | "
-            f"{agree:.2%} | {b['latency_ms_p50']:.2f} | {b['throughput_seq_per_s']:.0f} | "
-            f"{r['dynamic_titles_per_s']:.0f} |"
+            f"| {NAMES[name]}{mark} | {b['file_bytes'] / MIB:.1f} | {weights} | {ci(b, 'latency_ms_p50', '.3f')} | "
+            f"{ci(b, 'throughput_seq_per_s', ',.0f')} | {ci(r, 'dynamic_titles_per_s', ',.0f')} | "
+            f"{r['cold_titles_per_s']:,.0f} | {b['cold_latency_ms']:.1f} |"
         )
     return lines
 
@@ -96,73 +149,105 @@ def load_table(load_test):
 
 def shape_label(bench):
     """What the reference shape was: bert-base-chinese's, or model.finetuned / model.pretrained's."""
-    return f"{bench.get('reference_shape', {}).get('config', 'bert-base-chinese')} shape"
+    return f"{bench.get('reference_shape_config', {}).get('config', 'bert-base-chinese')} shape"
 
 
 def shape_table(bench):
-    base, batch = bench["bert_base_shape"], bench["setup"]["batch_size"]
+    base, batch = bench["reference_shape"], bench["setup"]["batch_size"]
     lines = [
-        f"{shape_label(bench)} (random weights, the same recipes; ratios from one run; the best baseline is "
-        "the fastest non-int8 model, FP32 or BF16, of the same run):",
+        f"{shape_label(bench)} (random weights, the same recipes, each model alone in a fresh process; ratios from "
+        "paired passes of one run, with their 95% intervals; the best baseline is the fastest non-int8 model, FP32 "
+        "or BF16, of the same run):",
         "",
-        f"| model | weights MiB | size vs FP32 | batch-1 p50 ms | batch-{batch} seq/s | batch-1 latency vs PyTorch FP32 | "
-        f"batch-{batch} throughput vs PyTorch FP32 | vs best baseline (batch 1 / batch {batch}) | "
+        f"| model | file MiB | weights in memory MiB | batch-1 p50 ms | batch-{batch} seq/s | batch-1 latency vs "
+        f"PyTorch FP32 | batch-{batch} throughput vs PyTorch FP32 | vs best baseline (batch 1 / batch {batch}) | "
         "share of the int8 GEMM rate |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, b in base.items():
-        v = b.get("vs_fp32", {"file_bytes": 1, "latency_p50": 1, "throughput": 1})
+        v = b.get("vs_fp32")
+        lat = ci(v, "latency_p50", ".2f") + "x" if v else "1"
+        thr = ci(v, "throughput", ".2f") + "x" if v else "1"
         best = b.get("vs_best_baseline")
         best = f"{best['latency_p50']:.2f}x / {best['throughput']:.2f}x" if best else "-"
         share = f"{b['share_of_int8_matmul_rate']:.0%}" if "share_of_int8_matmul_rate" in b else "-"
+        weights = f"{b['weight_bytes'] / MIB:.1f}" if "weight_bytes" in b else "= file"
+        mark = " (disturbed)" if b["disturbed"] else ""
         lines.append(
-            f"| {NAMES[name]} | {b['file_bytes'] / MIB:.1f} | {v['file_bytes']:.1%} | {b['latency_ms_p50']:.1f} | "
-            f"{b['throughput_seq_per_s']:.1f} | {v['latency_p50']:.2f}x | {v['throughput']:.2f}x | {best} | {share} |"
+            f"| {NAMES[name]}{mark} | {b['file_bytes'] / MIB:.1f} | {weights} | {ci(b, 'latency_ms_p50', '.1f')} | "
+            f"{ci(b, 'throughput_seq_per_s', '.1f')} | {lat} | {thr} | {best} | {share} |"
         )
     return lines
 
 
-def claims(ev, bench, data):
-    """The sentences the README states about the figures above, each computed here."""
+def speed_claims(bench):
+    """Who is fastest (or which models tie), and the headline ratios with their intervals."""
     setup, batch = bench["setup"], bench["setup"]["batch_size"]
     out = []
-    for group, label in (("trained", "trained default"), ("bert_base_shape", shape_label(bench))):
+    for group, label in (("trained", "trained default"), ("reference_shape", shape_label(bench))):
         w = bench["winners"].get(group)
-        if w:
-            out.append(
-                f"- **Fastest on this machine, {label}:** batch 1 {NAMES[w['batch_1']]}, batch {batch} "
-                f"{NAMES[w[f'batch_{batch}']]}; best int8 {NAMES[w['int8_batch_1']]} at batch 1 and "
-                f"{NAMES[w[f'int8_batch_{batch}']]} at batch {batch}; best baseline {NAMES[w['baseline_batch_1']]} "
-                f"at batch 1 and {NAMES[w[f'baseline_batch_{batch}']]} at batch {batch}."
-            )
-    base = bench.get("bert_base_shape", {})
-    if base:
-        w = bench["winners"]["bert_base_shape"]
-        best = base[w[f"int8_batch_{batch}"]]
+        if not w:
+            continue
+        real = (
+            f"; on real titles {called(w['real_titles'])}, int8 {called(w['int8_real_titles'])}"
+            if "real_titles" in w
+            else ""
+        )
         out.append(
-            f"- **Against the best baseline, not only FP32:** on the {shape_label(bench)} the fastest int8 "
-            f"({NAMES[w[f'int8_batch_{batch}']]}) gives {best['vs_best_baseline']['throughput']:.2f}x the batch-{batch} "
-            f"throughput of {NAMES[best['vs_best_baseline']['throughput_baseline']]} and "
-            f"{best['vs_fp32']['throughput']:.2f}x that of PyTorch FP32; it runs at "
-            f"{best['share_of_int8_matmul_rate']:.0%} of the {bench['kernel']['int8_matmul_gops']:.0f} GOP/s that one "
-            f"int8 matrix product reaches here (ONNX Runtime MatMulInteger, 2048x768 by 768x3072)."
+            f"- **Fastest on this machine, {label}** (a model is named only when its interval clears the "
+            f"runner-up's): batch 1 {called(w['batch_1'])}; batch {batch} {called(w[f'batch_{batch}'])}; int8 at "
+            f"batch 1 {called(w['int8_batch_1'])}, at batch {batch} {called(w[f'int8_batch_{batch}'])}; baseline at "
+            f"batch 1 {called(w['baseline_batch_1'])}, at batch {batch} {called(w[f'baseline_batch_{batch}'])}{real}."
+        )
+    base = bench.get("reference_shape", {})
+    if base:
+        h = bench["headline"]["reference_shape"]
+        best, b1 = base[h[f"int8_batch_{batch}"]], base[h["int8_batch_1"]]
+        out.append(
+            f"- **Against the best baseline, not only FP32:** on the {shape_label(bench)} the fastest int8 at batch "
+            f"{batch} ({NAMES[h[f'int8_batch_{batch}']]}) gives {ci(h, f'vs_baseline_batch_{batch}_throughput', '.2f')}x "
+            f"the throughput of {NAMES[best['vs_best_baseline']['throughput_baseline']]} and "
+            f"{ci(h, f'vs_fp32_batch_{batch}_throughput', '.2f')}x that of PyTorch FP32; at batch 1, "
+            f"{NAMES[h['int8_batch_1']]} takes {ci(h, 'vs_baseline_batch_1_latency_p50', '.2f')}x the latency of "
+            f"{NAMES[b1['vs_best_baseline']['latency_baseline']]}. It runs at {best['share_of_int8_matmul_rate']:.0%} "
+            f"of the {bench['kernel']['int8_matmul_gops']:.0f} GOP/s that one int8 matrix product reaches here (ONNX "
+            "Runtime MatMulInteger, 2048x768 by 768x3072)."
         )
         smallest = min((n for n in base if n.endswith("int8")), key=lambda n: base[n]["file_bytes"])
         out.append(
             f"- **Bytes:** the reference's PyTorch recipe gives {base['fp32']['file_bytes'] / MIB:.0f} -> "
-            f"{base['int8']['file_bytes'] / MIB:.1f} MiB ({base['int8']['vs_fp32']['file_bytes']:.1%}: the embedding "
-            f"tables stay FP32); the smallest int8 artifact is {NAMES[smallest]} at "
+            f"{base['int8']['file_bytes'] / MIB:.1f} MiB on disk ({base['int8']['vs_fp32']['file_bytes']:.1%}: the "
+            f"embedding tables stay FP32); the smallest int8 artifact is {NAMES[smallest]} at "
             f"{base[smallest]['file_bytes'] / MIB:.1f} MiB ({base[smallest]['vs_fp32']['file_bytes']:.1%} of FP32). "
             f"Counted from the state_dict, the PyTorch int8 weights take {base['int8']['weight_bytes'] / MIB:.1f} MiB "
             f'in memory; summing `parameters()` would miss every packed int8 weight (the reference\'s "63.55 MB").'
         )
-    int8 = [n for n in ev if n.endswith("int8") and n in NAMES]
-    drops = ", ".join(
-        f"{NAMES[n]} {ev[f'{n}_vs_fp32']['macro_f1_drop']:+.4f} ({ev[f'{n}_vs_fp32']['prediction_agreement']:.2%} "
-        "agreement)"
-        for n in int8
+    shares = [s for group in setup["others_cpu_share"].values() for s in group.values() if s is not None]
+    disturbed = [
+        n for group in ("trained", "reference_shape") for n, r in bench.get(group, {}).items() if r["disturbed"]
+    ]
+    out.append(
+        f"- **A quiet machine:** while each model was timed, other processes took at most {max(shares, default=0):.1%} "
+        f"of the CPU (threshold {setup['disturbed_share']:.0%}, from /proc/stat less the benchmark's own processes); "
+        + (f"marked disturbed: {', '.join(disturbed)}." if disturbed else "no figure is marked disturbed.")
+        + f" The benchmark stage took {setup['stage_seconds'] / 60:.1f} min."
     )
-    out.append(f"- **Accuracy kept (test split):** macro-F1 drop against FP32: {drops}.")
+    return out
+
+
+def accuracy_claims(ev, setup, bench, data):
+    out = []
+    for n in NAMES:
+        vs = ev.get(f"{n}_vs_fp32")
+        if vs and n.endswith("int8"):
+            out.append(
+                f"- **{NAMES[n]}:** macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}, {vs['verdict']}; loses at most "
+                f"{vs['loses_at_most'] * 100:.2f} point at 95%."
+            )
+    f = ev["fp32"]
+    out.append(
+        f"- **FP32's own test accuracy** is {ci(f, 'accuracy', '.4f')} (95%, Wilson): the scale any drop above is on."
+    )
     bf16 = [n for n in ev if n.endswith("bf16") and n in NAMES]
     if bf16:
         out.append(
@@ -178,8 +263,8 @@ def claims(ev, bench, data):
     dyn = {n: r["dynamic_over_padded"] for n, r in bench["real_titles"].items()}
     out.append(
         f"- **Padding:** on real test titles, length-sorted batches padded per batch run {min(dyn.values()):.2f}x to "
-        f"{max(dyn.values()):.2f}x the titles/s of the same models padded to {setup['seq_len']} tokens (titles "
-        f"average {data['tokenizer']['train_tokens_per_title_mean']} tokens)."
+        f"{max(dyn.values()):.2f}x the titles/s of the same models padded to {setup['seq_len']} tokens (medians of "
+        f"paired passes; titles average {data['tokenizer']['train_tokens_per_title_mean']} tokens)."
     )
     return out
 
@@ -210,16 +295,20 @@ def seed_claim(seeds):
     return line
 
 
-def render():
-    ev, bench, train, data, load_test = (load(n) for n in ("evaluate", "benchmark", "train", "data", "load_test"))
-    seeds = load("seed_spread")
-    lines = [f"Measured on: {machine(bench['setup'])}.", ""]
-    lines += trained_table(ev, bench, train, load_test)
+def render(rev=None):
+    """The block, from the workspace's metrics or those committed at `rev`."""
+    ev, bench, train, data, load_test, seeds = (
+        load(n, rev) for n in ("evaluate", "benchmark", "train", "data", "load_test", "seed_spread")
+    )
+    setup = bench["setup"]
+    lines = [f"Measured on: {machine(setup)}. Timing intervals: {setup['interval']}.", ""]
+    lines += accuracy_table(ev) + [""] + accuracy_claims(ev, setup, bench, data) + [""]
+    lines += trained_table(ev, bench, train)
     if load_test:
         lines += [""] + load_table(load_test)
-    if "bert_base_shape" in bench:
+    if "reference_shape" in bench:
         lines += [""] + shape_table(bench)
-    lines += [""] + claims(ev, bench, data) + ([seed_claim(seeds)] if seeds else [])
+    lines += [""] + speed_claims(bench) + ([seed_claim(seeds)] if seeds else [])
     return "\n".join(lines) + "\n"
 
 

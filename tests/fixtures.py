@@ -93,6 +93,7 @@ MICRO_PARAMS = {
         "warmup": 1,
         "runs": 5,
         "throughput_runs": 2,
+        "repeats": 3,
         "title_samples": 50,
         "reference_shape": False,
     },
@@ -106,6 +107,21 @@ MICRO_PARAMS = {
         "max_queue": 1024,
     },
 }
+
+
+def check_call(rows, names, figure, lowest, said):
+    """A winners call (bert_int8.ranking) against the rule, checked here from the intervals: a
+    model is named only when its interval clears every other one's; else the tie names the best
+    and every model whose interval reaches it."""
+    best = (min if lowest else max)(names, key=lambda n: rows[n][figure])
+    lo, hi = rows[best][f"{figure}_lo"], rows[best][f"{figure}_hi"]
+    clear = {
+        n for n in names if n != best and (rows[n][f"{figure}_lo"] > hi if lowest else rows[n][f"{figure}_hi"] < lo)
+    }
+    if len(clear) == len(names) - 1:
+        assert said == best, (said, best)
+    else:
+        assert said.startswith(f"tie: {best}, ") and set(said[5:].split(", ")) == set(names) - clear, said
 
 
 def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):

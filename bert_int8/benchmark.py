@@ -1,0 +1,94 @@
+"""The benchmark stage's work: the trained models on fixed shapes and on real test titles, then
+(benchmark.reference_shape) a reference shape with random weights, every model in a fresh
+process of its own (bert_int8.comparison), and the trade-off table for the figures."""
+
+import tempfile
+import time
+from pathlib import Path
+
+from . import paths
+from .data import load_prepared
+from .machine import environment, native_bf16
+from .metrics_files import read_metrics
+from .model_dir import built_models
+from .timing import interval_coverage, order_statistic
+
+TRADEOFF_HEADER = "model,macro_f1,file_mib,latency_ms_p50,latency_ms_p50_lo,latency_ms_p50_hi"
+
+
+def run(all_params, say=print):
+    """benchmark.json's report, and plots/tradeoff.csv's text."""
+    from transformers import AutoConfig
+
+    params = all_params.benchmark
+    started = time.monotonic()
+    evaluation = read_metrics(paths.METRICS / "evaluate.json")  # before minutes of timing
+    built = built_models()
+    titles = load_prepared("test")[1].texts[: params.title_samples]
+    vocab_size = AutoConfig.from_pretrained(paths.FP32_DIR).vocab_size
+    say(f"benchmark: timing {len(built)} trained models, each in a fresh process ({', '.join(built)})")
+    with tempfile.TemporaryDirectory() as tmp:
+        titles_file = Path(tmp) / "titles.txt"
+        titles_file.write_text("\n".join(titles), encoding="utf-8")
+        trained = compare(built, vocab_size, params, (titles_file, paths.FP32_DIR), "benchmark: trained models")
+    report = {
+        "setup": {
+            **params.model_dump(),
+            **environment(),
+            "interval": interval_note(params.repeats),
+            "others_cpu_share": {"trained": trained.pop("others_cpu_share")},
+        },
+        "trained": trained["models"],
+        "real_titles": trained["real_titles"],
+        "winners": {"trained": trained["winners"]},
+        "headline": {"trained": trained["headline"]},
+        "artifacts": trained["artifacts"],
+    }
+    if params.reference_shape:
+        reference(all_params, titles, report, say)
+    report["setup"]["stage_seconds"] = round(time.monotonic() - started)
+    rows = [TRADEOFF_HEADER] + [
+        f"{name},{evaluation[name]['macro_f1']},{r['file_bytes'] / 2**20:.3f},"
+        f"{r['latency_ms_p50']},{r['latency_ms_p50_lo']},{r['latency_ms_p50_hi']}"
+        for name, r in report["trained"].items()
+        if name in evaluation
+    ]
+    return report, "\n".join(rows) + "\n"
+
+
+def compare(model_dirs, vocab_size, params, titles, desc):
+    from .comparison import compare_models
+
+    return compare_models(model_dirs, vocab_size, params, titles, desc)
+
+
+def reference(all_params, titles, report, say):
+    """Adds the reference shape's figures (random weights, the int8 recipe of the trained model)."""
+    from .quantization import RECIPE_FILE
+    from .reference_shape import benchmark_shape, reference_config
+    from .tokenizer import load_tokenizer
+
+    config, shape_params, shape = reference_config(
+        all_params.model, all_params.data.max_seq_length, paths.FP32_DIR, all_params.benchmark
+    )
+    say(f"benchmark: building and timing the reference shape (a few minutes): {shape}")
+    recipe = read_metrics(paths.INT8_DIR / RECIPE_FILE)
+    backends = sorted({m.backend for m in built_models(bf16=False).values()})
+    tokenizer = load_tokenizer(paths.FP32_DIR)
+    result, kernel = benchmark_shape(config, recipe, backends, tokenizer, titles[:64], shape_params, native_bf16())
+    report["reference_shape_config"] = shape
+    report["reference_shape"] = result["models"]
+    report["winners"]["reference_shape"] = result["winners"]
+    report["headline"]["reference_shape"] = result["headline"]
+    report["setup"]["others_cpu_share"]["reference_shape"] = result["others_cpu_share"]
+    report["kernel"] = kernel
+
+
+def interval_note(repeats):
+    """What every `_lo`/`_hi` pair in benchmark.json is, in words."""
+    k = order_statistic(repeats)
+    return (
+        f"median of {repeats} timed passes after warm-up, each model in a fresh process; _lo/_hi: order statistics "
+        f"{k} and {repeats - k + 1} of the passes, a distribution-free interval covering the median with "
+        f"probability {interval_coverage(repeats, k):.3f}; ratios from paired passes"
+    )

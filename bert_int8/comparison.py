@@ -1,0 +1,141 @@
+"""Models compared from one run: each timed alone (bert_int8.launcher), every figure and every
+ratio a median with its 95% interval, and a winner named only when its interval clears the
+runner-up's (bert_int8.ranking); otherwise the call is a tie that names the tied models.
+
+Ratios come from paired passes: pass i of one model over pass i of the other, so a slow
+stretch of the machine that hits both passes of a pair cancels out of their ratio.
+"""
+
+from .launcher import time_in_fresh_process
+from .progress import progress
+from .ranking import call, label
+from .timing import median_interval, summarize
+
+DIGITS = {
+    "latency_ms_p50": 3,
+    "latency_ms_p95": 3,
+    "throughput_seq_per_s": 2,
+    "dynamic_titles_per_s": 1,
+    "dynamic_tokens_per_s": 1,
+    "padded_titles_per_s": 1,
+    "dynamic_over_padded": 4,
+}
+FIXED = ("latency_ms_p50", "latency_ms_p95", "throughput_seq_per_s")
+TITLES = ("dynamic_titles_per_s", "dynamic_tokens_per_s", "padded_titles_per_s", "dynamic_over_padded")
+COLD_DIGITS = {"cold_latency_ms": 3, "cold_batch_ms": 3, "cold_titles_per_s": 1}
+# ratio name -> the figure it divides; lower latency and higher throughput are better
+RATIOS = {"latency_p50": "latency_ms_p50", "throughput": "throughput_seq_per_s"}
+
+
+def paired_ratio(a, b, name):
+    """{name: median, name_lo, name_hi} of a[i] / b[i] over the passes both have."""
+    mid, lo, hi, _ = median_interval([x / y for x, y in zip(a, b) if y])
+    return {name: round(mid, 4), f"{name}_lo": round(lo, 4), f"{name}_hi": round(hi, 4)}
+
+
+def _ratios(passes, rows, a, b):
+    out = {}
+    for name, key in RATIOS.items():
+        out.update(paired_ratio(passes[a][key], passes[b][key], name))
+    for key in ("file_bytes", "weight_bytes"):
+        if key in rows[a] and key in rows[b]:
+            out[key] = round(rows[a][key] / rows[b][key], 4)
+    return out
+
+
+def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
+    """({name: per-pass figures}, {name: row}, {name: others' worst CPU share}, {name: {path,
+    sha256}}): every model (name -> ModelDir) in its own fresh process, one after the other."""
+    from .digest import files_sha256
+    from .sizes import file_bytes
+
+    passes, rows, shares, artifacts = {}, {}, {}, {}
+    with progress(len(model_dirs), desc, "models") as bar:
+        for name, model_dir in model_dirs.items():
+            p, extra, share, disturbed = time_in_fresh_process(model_dir, params, vocab_size, titles)
+            passes[name], shares[name] = p, share
+            row = {"file_bytes": file_bytes(model_dir.files)}
+            if "weight_bytes" in extra:
+                row["weight_bytes"] = extra["weight_bytes"]
+            row.update(summarize({k: p[k] for k in FIXED}, DIGITS))
+            row.update({k: round(v, COLD_DIGITS[k]) for k, v in extra.items() if k in COLD_DIGITS})
+            row["disturbed"] = disturbed
+            rows[name] = row
+            artifacts[name] = {"path": str(model_dir.path), "sha256": files_sha256(model_dir.files)}
+            bar.update()
+    return passes, rows, shares, artifacts
+
+
+def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
+    """{models, winners, headline, real_titles, others_cpu_share, artifacts}. models: each model's size, batch-1
+    latency and batch throughput with intervals and cold figures, its ratios to PyTorch FP32
+    ("fp32") and, for int8 models, to the best baseline (the fastest non-int8 model, FP32 or
+    BF16, of the same run: a speedup against slow PyTorch eager FP32 alone would flatter).
+    winners: the calls per batch size, overall, int8 and baseline. headline: the best int8
+    against the best baseline and against PyTorch FP32. real_titles (with `titles`: a titles file and its tokenizer directory): each
+    model's real-title figures, with intervals. others_cpu_share: the worst share of the CPU
+    other processes took while each model was timed. artifacts: each model's path and digest."""
+    passes, report, shares, artifacts = time_models(model_dirs, vocab_size, params, titles, desc)
+    names = list(report)
+    int8 = [n for n in names if model_dirs[n].precision == "int8"]
+    base = [n for n in names if model_dirs[n].precision != "int8"]
+    batch = f"batch_{params.batch_size}"
+    calls = {
+        "batch_1": (names, "latency_ms_p50", True),
+        batch: (names, "throughput_seq_per_s", False),
+        "int8_batch_1": (int8, "latency_ms_p50", True),
+        f"int8_{batch}": (int8, "throughput_seq_per_s", False),
+        "baseline_batch_1": (base, "latency_ms_p50", True),
+        f"baseline_{batch}": (base, "throughput_seq_per_s", False),
+    }
+    winners = {k: label(*call(report, ns, key, lowest)) for k, (ns, key, lowest) in calls.items()}
+    # the point-fastest of each set: what a ratio is taken against, tie or not
+    fastest = {k: (call(report, ns, key, lowest)[1] or [None])[0] for k, (ns, key, lowest) in calls.items()}
+    for name in names:
+        row = report[name]
+        if name != "fp32" and "fp32" in report:
+            row["vs_fp32"] = _ratios(passes, report, name, "fp32")
+        if name in int8 and base:
+            lat, thr = fastest["baseline_batch_1"], fastest[f"baseline_{batch}"]
+            lat_ratio = paired_ratio(passes[name]["latency_ms_p50"], passes[lat]["latency_ms_p50"], "latency_p50")
+            thr_ratio = paired_ratio(
+                passes[name]["throughput_seq_per_s"], passes[thr]["throughput_seq_per_s"], "throughput"
+            )
+            row["vs_best_baseline"] = {"latency_baseline": lat, **lat_ratio, "throughput_baseline": thr, **thr_ratio}
+    headline = {}
+    if int8 and base:
+        b1, bn = fastest["int8_batch_1"], fastest[f"int8_{batch}"]
+        headline = {
+            "int8_batch_1": b1,
+            f"int8_{batch}": bn,
+            **_prefixed(
+                "vs_baseline_batch_1_", {k: v for k, v in report[b1]["vs_best_baseline"].items() if "latency" in k}
+            ),
+            **_prefixed(
+                f"vs_baseline_{batch}_", {k: v for k, v in report[bn]["vs_best_baseline"].items() if "throughput" in k}
+            ),
+        }
+        if "fp32" in report and bn != "fp32":
+            headline.update(
+                _prefixed(f"vs_fp32_{batch}_", {k: v for k, v in report[bn]["vs_fp32"].items() if "throughput" in k})
+            )
+    titles = {}
+    if titles:
+        for name in names:
+            titles[name] = summarize({k: passes[name][k] for k in TITLES}, DIGITS)
+            titles[name]["cold_titles_per_s"] = report[name].pop("cold_titles_per_s")
+            titles[name]["disturbed"] = report[name]["disturbed"]
+        winners["real_titles"] = label(*call(titles, names, "dynamic_titles_per_s", False))
+        winners["int8_real_titles"] = label(*call(titles, int8, "dynamic_titles_per_s", False))
+    return {
+        "models": report,
+        "winners": winners,
+        "headline": headline,
+        "real_titles": titles,
+        "others_cpu_share": shares,
+        "artifacts": artifacts,
+    }
+
+
+def _prefixed(prefix, d):
+    return {prefix + k: v for k, v in d.items()}

@@ -1,0 +1,20 @@
+"""Which bytes a figure was measured on: a digest of a model's files.
+
+The benchmark records it beside each model's figures; `serve auto` refuses a model directory
+whose files no longer match what was measured. Plain Python (the lean service imports it).
+"""
+
+import hashlib
+from pathlib import Path
+
+
+def files_sha256(files):
+    """sha256 over `files` in the given order, each file's name and bytes."""
+    h = hashlib.sha256()
+    for path in files:
+        path = Path(path)
+        h.update(path.name.encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()

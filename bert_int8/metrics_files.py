@@ -1,0 +1,26 @@
+"""Reading a metrics file another stage wrote: one line naming the file when it is missing or
+corrupt, never a traceback (figures, benchmark, load_test and `serve auto` read them)."""
+
+import json
+from pathlib import Path
+
+from .errors import PipelineError
+
+
+def read_metrics(path):
+    """The JSON object in `path`; PipelineError naming the file if it is missing, unreadable,
+    not JSON or not an object."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found (run the stage that writes it: dvc repro)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PipelineError(f"{path}: cannot read it ({err})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PipelineError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
