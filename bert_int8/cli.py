@@ -48,10 +48,14 @@ def cmd_predict(args):
 def cmd_serve(args):
     import uvicorn
 
+    from . import workers
+
+    workers.fork(args.workers, args.host, args.port)  # the parent supervises and exits there
     from .predict import Classifier
     from .service import create_app
 
-    clf = Classifier(args.model_dir, threads=args.threads, batch_size=args.batch_size)
+    threads = workers.thread_share(args.threads, args.workers)
+    clf = Classifier(args.model_dir, threads=threads, batch_size=args.batch_size)
     app = create_app(
         clf,
         max_texts=args.max_texts,
@@ -66,7 +70,13 @@ def cmd_serve(args):
     # view keeps its full collections short, and so the service's tail latency.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    if args.workers <= 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        return
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level))
+    server.run(sockets=[workers.shared_socket(args.host, args.port)])
+    if not server.started:
+        sys.exit(3)  # uvicorn's start-up failure status
 
 
 def build_parser():
@@ -104,6 +114,12 @@ def build_parser():
         type=int,
         default=None,
         help="largest request body; default: what --max-texts titles of --max-chars characters can need",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port, each with its own model and --threads // N threads (Linux)",
     )
     s.add_argument("--log-level", default="warning")
     s.set_defaults(func=cmd_serve)

@@ -25,8 +25,6 @@ from pathlib import Path
 from .data import SPLITS, Split, _lines, check_text, read_raw, require_every_class, stratified_split
 from .errors import PipelineError, first_line
 
-FILE_FORMATS = ("csv", "tsv", "jsonl")
-
 
 def _text(value, where, column):
     if not isinstance(value, str):

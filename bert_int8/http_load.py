@@ -1,5 +1,7 @@
 """Run the HTTP service and drive it on loopback with the load generator (bert_int8.load_gen):
-a sweep over concurrency and titles per request, bounded in time and count, 127.0.0.1 only."""
+a sweep over concurrency and titles per request, bounded in time and count, 127.0.0.1 only.
+Each run is watched for other load on the machine (bert_int8.disturbance): a disturbed run is
+run once more, and marked if it is disturbed again."""
 
 import contextlib
 import json
@@ -7,10 +9,48 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
+from .disturbance import CpuWatch
 from .errors import PipelineError
+
+PROBE_TITLE = "新闻"  # the first request a started server answers: valid under any --max-chars
+
+
+class Served(str):
+    """A running server's base URL (a str), with `proc` and `pid` (the `bert-int8 serve`
+    process, the parent of its workers), `workers`, and `start_to_first_answer_s`: from
+    starting the process to its first answered /predict."""
+
+    proc: subprocess.Popen
+    pid: int
+    workers: int
+    start_to_first_answer_s: float
+
+    def rss_mib(self):
+        """Resident memory of the server's process tree (its workers included), from /proc."""
+        return round(tree_rss_kib([self.pid]) / 1024, 1)
+
+
+def tree_rss_kib(pids):
+    """VmRSS summed over `pids` and their descendants alive now (KiB; pages that processes
+    share, as forked workers do, count once per process)."""
+    seen, todo, total = set(), list(pids), 0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total
 
 
 def free_port():
@@ -20,9 +60,12 @@ def free_port():
 
 
 @contextlib.contextmanager
-def running_server(model_dir, threads, extra_args=(), startup_timeout=120):
-    """`bert-int8 serve` in a subprocess on a free loopback port; yields its base URL."""
+def running_server(model_dir, threads, extra_args=(), startup_timeout=120, workers=1):
+    """`bert-int8 serve` in a subprocess on a free loopback port; yields its base URL (a
+    `Served`) once it has answered a /predict and every one of its `workers` has answered
+    /health."""
     port = free_port()
+    started = time.monotonic()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -34,26 +77,39 @@ def running_server(model_dir, threads, extra_args=(), startup_timeout=120):
             str(port),
             "--threads",
             str(threads),
+            "--workers",
+            str(workers),
             *extra_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = Served(f"http://127.0.0.1:{port}")
+    base.pid, base.workers, base.proc = proc.pid, workers, proc
     try:
         deadline = time.monotonic() + startup_timeout
-        while True:
+        pids, first = set(), None
+        # Each poll is a new connection: the kernel spreads them over the workers listening.
+        while len(pids) < workers:
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
+                r = httpx.get(f"{base}/health", timeout=1)
+                if r.status_code == 200:
+                    pids.add(r.json().get("pid"))
+                    if first is None:
+                        answer = httpx.post(f"{base}/predict", json={"texts": [PROBE_TITLE]}, timeout=30)
+                        if answer.status_code != 200:
+                            raise PipelineError(f"{model_dir}: the server's first answer was {answer.status_code}")
+                        first = time.monotonic() - started
+                    continue
             except httpx.TransportError:
                 pass
             if proc.poll() is not None:
                 raise PipelineError(f"{model_dir}: the server exited at start-up: {proc.stderr.read().strip()[-300:]}")
             if time.monotonic() > deadline:
                 raise PipelineError(f"{model_dir}: the server did not answer within {startup_timeout}s")
-            time.sleep(0.2)
+            time.sleep(0.05)  # polling for readiness, bounded by the deadline above
+        base.start_to_first_answer_s = round(first, 3)
         yield base
     finally:
         proc.terminate()
@@ -63,9 +119,10 @@ def running_server(model_dir, threads, extra_args=(), startup_timeout=120):
             proc.kill()
 
 
-def drive(base, texts, concurrency, seconds, texts_per_request, max_requests=200_000):
+def drive(base, texts, concurrency, seconds, texts_per_request, max_requests=200_000, on_start=None):
     """`concurrency` clients (bert_int8.load_gen, a process of its own) post `texts_per_request`
-    titles per request back to back for `seconds`; returns load_gen's summary."""
+    titles per request back to back for `seconds`; returns load_gen's summary. `on_start(pid)`
+    is told the load generator's pid once it runs."""
     count = max(1, min(500, len(texts) // texts_per_request))
     bodies = [texts[i * texts_per_request : (i + 1) * texts_per_request] for i in range(count)]
     config = {
@@ -75,32 +132,92 @@ def drive(base, texts, concurrency, seconds, texts_per_request, max_requests=200
         "seconds": seconds,
         "max_requests": max_requests,
     }
-    result = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "bert_int8.load_gen"],
-        input=json.dumps(config, ensure_ascii=False),  # on stdin: 64-title bodies overflow an argument list
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=seconds + 120,
     )
-    if result.returncode != 0:
-        raise PipelineError(f"load generator failed: {result.stderr.strip()[-300:]}")
-    return json.loads(result.stdout)
+    if on_start:
+        on_start(proc.pid)
+    try:
+        # on stdin: 64-title bodies overflow an argument list
+        out, err = proc.communicate(json.dumps(config, ensure_ascii=False), timeout=seconds + 120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise PipelineError(f"load generator did not finish within {seconds + 120:.0f} s") from None
+    if proc.returncode != 0:
+        raise PipelineError(f"load generator failed: {err.strip()[-300:]}")
+    return json.loads(out)
 
 
-def sweep(base, texts, params, model_rate=None, bar=None):
+def watched_drive(base, texts, concurrency, seconds, texts_per_request, disturbed_share, label=None):
+    """`drive`, watched for other load on the machine (ours: this process, the server's
+    process tree, the load generator). When others took more than `disturbed_share` of the
+    machine's CPU in some 0.5 s window, the run is done once more; if that one is disturbed
+    too, it is kept with `"disturbed": true` and one warning line names the share. Adds
+    `others_cpu_share` (None where /proc/stat is missing) and `disturbed` to the summary."""
+    pids = [base.pid] if getattr(base, "pid", None) else []
+    for _ in range(2):
+        with CpuWatch(pids=pids) as watch:
+            r = drive(base, texts, concurrency, seconds, texts_per_request, on_start=watch.watch)
+        share = watch.worst_share
+        disturbed = share is not None and share > disturbed_share
+        if not disturbed:
+            break
+    r["others_cpu_share"], r["disturbed"] = share, disturbed
+    if disturbed:
+        print(
+            f"warning: {label or base}: other processes took {share:.1%} of the machine's CPU during the run "
+            f"(above load_test.disturbed_share {disturbed_share:.1%}), twice; its figures are marked disturbed",
+            file=sys.stderr,
+        )
+    return r
+
+
+def sweep(base, texts, params, model_rate=None, bar=None, name=None):
     """Every (concurrency, titles per request) of load_test.*, keyed c<N> for single titles and
     c<N>_batch<K> for K titles per request, each with its share of the model's own real-title
-    rate (from the benchmark) when given; `bar` (bert_int8.progress) advances once per run."""
+    rate (from the benchmark) when given, and watched for other load (`watched_drive`; `name`
+    labels its warning); `bar` (bert_int8.progress) advances once per run."""
     # whether the server batches across requests (not for dynamic int8), as its /health says
     report = {"shares_batches": httpx.get(f"{base}/health", timeout=10).json()["shares_batches"]}
     drive(base, texts, 1, min(2.0, params.seconds), 1)  # warm-up
     for per_request in params.texts_per_request:
         for concurrency in params.concurrency:
             key = f"c{concurrency}" + ("" if per_request == 1 else f"_batch{per_request}")
-            r = drive(base, texts, concurrency, params.seconds, per_request)
+            label = f"{name or base} {key}"
+            r = watched_drive(base, texts, concurrency, params.seconds, per_request, params.disturbed_share, label)
             if model_rate:
                 r["share_of_model_rate"] = round(r["titles_per_s"] / model_rate, 4)
             report[key] = r
             if bar:
                 bar.update()
     return report
+
+
+def compare_layouts(model_dir, name, texts, params, flags=()):
+    """The model served as 1 worker x `params.threads` threads and as `params.threads` workers
+    x 1 thread, each in a fresh server, single titles from the highest of `params.concurrency`
+    clients (watched like the sweep's runs): each layout's figures, its server's resident
+    memory after the run, and which served more titles/s."""
+    top = max(params.concurrency)
+    out = {"model": name, "concurrency": top, "texts_per_request": 1}
+    names = []
+    for workers, threads in ((1, params.threads), (params.threads, 1)):
+        layout = f"workers_{workers}_threads_{threads}"
+        names.append(layout)
+        with running_server(model_dir, params.threads, extra_args=flags, workers=workers) as base:
+            drive(base, texts, 1, min(2.0, params.seconds), 1)  # warm-up
+            r = watched_drive(base, texts, top, params.seconds, 1, params.disturbed_share, f"{name} {layout}")
+            out[layout] = {**r, "workers": workers, "threads_per_worker": threads, "rss_mib": base.rss_mib()}
+    one, many = (out[layout]["titles_per_s"] for layout in names)
+    out["faster"] = names[1] if many > one else names[0]
+    out["titles_per_s_workers_over_threads"] = round(many / one, 4) if one else None
+    print(
+        f"{name} at {top} clients: {one} titles/s as 1 worker x {params.threads} threads, "
+        f"{many} as {params.threads} workers x 1 thread"
+    )
+    return out

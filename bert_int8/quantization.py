@@ -105,10 +105,6 @@ def save_quantized(qmodel, tokenizer, recipe, out_dir):
     write_json(out_dir / RECIPE_FILE, recipe)
 
 
-def is_quantized_dir(path):
-    return (Path(path) / RECIPE_FILE).is_file()
-
-
 def load_quantized(path):
     """Rebuild a model saved by `save_quantized`: fresh model, same recipe, weights_only load."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
