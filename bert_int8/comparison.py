@@ -119,19 +119,19 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
             headline.update(
                 _prefixed(f"vs_fp32_{batch}_", {k: v for k, v in report[bn]["vs_fp32"].items() if "throughput" in k})
             )
-    titles = {}
+    real = {}
     if titles:
         for name in names:
-            titles[name] = summarize({k: passes[name][k] for k in TITLES}, DIGITS)
-            titles[name]["cold_titles_per_s"] = report[name].pop("cold_titles_per_s")
-            titles[name]["disturbed"] = report[name]["disturbed"]
-        winners["real_titles"] = label(*call(titles, names, "dynamic_titles_per_s", False))
-        winners["int8_real_titles"] = label(*call(titles, int8, "dynamic_titles_per_s", False))
+            real[name] = summarize({k: passes[name][k] for k in TITLES}, DIGITS)
+            real[name]["cold_titles_per_s"] = report[name].pop("cold_titles_per_s")
+            real[name]["disturbed"] = report[name]["disturbed"]
+        winners["real_titles"] = label(*call(real, names, "dynamic_titles_per_s", False))
+        winners["int8_real_titles"] = label(*call(real, int8, "dynamic_titles_per_s", False))
     return {
         "models": report,
         "winners": winners,
         "headline": headline,
-        "real_titles": titles,
+        "real_titles": real,
         "others_cpu_share": shares,
         "artifacts": artifacts,
     }

@@ -3,9 +3,9 @@
 A figure timed beside another busy process is not the model's: on 2 cores a low-priority
 package install halved OpenVINO's throughput and nothing said so. `CpuWatch` samples the
 machine's busy time from /proc/stat (steal included: time the hypervisor gave to other
-guests) and subtracts the CPU time of the processes we run (this one, and the pids it is
-given, with their threads and their children), every `interval` seconds, in a thread of its
-own. Its `worst_share` is the largest share of the machine's CPU time that went to others in
+guests) and subtracts the CPU time of the processes we run (this one's own threads, and the
+pids it is told to watch with their descendants), every `interval` seconds, in a thread of its
+own. Other children of this process are not ours: a test starts a CPU hog that way. Its `worst_share` is the largest share of the machine's CPU time that went to others in
 any one window, from 0 (idle) to 1 (every core busy with something else).
 
 Linux only; elsewhere (no /proc/stat) it reports None and nothing is flagged.
@@ -45,7 +45,7 @@ def _children(pid):
     return out
 
 
-def _process_seconds(pid):
+def _process_seconds(pid, reaped=True):
     """CPU seconds used by `pid` (all its threads), plus those of its reaped children."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -53,7 +53,7 @@ def _process_seconds(pid):
         return 0.0
     fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
     # utime, stime, cutime, cstime are fields 14-17 (1-based), here 11-14 after the name
-    return sum(int(v) for v in fields[11:15]) / TICKS
+    return sum(int(v) for v in fields[11 : 15 if reaped else 13]) / TICKS
 
 
 def tree_seconds(pids):
@@ -72,17 +72,15 @@ def tree_seconds(pids):
 class CpuWatch:
     """Context manager: while it is open, the largest share of the machine's CPU time that
     processes other than ours used in any `interval`-second window (`worst_share`), and the
-    share over the whole time (`mean_share`). Ours: this process, `pids`, and pids added with
-    `watch(pid)` (a worker started inside the block), each with its descendants.
+    share over all windows (`mean_share`). Ours: this process's own threads, `pids`, and pids
+    added with `watch(pid)` (a worker started inside the block), each with its descendants.
 
-    A process of ours that exits inside a window takes its CPU seconds with it (its parent's
-    cutime only counts it once reaped), so that window may read high; start and end what you
-    time inside the block, and treat the windows around a process's exit with care: the
-    watch skips a window in which a watched pid disappeared.
+    A watched process that exits inside a window takes its CPU seconds with it, so the watch
+    skips a window in which a watched pid disappeared.
     """
 
     def __init__(self, pids=(), interval=0.5):
-        self.pids = {os.getpid(), *pids}
+        self.pids = set(pids)
         self.interval = interval
         self.worst_share = None
         self.mean_share = None
@@ -98,26 +96,40 @@ class CpuWatch:
         with self._lock:
             pids = set(self.pids)
         alive = {p for p in pids if Path(f"/proc/{p}").exists()}
-        return time.perf_counter(), machine_busy_seconds(), tree_seconds(alive), alive
+        ours = _process_seconds(os.getpid(), reaped=False) + tree_seconds(alive)
+        return time.perf_counter(), machine_busy_seconds(), ours, alive
 
-    def _share(self, a, b):
+    def _others(self, a, b):
+        """(others' CPU seconds, the machine's CPU seconds) between two samples, or None."""
         (t0, busy0, ours0, _), (t1, busy1, ours1, _) = a, b
         wall = (t1 - t0) * self._cpus
         if busy0 is None or busy1 is None or wall <= 0:
             return None
-        return min(1.0, max(0.0, ((busy1 - busy0) - (ours1 - ours0)) / wall))
+        return max(0.0, (busy1 - busy0) - (ours1 - ours0)), wall
+
+    def _window(self, last, now):
+        if not now[3] >= last[3]:  # a watched process ended in this window: its seconds left with it
+            return
+        got = self._others(last, now)
+        if got is None:
+            return
+        others, wall = got
+        self._others_total, self._wall_total = self._others_total + others, self._wall_total + wall
+        if now[0] - last[0] < self.interval / 2:
+            return  # a sliver of a window: a tick or two of anyone's would read as a large share
+        share = min(1.0, others / wall)
+        self.worst_share = share if self.worst_share is None else max(self.worst_share, share)
 
     def _run(self):
         last = self._first
         while not self._stop.wait(self.interval):
             now = self._sample()
-            if now[3] >= last[3]:  # no watched process ended in this window
-                share = self._share(last, now)
-                if share is not None:
-                    self.worst_share = share if self.worst_share is None else max(self.worst_share, share)
+            self._window(last, now)
             last = now
+        self._last = last
 
     def __enter__(self):
+        self._others_total = self._wall_total = 0.0
         self._first = self._sample()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -126,12 +138,11 @@ class CpuWatch:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        if machine_busy_seconds() is None:
-            return False
-        end = self._sample()
-        self.mean_share = self._share(self._first, end)
-        if self.worst_share is None:  # shorter than one window
-            self.worst_share = self.mean_share
+        self._window(self._last, self._sample())  # the last, partial window
+        if self._wall_total:
+            self.mean_share = min(1.0, self._others_total / self._wall_total)
+            if self.worst_share is None:  # shorter than one window
+                self.worst_share = self.mean_share
         for name in ("worst_share", "mean_share"):
             value = getattr(self, name)
             setattr(self, name, None if value is None else round(value, 4))

@@ -1,0 +1,69 @@
+"""A second opinion on the benchmark's real-title figures: each built model, alone in a fresh
+process, `passes` passes of timing.title_throughput in a row (no warm-up of our own), median
+titles/s against what metrics/benchmark.json says, within `--tolerance`.
+
+    python scripts/recheck_titles.py [--passes 5] [--tolerance 0.15]
+
+Run it on an idle machine right after `dvc repro`; it is how the closing note of issue 17 checks
+that the stage's figures are the models' own (the one-process benchmark was off by 2x).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+
+WORKER = """
+import json, statistics, sys
+from bert_int8.data import load_prepared
+from bert_int8.model_dir import built_models
+from bert_int8.timing import title_throughput
+from bert_int8.tokenizer import load_tokenizer
+name, passes, samples, batch, seq, threads = sys.argv[1], *map(int, sys.argv[2:7])
+model_dir = built_models()[name]
+model = model_dir.load(threads)
+texts = load_prepared("test")[1].texts[:samples]
+tok = load_tokenizer("models_save/fp32")
+rates = [title_throughput(model, tok, texts, batch, seq)["dynamic_titles_per_s"] for _ in range(passes)]
+print(json.dumps({"median": statistics.median(rates), "passes": rates}))
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--passes", type=int, default=5)
+    ap.add_argument("--tolerance", type=float, default=0.15)
+    args = ap.parse_args()
+    bench = json.load(open("metrics/benchmark.json", encoding="utf-8"))
+    s = bench["setup"]
+    worst = 0.0
+    for name, committed in bench["real_titles"].items():
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                name,
+                str(args.passes),
+                str(s["title_samples"]),
+                str(s["batch_size"]),
+                str(s["seq_len"]),
+                str(s["threads"]),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        fresh = json.loads(out.stdout.strip().splitlines()[-1])["median"]
+        off = fresh / committed["dynamic_titles_per_s"] - 1
+        worst = max(worst, abs(off))
+        print(
+            f"{name}: committed {committed['dynamic_titles_per_s']:,.0f} [{committed['dynamic_titles_per_s_lo']:,.0f}, "
+            f"{committed['dynamic_titles_per_s_hi']:,.0f}], fresh process {fresh:,.0f} titles/s ({off:+.1%})"
+        )
+    print(f"largest difference {worst:.1%} (tolerance {args.tolerance:.0%})")
+    sys.exit(0 if worst <= args.tolerance else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The benchmark notices another process using the CPU while it times a model, and does not
+cry wolf on a quiet machine. The hog is a real process spinning on one core; the share it
+should show is computed here from the machine's size, not from the code under test."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bert_int8.disturbance import CpuWatch, machine_busy_seconds
+from bert_int8.launcher import time_in_fresh_process
+from bert_int8.model_dir import ModelDir
+from bert_int8.params import BenchmarkParams
+
+pytestmark = pytest.mark.skipif(machine_busy_seconds() is None, reason="needs Linux /proc/stat")
+
+HOG = "import time\nend = time.time() + 120\nwhile time.time() < end: pass"
+# a toy model takes a second or two per timing: a few hundred calls
+PARAMS = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=2, runs=600, throughput_runs=60, repeats=3)
+
+
+@pytest.fixture
+def hog():
+    """One process spinning on one core: 1 / cores of the machine's CPU, not ours."""
+    proc = subprocess.Popen([sys.executable, "-c", HOG])
+    yield 1 / os.cpu_count()
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory):
+    from fixtures import save_tiny_model_dirs
+
+    fp32, _ = save_tiny_model_dirs(tmp_path_factory.mktemp("toy"))
+    return ModelDir.open(fp32)
+
+
+def _vocab(model_dir):
+    return json.loads((model_dir.path / "config.json").read_text())["vocab_size"]
+
+
+def _busy_wait(seconds):
+    """Our own work (this process's thread): must never count as another's."""
+    import time
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_a_hog_beside_us_is_seen_and_our_own_work_is_not(hog):
+    with CpuWatch(interval=0.25) as watch:
+        _busy_wait(1.5)
+    # the hog's core, less what it lost to us and the sampler on a busy machine
+    assert watch.worst_share >= 0.6 * hog and watch.mean_share >= 0.5 * hog
+
+
+def test_our_own_work_on_a_quiet_machine_is_not_flagged():
+    with CpuWatch(interval=0.25) as watch:
+        _busy_wait(1.5)
+    assert watch.worst_share < BenchmarkParams().disturbed_share
+
+
+def test_a_model_timed_beside_a_hog_is_retimed_then_marked(toy_dir, hog):
+    said = []
+    passes, _, share, disturbed = time_in_fresh_process(toy_dir, PARAMS, _vocab(toy_dir), say=said.append)
+    assert disturbed and share >= 0.6 * hog
+    assert said[0].startswith("benchmark: fp32: other processes took") and "timing it again" in said[0]
+    assert said[-1].startswith("warning: fp32 timed while other processes took") and "disturbed" in said[-1]
+    assert len(passes["throughput_seq_per_s"]) == PARAMS.repeats
+
+
+def test_a_model_timed_on_a_quiet_machine_is_not_marked(toy_dir):
+    said = []
+    _, _, share, disturbed = time_in_fresh_process(toy_dir, PARAMS, _vocab(toy_dir), say=said.append)
+    assert not disturbed and share < PARAMS.disturbed_share and said == []
