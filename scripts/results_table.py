@@ -39,6 +39,17 @@ def load(name, rev=None):
     return json.loads(shown.stdout) if shown.returncode == 0 else {}
 
 
+def train_seed(rev=None):
+    """train.seed of params.yaml in the workspace or at `rev` (the seed this run's model has)."""
+    import yaml
+
+    if rev is None:
+        text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    else:
+        text = subprocess.run(["git", "show", f"{rev}:params.yaml"], cwd=ROOT, capture_output=True, text=True).stdout
+    return (yaml.safe_load(text) or {}).get("train", {}).get("seed", 42)
+
+
 def ci(row, key, fmt):
     """'value [lo, hi]' of a figure and its 95% interval."""
     return f"{row[key]:{fmt}} [{row[f'{key}_lo']:{fmt}}, {row[f'{key}_hi']:{fmt}}]"
@@ -269,8 +280,9 @@ def accuracy_claims(ev, setup, bench, data):
     return out
 
 
-def seed_claim(seeds):
-    """The seed-to-seed spread (scripts/seed_spread.py) and where a retrain elsewhere should land."""
+def seed_claim(seeds, ev, bench, train_seed):
+    """The seed-to-seed spread (scripts/seed_spread.py), where a retrain elsewhere should land,
+    and where this run landed when it ran on another CPU than the spread's."""
     sp, n = seeds["spread"], len(seeds["seeds"])
     acc, f1 = sp["accuracy"], sp["macro_f1"]
     drops = ", ".join(
@@ -279,8 +291,8 @@ def seed_claim(seeds):
         if k.endswith("_f1_drop")
     )
     line = (
-        f"- **Seed to seed ({n} seeds: {', '.join(seeds['seeds'])}; same machine, versions, params and prepared "
-        f"data; code of commits {', '.join(sorted({r['commit'] for r in seeds['seeds'].values()}))}):** "
+        f"- **Seed to seed ({n} seeds: {', '.join(seeds['seeds'])}; all on {seeds['environment']['cpu']} "
+        f"({seeds['environment']['isa']}), same versions, params and prepared data; code of commits {', '.join(sorted({r['commit'] for r in seeds['seeds'].values()}))}):** "
         f"test accuracy {acc['mean']:.4f} ± {acc['std']:.4f}, macro-F1 {f1['mean']:.4f} ± {f1['std']:.4f} "
         f"(mean ± sample std); int8 macro-F1 drop {drops}. A retrain on other hardware should land within "
         f"about two std of the mean: test accuracy {acc['mean'] - 2 * acc['std']:.4f} to {acc['mean'] + 2 * acc['std']:.4f}."
@@ -291,6 +303,15 @@ def seed_claim(seeds):
             f" The {other['cpu']} retrain of {other['source']} gave {other['test_accuracy']:.4f} against "
             f"{other['committed_test_accuracy']:.4f} committed then, a difference of "
             f"{abs(other['test_accuracy'] - other['committed_test_accuracy']) / acc['std']:.1f} std."
+        )
+    here, there = bench["setup"]["isa"], seeds["environment"]["isa"]
+    seed = str(train_seed)
+    same_seed = seeds["seeds"].get(seed)
+    if here != there and same_seed and acc["std"]:
+        line += (
+            f" This run ({here}) gives test accuracy {ev['fp32']['accuracy']:.4f} for seed {seed} against "
+            f"{same_seed['accuracy']:.4f} on the spread's machine, a difference of "
+            f"{abs(ev['fp32']['accuracy'] - same_seed['accuracy']) / acc['std']:.1f} std."
         )
     return line
 
@@ -308,7 +329,7 @@ def render(rev=None):
         lines += [""] + load_table(load_test)
     if "reference_shape" in bench:
         lines += [""] + shape_table(bench)
-    lines += [""] + speed_claims(bench) + ([seed_claim(seeds)] if seeds else [])
+    lines += [""] + speed_claims(bench) + ([seed_claim(seeds, ev, bench, train_seed(rev))] if seeds else [])
     return "\n".join(lines) + "\n"
 
 
