@@ -67,6 +67,8 @@ def fork(workers, host, port):
         return
     if not hasattr(socket, "SO_REUSEPORT") or not hasattr(os, "fork"):
         raise PipelineError("--workers above 1 needs SO_REUSEPORT and fork (Linux)")
+    if port == 0:  # each worker would get a port of its own
+        raise PipelineError("--workers above 1 needs a --port other than 0")
     _probe(host, port)
     sys.stdout.flush()
     sys.stderr.flush()
