@@ -9,9 +9,10 @@ Writes: metrics/load_test.json: <model>.c<N> (single-title requests) and <model>
         processes took (others_cpu_share) and whether the run was disturbed; each model's
         rss_mib_at_start (after its first answer), rss_mib_after_sweep and
         start_to_first_answer_s; each int8 model's titles/s ratio to the FP32 model of its
-        backend at the highest concurrency, beside the models' own ratio; and `layouts`: the
-        fastest int8 model served as 1 worker x load_test.threads threads against
-        load_test.threads workers x 1 thread, single titles at the highest concurrency
+        backend at the highest concurrency, beside the models' own ratio; and, under the int8
+        model with the most single titles/s at the highest concurrency, <model>.layouts: it
+        served as 1 worker x load_test.threads threads against load_test.threads workers x 1
+        thread, single titles at the highest concurrency (none when load_test.threads is 1)
 Params: load_test.*
 Each model gets its own `bert-int8 serve` process on a free 127.0.0.1 port, driven by the load
 generator (bert_int8/load_gen.py) in a process of its own; a run that other load on the machine
@@ -80,7 +81,7 @@ def main():
     int8 = [name for name in served if name.endswith("int8")]
     if params.threads > 1 and int8:
         best = max(int8, key=lambda name: report[name][key]["titles_per_s"])
-        report["layouts"] = compare_layouts(served[best].path, best, texts, params, flags)
+        report[best]["layouts"] = compare_layouts(served[best].path, best, texts, params, flags)
     atomic.write_json(paths.METRICS / "load_test.json", report)
 
 
