@@ -181,9 +181,13 @@ def sweep(base, texts, params, model_rate=None, bar=None, name=None):
     """Every (concurrency, titles per request) of load_test.*, keyed c<N> for single titles and
     c<N>_batch<K> for K titles per request, each with its share of the model's own real-title
     rate (from the benchmark) when given, and watched for other load (`watched_drive`; `name`
-    labels its warning); `bar` (bert_int8.progress) advances once per run."""
+    labels its warning); `bar` (bert_int8.progress) advances once per run. For a `Served` base,
+    also its resident memory now (it has answered once) and after the sweep, and the time its
+    process took to its first answer."""
     # whether the server batches across requests (not for dynamic int8), as its /health says
     report = {"shares_batches": httpx.get(f"{base}/health", timeout=10).json()["shares_batches"]}
+    if isinstance(base, Served):
+        report.update(rss_mib_at_start=base.rss_mib(), start_to_first_answer_s=base.start_to_first_answer_s)
     drive(base, texts, 1, min(2.0, params.seconds), 1)  # warm-up
     for per_request in params.texts_per_request:
         for concurrency in params.concurrency:
@@ -195,6 +199,8 @@ def sweep(base, texts, params, model_rate=None, bar=None, name=None):
             report[key] = r
             if bar:
                 bar.update()
+    if isinstance(base, Served):
+        report["rss_mib_after_sweep"] = base.rss_mib()
     return report
 
 

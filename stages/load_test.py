@@ -53,13 +53,7 @@ def main():
     with progress(runs, "load test", "runs") as bar:
         for name, model in served.items():
             with running_server(model.path, params.threads, extra_args=flags) as base:
-                at_start = base.rss_mib()
                 report[name] = sweep(base, texts, params, rates[name]["dynamic_titles_per_s"], bar, name)
-                report[name].update(
-                    rss_mib_at_start=at_start,
-                    rss_mib_after_sweep=base.rss_mib(),
-                    start_to_first_answer_s=base.start_to_first_answer_s,
-                )
             top = report[name][f"c{max(params.concurrency)}"]
             print(
                 f"{name}: {top['titles_per_s']} titles/s at {max(params.concurrency)} clients, p99 {top['latency_ms_p99']} ms"
