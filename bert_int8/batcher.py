@@ -48,7 +48,6 @@ class DynamicBatcher:
         self.jobs, self.queued_titles = collections.deque(), 0
         self.cond = threading.Condition()
         self.closed = False
-        self.forward_passes = 0
         self.thread = threading.Thread(target=self._run, name="inference", daemon=True)
         self.thread.start()
 
@@ -132,7 +131,6 @@ class DynamicBatcher:
                 results = self.predict(texts)
                 if len(results) != len(texts):
                     raise RuntimeError(f"the model answered {len(results)} of {len(texts)} titles")
-                self.forward_passes += 1
                 if self.on_batch:
                     self.on_batch(len(texts), len(batch))
             except Exception as err:  # handed to every caller of the batch; the thread goes on

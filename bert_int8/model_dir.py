@@ -12,18 +12,57 @@ load it. The one place that answers this; the stages, `predict` and the service 
 A BF16 model is an FP32 directory run in BF16 (PyTorch weights cast to bfloat16, OpenVINO's
 BF16 precision hint): `ModelDir.as_bf16()`. Names follow the backend: fp32, int8, bf16 for
 PyTorch; onnx_fp32, onnx_int8; openvino_fp32, openvino_int8, openvino_bf16.
+
+Opening a directory, and loading an ONNX Runtime or OpenVINO one, imports neither torch nor
+transformers (the lean service runs without them); a PyTorch directory imports them to load.
 """
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import onnx_backend, openvino_backend, paths, quantization
+from . import paths
 from .errors import PipelineError
 from .machine import native_bf16
-from .modeling import check_model_dir
 
 PREFIX = {"torch": "", "onnxruntime": "onnx_", "openvino": "openvino_"}
 BF16_BACKENDS = ("torch", "openvino")  # ONNX Runtime's CPU provider has no BF16 kernels for BERT
+# The files that tell the backends apart, as onnx_backend, openvino_backend and quantization
+# name them (tests/test_model_dir.py keeps them equal): opening a directory imports none of
+# those modules (quantization imports torch; the backends numpy), so `serve auto` can choose a
+# directory before `--workers` forks.
+ONNX_MODEL, ONNX_RECIPE = "model.onnx", "onnx_recipe.json"
+OPENVINO_MODEL, OPENVINO_RECIPE = "model.xml", "openvino_recipe.json"
+TORCH_INT8_RECIPE, TORCH_INT8_WEIGHTS = "quantization_recipe.json", "int8_state_dict.pt"
+
+
+def check_model_dir(path):
+    """Fail with one line if `path` is not a directory holding a saved model config: the lines of
+    modeling.check_model_dir, without its imports (tests/test_model_dir.py keeps them equal)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PipelineError(f"{path}: model directory not found")
+    config = path / "config.json"
+    if not config.is_file():
+        raise PipelineError(f"{path}: not a model directory (config.json missing)")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PipelineError(f"{config}: not valid JSON: {err}") from None
+
+
+def split_name(name):
+    """(backend, precision) of a model name (onnx_int8 -> onnxruntime, int8)."""
+    for backend, prefix in PREFIX.items():
+        if prefix and name.startswith(prefix):
+            return backend, name.removeprefix(prefix)
+    return "torch", name
+
+
+def independent_of_batch(backend, precision):
+    """False for dynamic int8 (activation scales computed per batch, so a title's answer moves
+    with its batch-mates); true for FP32, BF16 and static int8 (OpenVINO/NNCF)."""
+    return precision != "int8" or backend == "openvino"
 
 
 @dataclass(frozen=True)
@@ -37,11 +76,11 @@ class ModelDir:
         """Read what `path` holds; a PipelineError names the directory if it is not a model."""
         path = Path(path)
         check_model_dir(path)
-        if (path / openvino_backend.MODEL_FILE).is_file():
-            return cls(path, "openvino", "int8" if (path / openvino_backend.RECIPE_FILE).is_file() else "fp32")
-        if (path / onnx_backend.MODEL_FILE).is_file():
-            return cls(path, "onnxruntime", "int8" if (path / onnx_backend.RECIPE_FILE).is_file() else "fp32")
-        if (path / quantization.RECIPE_FILE).is_file():
+        if (path / OPENVINO_MODEL).is_file():
+            return cls(path, "openvino", "int8" if (path / OPENVINO_RECIPE).is_file() else "fp32")
+        if (path / ONNX_MODEL).is_file():
+            return cls(path, "onnxruntime", "int8" if (path / ONNX_RECIPE).is_file() else "fp32")
+        if (path / TORCH_INT8_RECIPE).is_file():
             return cls(path, "torch", "int8")
         return cls(path, "torch", "fp32")
 
@@ -50,14 +89,18 @@ class ModelDir:
         return PREFIX[self.backend] + self.precision
 
     @property
+    def answers_independent_of_batch(self):
+        return independent_of_batch(self.backend, self.precision)
+
+    @property
     def files(self):
         """The files that hold the model's graph and weights (what its size on disk counts)."""
         if self.backend == "openvino":
-            return [self.path / openvino_backend.MODEL_FILE, self.path / "model.bin"]
+            return [self.path / OPENVINO_MODEL, self.path / "model.bin"]
         if self.backend == "onnxruntime":
-            return [self.path / onnx_backend.MODEL_FILE]
+            return [self.path / ONNX_MODEL]
         if self.precision == "int8":
-            return [self.path / quantization.WEIGHTS_FILE]
+            return [self.path / TORCH_INT8_WEIGHTS]
         return [self.path / "model.safetensors"]
 
     def as_bf16(self):
@@ -68,15 +111,27 @@ class ModelDir:
     def load(self, threads=None):
         """The model, answering `model(**batch).logits`. `threads` sets the runtime's intra-op
         threads for this model's calls only: its session's (ONNX Runtime, OpenVINO), or, for
-        PyTorch, whose setting is process-wide, set for each call and restored after it."""
-        import torch
-
+        PyTorch, whose setting is process-wide, set for each call and restored after it.
+        ONNX Runtime and OpenVINO models also answer `model.logits(numpy batch)` (numpy logits)."""
         if self.backend == "openvino":
-            return openvino_backend.OvModel(self.path, threads, bf16=self.precision == "bf16")
+            from .openvino_backend import OvModel
+
+            return OvModel(self.path, threads, bf16=self.precision == "bf16")
         if self.backend == "onnxruntime":
-            return onnx_backend.OrtModel(self.path, threads)
+            from .onnx_backend import OrtModel
+
+            return OrtModel(self.path, threads)
+        try:
+            import torch
+        except ImportError:
+            raise PipelineError(
+                f"{self.path}: a PyTorch model needs torch and transformers (pip install 'bert-int8[pipeline]'); "
+                "ONNX Runtime and OpenVINO model directories run without them"
+            ) from None
         if self.precision == "int8":
-            model = quantization.load_quantized(self.path)
+            from .quantization import load_quantized
+
+            model = load_quantized(self.path)
         else:
             from .modeling import load_fp32
 

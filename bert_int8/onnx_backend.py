@@ -3,8 +3,12 @@ and run either behind the same call as a transformers model (`model(**batch).log
 
 ONNX Runtime's int8 kernels are faster than PyTorch's on CPUs, and its dynamic quantization
 also turns the embedding tables into int8, so the file is about a quarter of FP32.
+
+Running a model needs neither torch nor transformers (`OrtModel.logits`: numpy in and out, what
+the lean service calls); they are imported only to export, and by the transformers-like call.
 """
 
+import functools
 import inspect
 import logging
 import re
@@ -13,7 +17,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from .errors import PipelineError, first_line
 
@@ -36,6 +39,8 @@ def model_inputs(model):
 def export_onnx(model, path):
     """Export with the TorchScript-based exporter (dynamo=False): it handles BERT-like encoders
     with dynamic batch and sequence axes and is what ONNX Runtime's tooling expects."""
+    import torch
+
     model = model.to("cpu").eval()
     names = model_inputs(model)
     batch = {
@@ -119,16 +124,24 @@ def quantize_onnx(fp32_path, int8_path, per_channel, keep_fp32_linears=()):
 
 
 def exported_feeds(input_names, batch):
-    """A transformers batch as the numpy inputs an exported graph takes: only the inputs it has
-    (DistilBERT-like graphs have no token_type_ids), zeros for a token_type_ids it has but the
-    batch lacks."""
+    """A batch (torch tensors, as transformers tokenizers give, or numpy arrays) as the numpy
+    inputs an exported graph takes: only the inputs it has (DistilBERT-like graphs have no
+    token_type_ids), zeros for a token_type_ids it has but the batch lacks."""
     feeds = {}
     for name in input_names:
         value = batch.get(name)
         if value is None and name == "token_type_ids":
-            value = torch.zeros_like(batch["input_ids"])
-        feeds[name] = np.ascontiguousarray(value.numpy(), dtype=np.int64)
+            value = np.zeros(tuple(batch["input_ids"].shape), dtype=np.int64)
+        feeds[name] = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.int64)
     return feeds
+
+
+def transformers_config(model_dir):
+    """The model's transformers config (for callers that treat the model as a transformers one;
+    the lean path reads config.json itself)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(model_dir)
 
 
 class OrtModel:
@@ -136,9 +149,8 @@ class OrtModel:
 
     def __init__(self, model_dir, threads=None):
         import onnxruntime as ort
-        from transformers import AutoConfig
 
-        model_dir = Path(model_dir)
+        self.model_dir = model_dir = Path(model_dir)
         path = model_dir / MODEL_FILE
         if not path.is_file():
             raise PipelineError(f"{model_dir}: not an ONNX model directory ({MODEL_FILE} missing)")
@@ -151,11 +163,19 @@ class OrtModel:
         except Exception as err:  # onnxruntime raises its own exception types for bad files
             raise PipelineError(f"{path}: cannot load: {first_line(err)}") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self.config = AutoConfig.from_pretrained(model_dir)
+
+    @functools.cached_property
+    def config(self):
+        return transformers_config(self.model_dir)
 
     def eval(self):
         return self
 
+    def logits(self, batch):
+        """float32 logits of a batch of numpy (or torch) inputs, as a numpy array."""
+        return self.session.run(["logits"], exported_feeds(self.input_names, batch))[0]
+
     def __call__(self, **batch):
-        feeds = exported_feeds(self.input_names, batch)
-        return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feeds)[0]))
+        import torch
+
+        return SimpleNamespace(logits=torch.from_numpy(self.logits(batch)))

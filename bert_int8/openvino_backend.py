@@ -5,19 +5,22 @@ a transformers model (`model(**batch).logits`), in FP32 or with the BF16 precisi
 Static int8 fixes every activation scale at calibration, so a title's answer does not depend on
 the other titles in its batch (dynamic int8 scales activations per batch), and OpenVINO's CPU
 plugin fuses the quantize/dequantize steps around its VNNI/AMX kernels.
+
+Running a model needs neither torch nor transformers (`OvModel.logits`: numpy in and out);
+NNCF, torch and transformers are imported only to build one, and by the transformers-like call.
 """
 
 import contextlib
+import functools
 import logging
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from .atomic import write_json
 from .errors import PipelineError, first_line
-from .onnx_backend import exported_feeds, linear_nodes
+from .onnx_backend import exported_feeds, linear_nodes, transformers_config
 
 MODEL_FILE = "model.xml"  # and model.bin beside it
 RECIPE_FILE = "openvino_recipe.json"
@@ -112,9 +115,8 @@ class OvModel:
 
     def __init__(self, model_dir, threads=None, bf16=False):
         import openvino as ov
-        from transformers import AutoConfig
 
-        model_dir = Path(model_dir)
+        self.model_dir = model_dir = Path(model_dir)
         path = model_dir / MODEL_FILE
         if not path.is_file():
             raise PipelineError(f"{model_dir}: not an OpenVINO model directory ({MODEL_FILE} missing)")
@@ -128,11 +130,20 @@ class OvModel:
         self.request = self.compiled.create_infer_request()
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         self.output = self.compiled.output(0)
-        self.config = AutoConfig.from_pretrained(model_dir)
+
+    @functools.cached_property
+    def config(self):
+        return transformers_config(self.model_dir)
 
     def eval(self):
         return self
 
-    def __call__(self, **batch):
+    def logits(self, batch):
+        """float32 logits of a batch of numpy (or torch) inputs, as a numpy array."""
         result = self.request.infer(exported_feeds(self.input_names, batch))
-        return SimpleNamespace(logits=torch.from_numpy(np.array(result[self.output])))
+        return np.array(result[self.output])
+
+    def __call__(self, **batch):
+        import torch
+
+        return SimpleNamespace(logits=torch.from_numpy(self.logits(batch)))

@@ -5,15 +5,21 @@ from fixtures import make_titles, tiny_bert
 
 from bert_int8.errors import PipelineError
 from bert_int8.int8_models import build_int8_models
+from bert_int8.model_dir import ModelDir
 from bert_int8.modeling import predict_logits
 from bert_int8.onnx_backend import MODEL_FILE, OrtModel
 from bert_int8.params import QuantizeParams
-from bert_int8.predict import load_model
 from bert_int8.tokenizer import train_wordpiece
 
 TEXTS = [t for t, _ in make_titles(3, 7)]
 # ONNX Runtime fuses and reorders float operations; FP32 logits agree to this tolerance.
 FP32_TOLERANCE = 1e-4
+
+
+def _load(path):
+    """The model in `path` with its precision and backend, as ModelDir reads them."""
+    found = ModelDir.open(path)
+    return found.load(), found.precision, found.backend
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +35,7 @@ def exported(tmp_path_factory):
 
 def test_onnx_fp32_matches_pytorch_logits(exported):
     model, tok, out, _ = exported
-    ort_model, kind, backend = load_model(out / "fp32")
+    ort_model, kind, backend = _load(out / "fp32")
     assert (kind, backend) == ("fp32", "onnxruntime")
     a = predict_logits(model, tok, TEXTS, batch_size=7)  # batches of mixed lengths: dynamic axes
     b = predict_logits(ort_model, tok, TEXTS, batch_size=7)
@@ -38,7 +44,7 @@ def test_onnx_fp32_matches_pytorch_logits(exported):
 
 def test_onnx_int8_is_quantized_and_close(exported):
     model, tok, out, recipe = exported
-    ort_int8, kind, _ = load_model(out / "int8")
+    ort_int8, kind, _ = _load(out / "int8")
     assert kind == "int8" and recipe["weight_type"] == "QInt8"
     assert (out / "int8" / MODEL_FILE).stat().st_size < 0.85 * (out / "fp32" / MODEL_FILE).stat().st_size
     a = predict_logits(model, tok, TEXTS, 16)

@@ -5,15 +5,21 @@ from fixtures import make_titles, tiny_bert
 from bert_int8 import model_dir, paths
 from bert_int8.errors import PipelineError
 from bert_int8.machine import native_bf16
+from bert_int8.model_dir import ModelDir
 from bert_int8.modeling import predict_logits
 from bert_int8.onnx_backend import export_onnx
 from bert_int8.openvino_backend import OvModel, calibration_batches, convert_fp32, int8_matmuls, quantize_int8
-from bert_int8.predict import load_model
 from bert_int8.tokenizer import train_wordpiece
 
 TEXTS = [t for t, _ in make_titles(3, 7)]
 FP32_TOLERANCE = 1e-4
 KEPT = "bert.encoder.layer.0.attention.self.query"
+
+
+def _load(path):
+    """The model in `path` with its precision and backend, as ModelDir reads them."""
+    found = ModelDir.open(path)
+    return found.load(), found.precision, found.backend
 
 
 def _model_dir(model, tok, path):
@@ -38,7 +44,7 @@ def converted(tmp_path_factory):
 
 def test_openvino_fp32_matches_pytorch_logits(converted):
     model, tok, fp32, _, _ = converted
-    ov_model, kind, backend = load_model(fp32)
+    ov_model, kind, backend = _load(fp32)
     assert (kind, backend) == ("fp32", "openvino")
     a = predict_logits(model, tok, TEXTS, batch_size=7)  # batches of mixed lengths: dynamic shapes
     np.testing.assert_allclose(a, predict_logits(ov_model, tok, TEXTS, batch_size=7), atol=FP32_TOLERANCE)
@@ -48,7 +54,7 @@ def test_openvino_int8_loads_and_honours_the_ignored_scope(converted):
     import openvino as ov
 
     model, tok, fp32, int8, recipe = converted
-    ov_int8, kind, backend = load_model(int8)
+    ov_int8, kind, backend = _load(int8)
     assert (kind, backend) == ("int8", "openvino")
     kept = "/bert/encoder/layer.0/attention/self/query/MatMul"
     assert recipe["ignored_scope"] == [kept]
