@@ -1,4 +1,9 @@
-"""The `bert-int8` command: `predict` titles with a saved model, or `serve` it over HTTP."""
+"""The `bert-int8` command: `predict` titles with a saved model, or `serve` it over HTTP.
+
+A model is any directory the pipeline writes (PyTorch, ONNX Runtime or OpenVINO; FP32, int8 or
+BF16: read from the directory), or `auto`: the committed run's fastest model within the
+accuracy budget (bert_int8/choose.py). ONNX Runtime and OpenVINO models run without torch and
+transformers (pip install "bert-int8[serve]")."""
 
 import argparse
 import gc
@@ -20,6 +25,20 @@ def _read_file(path):
         raise PipelineError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
 
 
+def resolve_model(args):
+    """The model to load (a path, or the ModelDir `auto` chose) and the choice's account for
+    /health (None for a named directory). `auto` says on stderr what it chose and why."""
+    if args.model_dir != "auto":
+        if args.prefer or args.allow_other_machine:
+            raise PipelineError("--prefer and --allow-other-machine apply to `auto` only, not to a named directory")
+        return args.model_dir, None
+    from .choose import choose
+
+    choice = choose(args.prefer or "throughput", args.allow_other_machine)
+    print(f"auto: {choice.model.path} by {choice.by}: {choice.reason}", file=sys.stderr)
+    return choice.model, choice.health()
+
+
 def cmd_predict(args):
     from .predict import Classifier
 
@@ -29,7 +48,8 @@ def cmd_predict(args):
         texts = args.texts
     else:
         texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
-    clf = Classifier(args.model_dir, threads=args.threads, batch_size=args.batch_size)
+    model, _ = resolve_model(args)
+    clf = Classifier(model, threads=args.threads, batch_size=args.batch_size)
     chunk = max(args.batch_size, 1024)
     bar = None
     if len(texts) > PROGRESS_ABOVE:
@@ -50,12 +70,13 @@ def cmd_serve(args):
 
     from . import workers
 
+    model, chosen = resolve_model(args)  # before forking: a refusal is one line, once
     workers.fork(args.workers, args.host, args.port)  # the parent supervises and exits there
     from .predict import Classifier
     from .service import create_app
 
     threads = workers.thread_share(args.threads, args.workers)
-    clf = Classifier(args.model_dir, threads=threads, batch_size=args.batch_size)
+    clf = Classifier(model, threads=threads, batch_size=args.batch_size)
     app = create_app(
         clf,
         max_texts=args.max_texts,
@@ -65,6 +86,7 @@ def cmd_serve(args):
         max_queue=args.max_queue,
         timeout_s=args.timeout_s,
         max_body_bytes=args.max_body_bytes,
+        chosen=chosen,
     )
     # The model, tokenizer and app are long-lived: moving them out of the garbage collector's
     # view keeps its full collections short, and so the service's tail latency.
@@ -84,8 +106,31 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("model_dir", help="models_save/fp32 or models_save/int8 (the kind is detected)")
-    common.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    common.add_argument(
+        "model_dir",
+        help="a model directory: models_save/fp32, models_save/int8 (PyTorch), models_save/onnx/{fp32,int8} "
+        "(ONNX Runtime), models_save/openvino/{fp32,int8} (OpenVINO); backend and precision are read from it. "
+        "Or auto: the fastest model of the committed run (metrics/, read from the current directory) "
+        "within the accuracy budget",
+    )
+    common.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads of the model's runtime (PyTorch, ONNX Runtime or OpenVINO); default: its own",
+    )
+    common.add_argument(
+        "--prefer",
+        choices=["throughput", "latency"],
+        default=None,
+        help="with auto: the best batch throughput among models whose answers do not depend on "
+        "batch-mates (default; for a service batching across requests), or the best batch-1 latency",
+    )
+    common.add_argument(
+        "--allow-other-machine",
+        action="store_true",
+        help="with auto: use metrics measured on another CPU or ISA than this machine's",
+    )
     common.add_argument("--batch-size", type=int, default=64)
 
     p = sub.add_parser("predict", parents=[common], help="classify titles: arguments, --file, or stdin (one per line)")

@@ -10,19 +10,25 @@ schema that states the limits the service enforces.
 - A full queue answers 503 with Retry-After; a request not answered in `timeout_s` gets 504.
 - The request schema carries the limits (minItems/maxItems, minLength/maxLength, a non-blank
   pattern), so a client generating requests from /openapi.json gets exactly what it expects;
-  a request outside them gets FastAPI's standard 422 body.
+  a request outside them gets FastAPI's standard 422 body, and so does a body that is not
+  UTF-8 JSON (FastAPI alone answers that with an undeclared 400).
 """
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from typing import Annotated
 
 import pydantic_core
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import PlainTextResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .batcher import Closed, DynamicBatcher, QueueFull
 
@@ -43,15 +49,24 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class Chosen(BaseModel):
+    by: str = Field(description="what `serve auto` chose by: throughput (--prefer throughput) or latency")
+    reason: str = Field(description="the winner's figure, its 95% interval, and how a tie was broken")
+    candidates: list[str] = Field(description="the models in the running, best first")
+    skipped: dict[str, str] = Field(description="the measured models left out, and why")
+
+
 class Health(BaseModel):
     status: str
-    model: str
-    kind: str
-    backend: str
+    model: str = Field(description="the model variant: fp32, int8, bf16, onnx_fp32, onnx_int8, openvino_fp32, ...")
+    path: str = Field(description="the model directory served")
+    kind: str = Field(description="its precision: fp32, int8 or bf16")
+    backend: str = Field(description="torch, onnxruntime or openvino")
     labels: list[str]
     shares_batches: bool
     inference_thread_alive: bool
     pid: int = Field(description="the worker process that answered (bert-int8 serve --workers)")
+    chosen: Chosen | None = Field(None, description="how `serve auto` chose the model; null for a named directory")
 
 
 class Detail(BaseModel):
@@ -85,6 +100,7 @@ def create_app(
     max_queue=4096,
     timeout_s=10.0,
     max_body_bytes=None,
+    chosen=None,
 ):
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -126,18 +142,22 @@ def create_app(
 
     app = FastAPI(title="bert-int8 title classifier", version="2", lifespan=lifespan)
     app.state.batcher = batcher
+    app.add_exception_handler(StarletteHTTPException, unreadable_body_is_422)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     @app.get("/health", response_model=Health)
     def health():
         return Health(
             status="ok",
             model=classifier.name,
+            path=str(classifier.model_dir),
             kind=classifier.kind,
             backend=classifier.backend,
             labels=classifier.labels,
             shares_batches=batcher.shares_batches,
             inference_thread_alive=batcher.alive(),
             pid=os.getpid(),
+            chosen=chosen,
         )
 
     @app.get("/metrics", response_class=PlainTextResponse)
@@ -226,6 +246,27 @@ class FastPredict:
         head += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": data})
+
+
+async def unreadable_body_is_422(request, exc):
+    """FastAPI answers a body it cannot parse as JSON text (not UTF-8) with 400, a status the
+    schema does not declare; it is a body outside the schema like any other: the standard 422."""
+    if exc.status_code == 400:
+        error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+        return await validation_error(request, RequestValidationError([{**error, "ctx": {"error": "not UTF-8"}}]))
+    return await http_exception_handler(request, exc)
+
+
+async def validation_error(request, exc):
+    """FastAPI's 422. An input it echoes that is not text (a body of bytes that are not UTF-8
+    under another content type, a lone surrogate such as JSON "\\ud800") would make writing the
+    answer fail, a 500: the errors are then written without their inputs."""
+    try:
+        return await request_validation_exception_handler(request, exc)
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
+        body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
 
 class BodyLimitAndMetrics:

@@ -47,9 +47,10 @@ def server(served):
         yield client
 
 
-def test_health(server):
+def test_health(server, model_dirs):
     body = server.get("/health").json()
     assert body["kind"] == "fp32" and body["labels"] == CLASSES and body["model"] == "fp32"
+    assert (body["path"], body["backend"], body["chosen"]) == (str(model_dirs[0]), "torch", None)
     assert body["shares_batches"] is True and body["inference_thread_alive"] is True
 
 
@@ -185,7 +186,7 @@ def test_requests_outside_the_schema_get_its_422(server, body, error_type):
     assert server.post("/predict", json={"texts": ["银行"]}).status_code == 200
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe"])
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b'{"texts": ["\xff"]}'])
 def test_bodies_that_are_not_json(server, content):
     r = server.post("/predict", content=content, headers={"content-type": "application/json"})
     assert r.status_code == 422 and isinstance(r.json()["detail"], list)

@@ -1,0 +1,200 @@
+"""`bert-int8 serve auto` / `predict auto`: the model of the committed run to use, and why.
+
+From `metrics/` (relative to the repository root, where the pipeline writes them):
+- the candidates are the models the benchmark timed (`benchmark.json` `trained`) that meet the
+  accuracy budget on test (`evaluate.json` `<name>_vs_fp32.macro_f1_drop` at most
+  `quantize.json` `budget.max_f1_drop`; FP32 is the reference and always meets it; a null
+  budget lets every model through);
+- by throughput (the default, for a service that batches across requests): the best batch
+  throughput among the models whose answers do not depend on their batch-mates (dynamic int8
+  scales activations per batch, so it is left out); by latency: the best batch-1 p50 among all;
+- the winner follows the benchmark's 95% intervals (`ranking.call`): a tie goes to the smaller
+  artifact (`file_bytes`), then to the better point figure;
+- refused, in one line naming the file: metrics missing or unreadable, figures from another CPU
+  or ISA than this machine's (unless `allow_other_machine`), or a chosen directory whose files
+  differ from those the benchmark measured (`benchmark.json` `artifacts`, sha256).
+
+Plain Python: the lean service imports it (no torch, no transformers).
+"""
+
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import machine, paths, ranking
+from .digest import files_sha256
+from .errors import PipelineError
+from .model_dir import ModelDir, independent_of_batch, split_name
+
+FILES = ("benchmark.json", "evaluate.json", "quantize.json")
+# --prefer: (figure, lower is better)
+PREFER = {"throughput": ("throughput_seq_per_s", False), "latency": ("latency_ms_p50", True)}
+
+
+@dataclass(frozen=True)
+class Choice:
+    model: ModelDir
+    by: str
+    reason: str
+    candidates: list = field(default_factory=list)  # best first
+    skipped: dict = field(default_factory=dict)  # name -> why it was left out
+
+    def health(self):
+        """What /health states under `chosen`."""
+        return {"by": self.by, "reason": self.reason, "candidates": self.candidates, "skipped": self.skipped}
+
+
+def this_machine():
+    """The CPU and kernel-picking ISA flags, as the benchmark records them (machine.environment)."""
+    env = machine.environment()
+    return env["cpu"], env["isa"]
+
+
+def torch_installed():
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def read_metrics(path):
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(
+            f"{path}: file not found; `auto` reads the committed run's metrics from the repository root "
+            "(run it there, after `dvc repro`), or name a model directory"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PipelineError(f"{path}: not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: not a metrics file (a JSON object expected)")
+    return data
+
+
+def _section(data, path, *keys):
+    """data[k1][k2]...; a PipelineError naming the file and the key if it is not there."""
+    for i, key in enumerate(keys):
+        if not isinstance(data, dict) or key not in data:
+            raise PipelineError(f"{path}: no {'.'.join(keys[: i + 1])}; rerun the pipeline (dvc repro)")
+        data = data[key]
+    return data
+
+
+def choose(prefer="throughput", allow_other_machine=False, root="."):
+    """The Choice for `prefer` (throughput or latency) from `root`/metrics; PipelineError to refuse."""
+    if prefer not in PREFER:
+        raise PipelineError(f"--prefer: {prefer!r}; one of {', '.join(PREFER)}")
+    metrics = Path(root) / paths.METRICS
+    bench_file, eval_file, quant_file = (metrics / f for f in FILES)
+    bench, evaluation, quantize = (read_metrics(f) for f in (bench_file, eval_file, quant_file))
+    trained = _section(bench, bench_file, "trained")
+    artifacts = _section(bench, bench_file, "artifacts")
+    measured = (_section(bench, bench_file, "setup", "cpu"), _section(bench, bench_file, "setup", "isa"))
+    budget = _section(quantize, quant_file, "budget", "max_f1_drop")
+    if not isinstance(trained, dict) or not isinstance(artifacts, dict):
+        raise PipelineError(f"{bench_file}: trained and artifacts are not maps of model names")
+
+    here = this_machine()
+    other_machine = measured != here
+    if other_machine and not allow_other_machine:
+        raise PipelineError(
+            f"{bench_file}: measured on {measured[0]} ({measured[1]}), but this machine is {here[0]} ({here[1]}); "
+            "another CPU can have another winner: rerun the benchmark here, or pass --allow-other-machine"
+        )
+
+    key, lowest = PREFER[prefer]
+    candidates, skipped = [], {}
+    for name in sorted(trained):
+        why = _left_out(name, trained[name], key, prefer, budget, evaluation)
+        if why:
+            skipped[name] = why
+        else:
+            candidates.append(name)
+    winner, tied = ranking.call(trained, candidates, key, lowest)
+    if not tied:
+        reasons = "; ".join(f"{n}: {why}" for n, why in skipped.items()) or "no models timed"
+        raise PipelineError(f"{bench_file}: no model to choose by {prefer} ({reasons})")
+    if winner:
+        chosen = winner
+    else:  # the smaller artifact, then the better point figure (tied is best first)
+        chosen = min(tied, key=lambda n: (trained[n].get("file_bytes", float("inf")), tied.index(n)))
+    candidates.sort(key=lambda n: trained[n][key] * (1 if lowest else -1))
+
+    reason = _reason(chosen, tied, len(candidates), trained, key, bench["setup"].get("batch_size"))
+    if other_machine:
+        reason += f"; measured on {measured[0]} ({measured[1]}), not this machine (--allow-other-machine)"
+    model = _measured_dir(chosen, artifacts, bench_file, Path(root))
+    return Choice(model, prefer, reason, candidates, skipped)
+
+
+def _left_out(name, figures, key, prefer, budget, evaluation):
+    """Why a timed model is not a candidate, or None."""
+    if not isinstance(figures, dict) or key not in figures:
+        return f"no {key} figure"
+    if name != "fp32" and budget is not None:
+        versus = evaluation.get(f"{name}_vs_fp32")
+        drop = versus.get("macro_f1_drop") if isinstance(versus, dict) else None
+        if drop is None:
+            return "not evaluated on test (no macro_f1_drop in evaluate.json)"
+        if drop > budget:
+            return f"test macro-F1 drop {drop:+.4f}, over the budget of {budget}"
+    backend, precision = split_name(name)
+    if prefer == "throughput" and not independent_of_batch(backend, precision):
+        return "its answers depend on batch-mates (dynamic int8): it cannot share batches across requests"
+    if backend == "torch" and not torch_installed():
+        return "a PyTorch model, and torch is not installed (pip install 'bert-int8[pipeline]')"
+    return None
+
+
+def _figure(figures, key):
+    value, lo, hi = figures[key], figures.get(f"{key}_lo"), figures.get(f"{key}_hi")
+    fmt = "{:,.0f}" if key.startswith("throughput") else "{:.2f}"
+    unit = " seq/s" if key.startswith("throughput") else " ms p50"
+    interval = f" [{fmt.format(lo)}, {fmt.format(hi)}]" if lo is not None and hi is not None else ""
+    return fmt.format(value) + unit + interval
+
+
+def _reason(chosen, tied, n_candidates, trained, key, batch_size):
+    at = f"at batch {batch_size}" if key.startswith("throughput") and batch_size else "at batch 1"
+    if key.startswith("throughput") and not batch_size:
+        at = "batched"
+    reason = f"{chosen}: {_figure(trained[chosen], key)} {at}"
+    if trained[chosen].get("disturbed"):
+        reason += " (timed while other processes took CPU)"
+    others = [n for n in tied if n != chosen]
+    if not others:
+        return reason + (", ahead of every other candidate's interval" if n_candidates > 1 else ", the only candidate")
+    size = trained[chosen].get("file_bytes")
+    by_size = size is not None and all(size < trained[n].get("file_bytes", float("inf")) for n in others)
+    what = "broken by size" if by_size else "the same size; the better point figure"
+    mib = f" ({size / 2**20:.1f} MiB)" if size is not None else ""
+    return f"{reason}, tie with {', '.join(others)} {what}{mib}"
+
+
+def _measured_dir(name, artifacts, bench_file, root):
+    """The ModelDir the benchmark measured as `name`, refused if its files changed since."""
+    art = artifacts.get(name)
+    if not isinstance(art, dict) or "path" not in art or "sha256" not in art:
+        raise PipelineError(f"{bench_file}: no artifacts.{name} (path and sha256); rerun the benchmark")
+    path = root / art["path"]
+    found = ModelDir.open(path)
+    if name.endswith("bf16") and found.precision == "fp32":
+        try:
+            found = found.as_bf16()  # a BF16 model is its FP32 directory run in BF16
+        except ValueError as err:
+            raise PipelineError(str(err)) from None
+    if found.name != name:
+        raise PipelineError(f"{path}: holds {found.name}, but {bench_file} measured {name} there")
+    try:
+        digest = files_sha256(found.files)
+    except OSError as err:
+        raise PipelineError(f"{path}: cannot read the model's files: {err}") from None
+    if digest != art["sha256"]:
+        raise PipelineError(
+            f"{path}: its files differ from the {name} that {bench_file} measured (sha256 {digest[:12]}, "
+            f"measured {str(art['sha256'])[:12]}); rerun the benchmark (dvc repro), or name a directory instead of auto"
+        )
+    return found

@@ -1,0 +1,247 @@
+"""`auto`'s choice (bert_int8/choose.py) on hand-made metrics and model directories: the files
+the pipeline would write, with figures chosen so that the expected winner is known."""
+
+import json
+
+import pytest
+
+from bert_int8 import choose as choose_module
+from bert_int8.choose import choose
+from bert_int8.digest import files_sha256
+from bert_int8.errors import PipelineError
+from bert_int8.model_dir import ModelDir
+
+MACHINE = ("Test CPU 9000", "avx2 avx512f avx512_vnni")
+# name -> (directory, the files that make it that model)
+LAYOUT = {
+    "fp32": ("models_save/fp32", ["model.safetensors"]),
+    "int8": ("models_save/int8", ["quantization_recipe.json", "int8_state_dict.pt"]),
+    "onnx_int8": ("models_save/onnx/int8", ["model.onnx", "onnx_recipe.json"]),
+    "openvino_fp32": ("models_save/openvino/fp32", ["model.xml", "model.bin"]),
+    "openvino_int8": ("models_save/openvino/int8", ["model.xml", "model.bin", "openvino_recipe.json"]),
+    "openvino_bf16": ("models_save/openvino/fp32", ["model.xml", "model.bin"]),
+}
+
+
+def fig(tp, lat, size, spread=0.02):
+    """Figures of one model: throughput and batch-1 p50 with +-spread intervals, artifact bytes."""
+    return {
+        "throughput_seq_per_s": tp,
+        "throughput_seq_per_s_lo": tp * (1 - spread),
+        "throughput_seq_per_s_hi": tp * (1 + spread),
+        "latency_ms_p50": lat,
+        "latency_ms_p50_lo": lat * (1 - spread),
+        "latency_ms_p50_hi": lat * (1 + spread),
+        "file_bytes": size,
+        "disturbed": False,
+    }
+
+
+def write_run(root, trained, drops=None, budget=0.01, machine=MACHINE):
+    """metrics/ and models_save/ as a run of the pipeline leaves them; returns root."""
+    for name in trained:
+        path, files = LAYOUT[name]
+        d = root / path
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text("{}")
+        for f in files:
+            (d / f).write_bytes(f"{path}/{f}".encode())  # different bytes in every directory
+    artifacts = {n: {"path": LAYOUT[n][0], "sha256": files_sha256(_dir(root, n).files)} for n in trained}
+    bench = {
+        "setup": {"cpu": machine[0], "isa": machine[1], "batch_size": 64},
+        "trained": trained,
+        "artifacts": artifacts,
+        "winners": {"trained": {}},
+    }
+    drops = drops or {}
+    evaluation = {f"{n}_vs_fp32": {"macro_f1_drop": drops.get(n, 0.0)} for n in trained if n != "fp32"}
+    metrics = root / "metrics"
+    metrics.mkdir(exist_ok=True)
+    (metrics / "benchmark.json").write_text(json.dumps(bench))
+    (metrics / "evaluate.json").write_text(json.dumps(evaluation))
+    (metrics / "quantize.json").write_text(json.dumps({"budget": {"max_f1_drop": budget}}))
+    return root
+
+
+def _dir(root, name):
+    found = ModelDir.open(root / LAYOUT[name][0])
+    return found.as_bf16() if name.endswith("bf16") else found
+
+
+@pytest.fixture(autouse=True)
+def this_machine(monkeypatch):
+    monkeypatch.setattr(choose_module, "this_machine", lambda: MACHINE)
+    monkeypatch.setattr(choose_module, "torch_installed", lambda: True)
+
+
+def test_a_clear_winner_among_models_that_share_batches(tmp_path):
+    root = write_run(
+        tmp_path,
+        {
+            "fp32": fig(900, 3.4, 23_000_000),
+            "onnx_int8": fig(3000, 0.70, 5_800_000),  # fastest, but dynamic int8
+            "openvino_int8": fig(1700, 0.99, 6_100_000),
+            "openvino_fp32": fig(800, 2.4, 23_200_000),
+        },
+    )
+    choice = choose("throughput", root=root)
+    assert choice.model == ModelDir(root / "models_save/openvino/int8", "openvino", "int8")
+    assert choice.reason == (
+        "openvino_int8: 1,700 seq/s [1,666, 1,734] at batch 64, ahead of every other candidate's interval"
+    )
+    assert choice.candidates == ["openvino_int8", "fp32", "openvino_fp32"]
+    assert set(choice.skipped) == {"onnx_int8"} and "batch-mates" in choice.skipped["onnx_int8"]
+    assert choice.health() == {
+        "by": "throughput",
+        "reason": choice.reason,
+        "candidates": choice.candidates,
+        "skipped": choice.skipped,
+    }
+    # batch-1 latency: every model within the budget runs, dynamic int8 included
+    by_latency = choose("latency", root=root)
+    assert by_latency.model.name == "onnx_int8" and by_latency.skipped == {}
+    assert by_latency.reason.startswith("onnx_int8: 0.70 ms p50 [0.69, 0.71] at batch 1, ahead of")
+
+
+def test_a_tie_goes_to_the_smaller_artifact(tmp_path):
+    # openvino_fp32's point figure is the best, but the intervals overlap: the smaller int8 wins
+    root = write_run(
+        tmp_path,
+        {"openvino_fp32": fig(1750, 2.4, 23_200_000, 0.05), "openvino_int8": fig(1700, 1.0, 6_100_000, 0.05)},
+    )
+    choice = choose(root=root)
+    assert choice.model.name == "openvino_int8"
+    assert choice.reason == (
+        "openvino_int8: 1,700 seq/s [1,615, 1,785] at batch 64, tie with openvino_fp32 broken by size (5.8 MiB)"
+    )
+    assert choice.candidates == ["openvino_fp32", "openvino_int8"]
+
+
+def test_a_tie_of_equal_sizes_goes_to_the_better_point_figure(tmp_path):
+    root = write_run(
+        tmp_path, {"fp32": fig(1000, 3.0, 1000, 0.05), "openvino_fp32": fig(1020, 2.4, 1000, 0.05)}, budget=None
+    )
+    choice = choose(root=root)
+    assert choice.model.name == "openvino_fp32" and "tie with fp32 the same size" in choice.reason
+
+
+def test_models_over_the_budget_are_skipped(tmp_path):
+    trained = {"fp32": fig(900, 3.4, 23_000_000), "openvino_int8": fig(1700, 1.0, 6_100_000)}
+    root = write_run(tmp_path, trained, drops={"openvino_int8": 0.012}, budget=0.01)
+    choice = choose(root=root)
+    assert choice.model.name == "fp32"  # the reference meets any budget
+    assert choice.skipped == {"openvino_int8": "test macro-F1 drop +0.0120, over the budget of 0.01"}
+    assert choice.reason.endswith(", the only candidate")
+    # a drop of exactly the budget meets it; a null budget lets every model through
+    write_run(tmp_path, trained, drops={"openvino_int8": 0.01}, budget=0.01)
+    assert choose(root=root).model.name == "openvino_int8"
+    write_run(tmp_path, trained, drops={"openvino_int8": 0.5}, budget=None)
+    assert choose(root=root).model.name == "openvino_int8"
+
+
+def test_nothing_left_to_choose_is_refused(tmp_path):
+    root = write_run(tmp_path, {"onnx_int8": fig(3000, 0.7, 5_800_000)}, drops={"onnx_int8": 0.2})
+    with pytest.raises(PipelineError, match=r"no model to choose by throughput \(onnx_int8: test macro-F1 drop"):
+        choose(root=root)
+
+
+def test_a_bf16_winner_runs_from_its_fp32_directory(tmp_path):
+    trained = {"openvino_fp32": fig(800, 2.4, 23_200_000), "openvino_bf16": fig(2100, 1.3, 23_200_000)}
+    choice = choose(root=write_run(tmp_path, trained))
+    assert choice.model == ModelDir(tmp_path / "models_save/openvino/fp32", "openvino", "bf16")
+
+
+def test_pytorch_models_are_skipped_where_torch_is_not_installed(tmp_path, monkeypatch):
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1), "int8": fig(2100, 2.2, 1), "onnx_int8": fig(30, 9, 1)})
+    monkeypatch.setattr(choose_module, "torch_installed", lambda: False)
+    choice = choose("latency", root=root)
+    assert choice.model.name == "onnx_int8" and set(choice.skipped) == {"fp32", "int8"}
+
+
+def test_a_directory_that_changed_since_the_benchmark_is_refused(tmp_path):
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1), "openvino_int8": fig(1700, 1.0, 1)})
+    (root / "models_save/openvino/int8/model.bin").write_bytes(b"retrained since")
+    with pytest.raises(PipelineError) as err:
+        choose(root=root)
+    assert str(err.value).startswith(
+        f"{root / 'models_save/openvino/int8'}: its files differ from the openvino_int8 that "
+        f"{root / 'metrics/benchmark.json'} measured (sha256 "
+    )
+    # a directory that now holds another kind of model is refused too
+    (root / "models_save/openvino/int8/openvino_recipe.json").unlink()
+    with pytest.raises(PipelineError, match="holds openvino_fp32, but .* measured openvino_int8 there"):
+        choose(root=root)
+
+
+def test_metrics_from_another_machine_are_refused_unless_allowed(tmp_path):
+    other = ("Other CPU 1", "avx2")
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1)}, machine=other)
+    with pytest.raises(PipelineError) as err:
+        choose(root=root)
+    assert str(err.value) == (
+        f"{root / 'metrics/benchmark.json'}: measured on Other CPU 1 (avx2), but this machine is "
+        "Test CPU 9000 (avx2 avx512f avx512_vnni); another CPU can have another winner: rerun the benchmark "
+        "here, or pass --allow-other-machine"
+    )
+    choice = choose(allow_other_machine=True, root=root)
+    assert choice.model.name == "fp32" and "measured on Other CPU 1 (avx2), not this machine" in choice.reason
+    # the same CPU name with other ISA flags (another VM type) is another machine too
+    write_run(tmp_path, {"fp32": fig(900, 3.4, 1)}, machine=(MACHINE[0], "avx2"))
+    with pytest.raises(PipelineError, match="measured on Test CPU 9000 \\(avx2\\), but this machine is"):
+        choose(root=root)
+
+
+@pytest.mark.parametrize("name", ["benchmark.json", "evaluate.json", "quantize.json"])
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "not_an_object"])
+def test_missing_or_corrupt_metrics_are_refused_naming_the_file(tmp_path, name, damage):
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1)})
+    path = root / "metrics" / name
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_text({"corrupt": '{"trained": ', "not_an_object": "[1, 2]"}[damage])
+    expected = {"missing": "file not found", "corrupt": "not valid JSON", "not_an_object": "not a metrics file"}
+    with pytest.raises(PipelineError, match=f"^{path}: {expected[damage]}"):
+        choose(root=root)
+
+
+@pytest.mark.parametrize(
+    "name, drop_key",
+    [("benchmark.json", "trained"), ("benchmark.json", "artifacts"), ("quantize.json", "budget")],
+)
+def test_metrics_without_a_section_are_refused_naming_it(tmp_path, name, drop_key):
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1)})
+    path = root / "metrics" / name
+    data = json.loads(path.read_text())
+    del data[drop_key]
+    path.write_text(json.dumps(data))
+    with pytest.raises(PipelineError, match=f"^{path}: no {drop_key}"):
+        choose(root=root)
+
+
+def test_the_cli_takes_auto_and_its_flags(tmp_path, monkeypatch):
+    from bert_int8.cli import build_parser, resolve_model
+
+    for command in ("predict", "serve"):
+        args = build_parser().parse_args([command, "auto", "--prefer", "latency", "--allow-other-machine"])
+        assert (args.model_dir, args.prefer, args.allow_other_machine) == ("auto", "latency", True)
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1), "onnx_int8": fig(3000, 0.7, 1)})
+    monkeypatch.chdir(root)
+    model, chosen = resolve_model(build_parser().parse_args(["serve", "auto", "--prefer", "latency"]))
+    assert model.name == "onnx_int8" and chosen["by"] == "latency"
+    model, chosen = resolve_model(build_parser().parse_args(["serve", "auto"]))
+    assert model.name == "fp32" and chosen["by"] == "throughput"
+    assert resolve_model(build_parser().parse_args(["serve", "models_save/fp32"])) == ("models_save/fp32", None)
+    with pytest.raises(PipelineError, match="apply to `auto` only"):
+        resolve_model(build_parser().parse_args(["serve", "models_save/fp32", "--prefer", "latency"]))
+
+
+def test_the_help_speaks_of_every_backend_and_auto():
+    from bert_int8.cli import build_parser
+
+    parser = build_parser()
+    for command in ("predict", "serve"):
+        text = " ".join(parser._subparsers._group_actions[0].choices[command].format_help().split())
+        for word in ("PyTorch", "ONNX Runtime", "OpenVINO", "models_save/onnx", "models_save/openvino", "auto"):
+            assert word in text, (command, word)
+        assert "torch intra-op threads" not in text
