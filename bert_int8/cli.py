@@ -65,6 +65,13 @@ def cmd_predict(args):
         bar.close()
 
 
+def cmd_params(args):
+    from .params import load_params
+    from .params_doc import render
+
+    sys.stdout.write(render(load_params(args.file)))
+
+
 def cmd_serve(args):
     import uvicorn
 
@@ -168,6 +175,14 @@ def build_parser():
     )
     s.add_argument("--log-level", default="warning")
     s.set_defaults(func=cmd_serve)
+
+    k = sub.add_parser(
+        "params",
+        help="list every params.yaml key: type, range, default, description and the value in force "
+        "(validates params.yaml as the stages do)",
+    )
+    k.add_argument("--file", default="params.yaml", help="the params file to check against the schema")
+    k.set_defaults(func=cmd_params)
     return parser
 
 

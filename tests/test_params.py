@@ -70,3 +70,26 @@ def test_params_listing_shows_a_value_set_in_params_yaml():
 
     text = render(parse_params({"train": {"epochs": 3.0}}))
     assert "train.epochs: float, > 0; default 2.0; params.yaml: 3.0\n" in text
+
+
+def test_params_command_lists_and_fails_on_a_bad_file_exactly_as_a_stage(workdir):
+    import subprocess
+    import sys
+
+    from conftest import run_script, set_params
+
+    def cli():
+        return subprocess.run(
+            [sys.executable, "-m", "bert_int8.cli", "params"], cwd=workdir, capture_output=True, text=True
+        )
+
+    listed = cli()
+    assert listed.returncode == 0 and "benchmark.disturbed_share: float, > 0, <= 1; default 0.05" in listed.stdout
+    set_params(workdir, train={"batch_size": -1})
+    bad, stage = cli(), run_script("evaluate", workdir)
+    assert bad.returncode == stage.returncode == 2 and bad.stdout == ""
+    assert (
+        bad.stderr
+        == stage.stderr
+        == "error: params.yaml: train.batch_size: Input should be greater than or equal to 1 (got -1)\n"
+    )
