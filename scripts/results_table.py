@@ -143,10 +143,12 @@ def load_table(load_test):
         "",
         "| model | shares batches | "
         + " | ".join(heads)
-        + f" | share of model rate ({runs[len(setup['concurrency']) - 1]}) |",
-        "| --- | --- | " + " | ".join("---" for _ in runs) + " | --- |",
+        + f" | share of model rate ({runs[len(setup['concurrency']) - 1]}) | resident MiB at start / after | "
+        "start to first answer s |",
+        "| --- | --- | " + " | ".join("---" for _ in runs) + " | --- | --- | --- |",
     ]
     top = runs[len(setup["concurrency"]) - 1]
+    layouts, disturbed = None, []
     for name, v in load_test.items():
         if name == "setup":
             continue
@@ -154,7 +156,26 @@ def load_table(load_test):
         cells = [
             f"{v[r]['titles_per_s']:.0f} ({v[r]['latency_ms_p99']})" if v[r]["requests"] else "errors" for r in runs
         ]
-        lines.append(f"| {NAMES[name]} | {shares} | " + " | ".join(cells) + f" | {v[top]['share_of_model_rate']:.0%} |")
+        disturbed += [f"{name} {r}" for r in runs if v[r].get("disturbed")]
+        lines.append(
+            f"| {NAMES[name]} | {shares} | " + " | ".join(cells) + f" | {v[top]['share_of_model_rate']:.0%} | "
+            f"{v['rss_mib_at_start']:.0f} / {v['rss_mib_after_sweep']:.0f} | {v['start_to_first_answer_s']:.2f} |"
+        )
+        layouts = v.get("layouts", layouts)
+    if layouts:
+        t = setup["threads"]
+        one, many = layouts[f"workers_1_threads_{t}"], layouts[f"workers_{t}_threads_1"]
+        lines += [
+            "",
+            f"Serving layout ({NAMES[layouts['model']]}, {layouts['concurrency']} single-title clients, one run "
+            f"each): 1 worker x {t} threads {one['titles_per_s']:,.0f} titles/s (p99 {one['latency_ms_p99']} ms, "
+            f"{one['rss_mib']:.0f} MiB), {t} workers x 1 thread {many['titles_per_s']:,.0f} titles/s (p99 "
+            f"{many['latency_ms_p99']} ms, {many['rss_mib']:.0f} MiB): "
+            + ("more workers" if layouts["faster"] == f"workers_{t}_threads_1" else "more threads")
+            + f" served more ({layouts['titles_per_s_workers_over_threads']:.2f}x workers over threads).",
+        ]
+    if disturbed:
+        lines += ["", f"Load-test runs marked disturbed (others used the CPU beside them): {', '.join(disturbed)}."]
     return lines
 
 
