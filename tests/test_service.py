@@ -15,7 +15,7 @@ from fixtures import CLASSES, save_tiny_model_dirs
 from bert_int8.batcher import DynamicBatcher, QueueFull
 from bert_int8.http_load import running_server
 from bert_int8.predict import Classifier
-from bert_int8.service import create_app, default_max_body_bytes
+from bert_int8.service import NOT_BLANK, create_app, default_max_body_bytes
 
 LIMITS = ["--max-texts", "4", "--max-chars", "20", "--max-wait-ms", "20"]
 
@@ -161,7 +161,7 @@ def test_openapi_schema_states_the_limits(server):
     assert {"/predict", "/health", "/metrics"} <= set(schema["paths"])
     texts = schema["components"]["schemas"]["PredictRequest"]["properties"]["texts"]
     assert (texts["minItems"], texts["maxItems"]) == (1, 4)
-    assert (texts["items"]["minLength"], texts["items"]["maxLength"], texts["items"]["pattern"]) == (1, 20, r"\S")
+    assert (texts["items"]["minLength"], texts["items"]["maxLength"], texts["items"]["pattern"]) == (1, 20, NOT_BLANK)
     assert {"200", "413", "422", "503", "504"} <= set(schema["paths"]["/predict"]["post"]["responses"])
 
 
@@ -172,6 +172,7 @@ def test_openapi_schema_states_the_limits(server):
         ({"texts": ["a", "b", "c", "d", "e"]}, "too_long"),
         ({"texts": ["长" * 21]}, "string_too_long"),
         ({"texts": ["  "]}, "string_pattern_mismatch"),
+        ({"texts": ["\x1d\ufeff"]}, "string_pattern_mismatch"),  # blank to Python's \s or to JSON Schema's
         ({"texts": [""]}, "string_too_short"),
         ({"texts": "银行"}, "list_type"),
         ({"texts": [1, 2]}, "string_type"),
