@@ -4,6 +4,7 @@ requests of every kind the service refuses, driven in-process against the app.""
 import asyncio
 import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -28,6 +29,14 @@ class Held:
         self.entered.set()
         self.gate.wait(30)
         return [{"text": t, "label": "finance", "label_id": 0, "top_k": []} for t in texts]
+
+
+async def until(condition, timeout=30):
+    """Let the event loop run until `condition()` holds; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached within {timeout} s"
+        await asyncio.sleep(0.001)
 
 
 def declared(app, path="/predict", method="post"):
@@ -116,11 +125,9 @@ def test_busy_and_slow_answers_are_declared():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             held = asyncio.ensure_future(client.post("/predict", json={"texts": ["a"]}))  # at the gate
-            while not clf.entered.is_set():
-                await asyncio.sleep(0.001)
+            await until(clf.entered.is_set)
             queued = asyncio.ensure_future(client.post("/predict", json={"texts": ["b", "c"]}))  # fills the queue
-            while app.state.batcher.depth() < 2:
-                await asyncio.sleep(0.001)
+            await until(lambda: app.state.batcher.depth() == 2)
             full = await client.post("/predict", json={"texts": ["d"]})
             return full, await held, await queued
 
