@@ -90,5 +90,5 @@ def interval_note(repeats):
     return (
         f"median of {repeats} timed passes after warm-up, each model in a fresh process; _lo/_hi: order statistics "
         f"{k} and {repeats - k + 1} of the passes, a distribution-free interval covering the median with "
-        f"probability {interval_coverage(repeats, k):.3f}; ratios from paired passes"
+        f"probability {interval_coverage(repeats, k):.3f}; a ratio of two models: the median of all pairs of their passes, with Moses' 95% interval"
     )

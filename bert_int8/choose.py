@@ -18,11 +18,10 @@ Plain Python: the lean service imports it (no torch, no transformers).
 """
 
 import importlib.util
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import machine, paths, ranking
+from . import machine, metrics_files, paths, ranking
 from .digest import files_sha256
 from .errors import PipelineError
 from .model_dir import ModelDir, independent_of_batch, split_name
@@ -59,19 +58,11 @@ def torch_installed():
 
 
 def read_metrics(path):
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(
-            f"{path}: file not found; `auto` reads the committed run's metrics from the repository root "
-            "(run it there, after `dvc repro`), or name a model directory"
-        ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PipelineError(f"{path}: not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise PipelineError(f"{path}: not a metrics file (a JSON object expected)")
-    return data
+    return metrics_files.read_metrics(
+        path,
+        missing="`auto` reads the committed run's metrics from the repository root (run it there, after "
+        "`dvc repro`), or name a model directory",
+    )
 
 
 def _section(data, path, *keys):

@@ -1,15 +1,16 @@
 """Models compared from one run: each timed alone (bert_int8.launcher), every figure and every
-ratio a median with its 95% interval, and a winner named only when its interval clears the
-runner-up's (bert_int8.ranking); otherwise the call is a tie that names the tied models.
+ratio with its 95% interval, and a winner named only when its interval clears the runner-up's
+(bert_int8.ranking); otherwise the call is a tie that names the tied models.
 
-Ratios come from paired passes: pass i of one model over pass i of the other, so a slow
-stretch of the machine that hits both passes of a pair cancels out of their ratio.
+A ratio compares two sets of passes timed in two processes, one after the other, so it comes
+from all pairs of passes (timing.ratio_interval), not from pass i against pass i: nothing ties
+one model's i-th pass to another's.
 """
 
 from .launcher import time_in_fresh_process
 from .progress import progress
 from .ranking import call, label
-from .timing import median_interval, summarize
+from .timing import quantile_interval, ratio_interval, summarize
 
 DIGITS = {
     "latency_ms_p50": 3,
@@ -20,23 +21,29 @@ DIGITS = {
     "padded_titles_per_s": 1,
     "dynamic_over_padded": 4,
 }
-FIXED = ("latency_ms_p50", "latency_ms_p95", "throughput_seq_per_s")
+FIXED = ("latency_ms_p50", "throughput_seq_per_s")
 TITLES = ("dynamic_titles_per_s", "dynamic_tokens_per_s", "padded_titles_per_s", "dynamic_over_padded")
 COLD_DIGITS = {"cold_latency_ms": 3, "cold_batch_ms": 3, "cold_titles_per_s": 1}
 # ratio name -> the figure it divides; lower latency and higher throughput are better
 RATIOS = {"latency_p50": "latency_ms_p50", "throughput": "throughput_seq_per_s"}
 
 
-def paired_ratio(a, b, name):
-    """{name: median, name_lo, name_hi} of a[i] / b[i] over the passes both have."""
-    mid, lo, hi, _ = median_interval([x / y for x, y in zip(a, b) if y])
+def ratio(a, b, name):
+    """{name: ratio, name_lo, name_hi}: a's passes over b's, with its 95% interval."""
+    mid, lo, hi = ratio_interval(a, b)
     return {name: round(mid, 4), f"{name}_lo": round(lo, 4), f"{name}_hi": round(hi, 4)}
+
+
+def p95(calls):
+    """The p95 of every timed batch-1 call, with the order-statistic interval of a quantile."""
+    mid, lo, hi = quantile_interval(calls, 0.95)
+    return {"latency_ms_p95": round(mid, 3), "latency_ms_p95_lo": round(lo, 3), "latency_ms_p95_hi": round(hi, 3)}
 
 
 def _ratios(passes, rows, a, b):
     out = {}
     for name, key in RATIOS.items():
-        out.update(paired_ratio(passes[a][key], passes[b][key], name))
+        out.update(ratio(passes[a][key], passes[b][key], name))
     for key in ("file_bytes", "weight_bytes"):
         if key in rows[a] and key in rows[b]:
             out[key] = round(rows[a][key] / rows[b][key], 4)
@@ -58,6 +65,7 @@ def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
             if "weight_bytes" in extra:
                 row["weight_bytes"] = extra["weight_bytes"]
             row.update(summarize({k: p[k] for k in FIXED}, DIGITS))
+            row.update(p95(p["latency_ms_calls"]))
             row.update({k: round(v, COLD_DIGITS[k]) for k, v in extra.items() if k in COLD_DIGITS})
             row["disturbed"] = disturbed
             rows[name] = row
@@ -71,8 +79,9 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
     latency and batch throughput with intervals and cold figures, its ratios to PyTorch FP32
     ("fp32") and, for int8 models, to the best baseline (the fastest non-int8 model, FP32 or
     BF16, of the same run: a speedup against slow PyTorch eager FP32 alone would flatter).
-    winners: the calls per batch size, overall, int8 and baseline. headline: the best int8
-    against the best baseline and against PyTorch FP32. real_titles (with `titles`: a titles file and its tokenizer directory): each
+    winners: the calls per batch size, overall, int8 and baseline. headline: the point-fastest
+    int8 against the point-fastest baseline and against PyTorch FP32, each beside its call
+    (a name, or the tie it belongs to). real_titles (with `titles`: a titles file and its tokenizer directory): each
     model's real-title figures, with intervals. others_cpu_share: the worst share of the CPU
     other processes took while each model was timed. artifacts: each model's path and digest."""
     passes, report, shares, artifacts = time_models(model_dirs, vocab_size, params, titles, desc)
@@ -97,17 +106,25 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
             row["vs_fp32"] = _ratios(passes, report, name, "fp32")
         if name in int8 and base:
             lat, thr = fastest["baseline_batch_1"], fastest[f"baseline_{batch}"]
-            lat_ratio = paired_ratio(passes[name]["latency_ms_p50"], passes[lat]["latency_ms_p50"], "latency_p50")
-            thr_ratio = paired_ratio(
-                passes[name]["throughput_seq_per_s"], passes[thr]["throughput_seq_per_s"], "throughput"
-            )
-            row["vs_best_baseline"] = {"latency_baseline": lat, **lat_ratio, "throughput_baseline": thr, **thr_ratio}
+            lat_ratio = ratio(passes[name]["latency_ms_p50"], passes[lat]["latency_ms_p50"], "latency_p50")
+            thr_ratio = ratio(passes[name]["throughput_seq_per_s"], passes[thr]["throughput_seq_per_s"], "throughput")
+            # the ratio is against the point-fastest baseline; the call says whether it is a tie
+            row["vs_best_baseline"] = {
+                "latency_baseline": lat,
+                "latency_baseline_call": winners["baseline_batch_1"],
+                **lat_ratio,
+                "throughput_baseline": thr,
+                "throughput_baseline_call": winners[f"baseline_{batch}"],
+                **thr_ratio,
+            }
     headline = {}
     if int8 and base:
         b1, bn = fastest["int8_batch_1"], fastest[f"int8_{batch}"]
         headline = {
             "int8_batch_1": b1,
+            "int8_batch_1_call": winners["int8_batch_1"],
             f"int8_{batch}": bn,
+            f"int8_{batch}_call": winners[f"int8_{batch}"],
             **_prefixed(
                 "vs_baseline_batch_1_", {k: v for k, v in report[b1]["vs_best_baseline"].items() if "latency" in k}
             ),

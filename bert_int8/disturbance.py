@@ -79,7 +79,7 @@ class CpuWatch:
     skips a window in which a watched pid disappeared.
     """
 
-    def __init__(self, pids=(), interval=0.5):
+    def __init__(self, pids=(), interval=1.0):
         self.pids = set(pids)
         self.interval = interval
         self.worst_share = None

@@ -156,7 +156,7 @@ def drive(base, texts, concurrency, seconds, texts_per_request, max_requests=200
 def watched_drive(base, texts, concurrency, seconds, texts_per_request, disturbed_share, label=None):
     """`drive`, watched for other load on the machine (ours: this process, the server's
     process tree, the load generator). When others took more than `disturbed_share` of the
-    machine's CPU in some 0.5 s window, the run is done once more; if that one is disturbed
+    machine's CPU in some one-second window, the run is done once more; if that one is disturbed
     too, it is kept with `"disturbed": true` and one warning line names the share. Adds
     `others_cpu_share` (None where /proc/stat is missing) and `disturbed` to the summary."""
     pids = [base.pid] if getattr(base, "pid", None) else []

@@ -7,14 +7,14 @@ from pathlib import Path
 from .errors import PipelineError
 
 
-def read_metrics(path):
-    """The JSON object in `path`; PipelineError naming the file if it is missing, unreadable,
-    not JSON or not an object."""
+def read_metrics(path, missing="run the stage that writes it: dvc repro"):
+    """The JSON object in `path`; PipelineError naming the file if it is missing (with the
+    `missing` hint), unreadable, not JSON or not an object."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PipelineError(f"{path}: not found (run the stage that writes it: dvc repro)") from None
+        raise PipelineError(f"{path}: not found ({missing})") from None
     except (OSError, UnicodeDecodeError) as err:
         raise PipelineError(f"{path}: cannot read it ({err})") from None
     try:

@@ -138,7 +138,7 @@ def compare(labels, ref_preds, cand_preds, n_classes, resamples=RESAMPLES, seed=
         "macro_f1_drop_hi": r4(f1_hi),
         "only_fp32_right": b,
         "only_model_right": c,
-        "mcnemar_p": r4(p),
+        "mcnemar_p": float(f"{p:.3g}"),  # significant digits: 4 decimals would print 2e-6 as 0
         "agreement_lo": r4(agree_lo),
         "agreement_hi": r4(agree_hi),
         "verdict": verdict(p, b, c),

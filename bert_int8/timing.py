@@ -54,6 +54,49 @@ def median_interval(values, level=LEVEL):
     return float(np.median(x)), x[k - 1], x[n - k], interval_coverage(n, k)
 
 
+def quantile_interval(values, q, level=LEVEL):
+    """(the q-quantile of `values`, lo, hi): order statistics whose ranks the Binomial(n, q)
+    count of values below the true quantile reaches with probability (1 - level) / 2 at each
+    end (at the extremes, min or max)."""
+    from scipy.stats import binom
+
+    x = sorted(float(v) for v in values)
+    n, tail = len(x), (1 - level) / 2
+    lo = max(0, int(binom.ppf(tail, n, q)) - 1)
+    hi = min(n - 1, int(binom.ppf(1 - tail, n, q)))
+    return float(np.percentile(x, 100 * q)), x[lo], x[hi]
+
+
+def ratio_interval(a, b, level=LEVEL):
+    """(ratio, lo, hi) of the typical a over the typical b, from two independent sets of passes
+    (each model is timed in its own process, minutes apart: pass i of one has nothing in common
+    with pass i of the other). The Hodges-Lehmann estimate on the log scale, the median of all
+    len(a) x len(b) ratios, with the distribution-free interval of Moses: order statistics k and
+    N - k + 1 of those ratios, k from the exact Mann-Whitney distribution; it covers the true
+    ratio with probability >= level when the two differ by a factor (a shift in log time)."""
+    ratios = sorted(x / y for x in a for y in b if y)
+    m, n = len(a), len(b)
+    # counts[u]: arrangements of m a's among m + n values with Mann-Whitney statistic u
+    counts = [[[0] * (i * j + 1) for j in range(n + 1)] for i in range(m + 1)]
+    for i in range(m + 1):
+        for j in range(n + 1):
+            if i == 0 or j == 0:
+                counts[i][j][0] = 1
+                continue
+            for u in range(i * j + 1):
+                # the largest value is an a (it exceeds all j b's) or a b
+                counts[i][j][u] = (counts[i - 1][j][u - j] if u >= j else 0) + (
+                    counts[i][j - 1][u] if u <= i * (j - 1) else 0
+                )
+    dist, total = counts[m][n], comb(m + n, m)
+    k, below = 0, 0  # k: how many ratios to cut at each end
+    while k < len(dist) and (below + dist[k]) / total <= (1 - level) / 2:
+        below += dist[k]
+        k += 1
+    k = max(k, 1)
+    return float(np.median(ratios)), ratios[k - 1], ratios[len(ratios) - k]
+
+
 def summarize(passes, digits):
     """{key: median, key_lo: .., key_hi: ..} for each key's list of per-pass values."""
     out = {}
@@ -72,8 +115,9 @@ def _seconds(model, batch):
 
 @torch.inference_mode()
 def fixed_shape_passes(model, vocab_size, params):
-    """Per-pass batch-1 latency (p50, p95 of the pass's calls, ms) and batch throughput
-    (sequences/s from the pass's median call), and the cold first call of each shape."""
+    """Per-pass batch-1 latency (the p50 of each pass's calls, ms; every call's time too) and
+    batch throughput (sequences/s from the pass's median call), and the cold first call of
+    each shape (before any warm-up)."""
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
     cold = {"cold_latency_ms": _seconds(model, one) * 1000, "cold_batch_ms": _seconds(model, big) * 1000}
@@ -82,11 +126,11 @@ def fixed_shape_passes(model, vocab_size, params):
     model(**big)
     per_pass = max(1, -(-params.runs // params.repeats))
     per_pass_big = max(1, -(-params.throughput_runs // params.repeats))
-    passes = {"latency_ms_p50": [], "latency_ms_p95": [], "throughput_seq_per_s": []}
+    passes = {"latency_ms_p50": [], "latency_ms_calls": [], "throughput_seq_per_s": []}
     for _ in range(params.repeats):
-        ms = np.array([_seconds(model, one) for _ in range(per_pass)]) * 1000
+        ms = [_seconds(model, one) * 1000 for _ in range(per_pass)]
         passes["latency_ms_p50"].append(float(np.percentile(ms, 50)))
-        passes["latency_ms_p95"].append(float(np.percentile(ms, 95)))
+        passes["latency_ms_calls"] += ms  # p95 from all calls: a pass of 9 calls has no p95 of its own
         big_s = [_seconds(model, big) for _ in range(per_pass_big)]
         passes["throughput_seq_per_s"].append(params.batch_size / float(np.median(big_s)))
     return passes, cold

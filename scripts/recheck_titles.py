@@ -13,6 +13,10 @@ import json
 import subprocess
 import sys
 
+from bert_int8 import paths
+from bert_int8.errors import PipelineError, run_stage
+from bert_int8.metrics_files import read_metrics
+
 WORKER = """
 import json, statistics, sys
 from bert_int8.data import load_prepared
@@ -23,7 +27,8 @@ name, passes, samples, batch, seq, threads = sys.argv[1], *map(int, sys.argv[2:7
 model_dir = built_models()[name]
 model = model_dir.load(threads)
 texts = load_prepared("test")[1].texts[:samples]
-tok = load_tokenizer("models_save/fp32")
+from bert_int8 import paths
+tok = load_tokenizer(paths.FP32_DIR)
 rates = [title_throughput(model, tok, texts, batch, seq)["dynamic_titles_per_s"] for _ in range(passes)]
 print(json.dumps({"median": statistics.median(rates), "passes": rates}))
 """
@@ -34,7 +39,7 @@ def main():
     ap.add_argument("--passes", type=int, default=5)
     ap.add_argument("--tolerance", type=float, default=0.15)
     args = ap.parse_args()
-    bench = json.load(open("metrics/benchmark.json", encoding="utf-8"))
+    bench = read_metrics(paths.METRICS / "benchmark.json")
     s = bench["setup"]
     worst = 0.0
     for name, committed in bench["real_titles"].items():
@@ -52,8 +57,9 @@ def main():
             ],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if out.returncode:
+            raise PipelineError(f"{name}: the fresh process failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
         fresh = json.loads(out.stdout.strip().splitlines()[-1])["median"]
         off = fresh / committed["dynamic_titles_per_s"] - 1
         worst = max(worst, abs(off))
@@ -66,4 +72,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -200,7 +200,7 @@ def test_missing_or_corrupt_metrics_are_refused_naming_the_file(tmp_path, name, 
         path.unlink()
     else:
         path.write_text({"corrupt": '{"trained": ', "not_an_object": "[1, 2]"}[damage])
-    expected = {"missing": "file not found", "corrupt": "not valid JSON", "not_an_object": "not a metrics file"}
+    expected = {"missing": "not found", "corrupt": "not valid JSON", "not_an_object": "expected a JSON object"}
     with pytest.raises(PipelineError, match=f"^{path}: {expected[damage]}"):
         choose(root=root)
 

@@ -53,9 +53,9 @@ def test_own_csv_then_own_finetuned_model(workdir):
     _set(workdir, benchmark={"reference_shape": True, "seq_len": 8})
     _ok(run_script("benchmark", workdir))
     bench = json.loads((workdir / "metrics/benchmark.json").read_text())
-    shape = bench["reference_shape"]
+    shape = bench["reference_shape_config"]
     assert (shape["config"], shape["from"], shape["layers"], shape["seq_len"]) == ("my-model", "model.finetuned", 1, 16)
-    assert set(bench["bert_base_shape"]) == {"fp32", "int8", "openvino_fp32", "openvino_int8"} | (
+    assert set(bench["reference_shape"]) == {"fp32", "int8", "openvino_fp32", "openvino_int8"} | (
         {"bf16", "openvino_bf16"} if "bf16" in bench["trained"] else set()
     )
 

@@ -78,6 +78,6 @@ def test_the_benchmark_times_that_shape_at_that_length(saved, monkeypatch):
 
     monkeypatch.setattr(reference_shape, "compare_models", spy)
     recipe = make_recipe(QuantizeParams())
-    report, _, kernel = benchmark_shape(config, recipe, ["torch"], tok, texts, params, bf16=False)
+    result, kernel = benchmark_shape(config, recipe, ["torch"], tok, texts, params, bf16=False)
     assert timed == [(MAX_SEQ_LENGTH, config.vocab_size, {"fp32": 1, "int8": 1})]
-    assert set(report) == {"fp32", "int8"} and "gop_per_sequence" in kernel
+    assert set(result["models"]) == {"fp32", "int8"} and "gop_per_sequence" in kernel

@@ -1,18 +1,19 @@
 import hashlib
 import os
+from math import comb
 
 import numpy as np
 import pytest
 import torch
 from fixtures import check_call, make_titles, tiny_bert
 
-from bert_int8.comparison import compare_models, paired_ratio
+from bert_int8.comparison import compare_models
 from bert_int8.params import BenchmarkParams, QuantizeParams
 from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.ranking import named
 from bert_int8.reference_shape import benchmark_shape, build_shape
 from bert_int8.sizes import file_bytes, weight_bytes
-from bert_int8.timing import dummy_batch, median_interval
+from bert_int8.timing import dummy_batch, fixed_shape_passes, median_interval, quantile_interval, ratio_interval
 from bert_int8.tokenizer import train_wordpiece
 
 BACKENDS = ["torch", "onnxruntime", "openvino"]
@@ -142,10 +143,52 @@ def test_median_interval_covers_the_true_median_of_a_skewed_distribution():
     assert 0.955 <= hits / 4000 <= 0.98  # 0.969 expected
 
 
-def test_paired_ratio_cancels_what_both_passes_share():
-    # a machine that slows down pass by pass: each pair keeps the 2x, the raw figures do not
-    a, b = [2, 4, 6, 8, 10, 12], [1, 2, 3, 4, 5, 6]
-    assert paired_ratio(a, b, "x") == {"x": 2.0, "x_lo": 2.0, "x_hi": 2.0}
+def test_ratio_interval_uses_every_pair_and_moses_ranks():
+    # a / b over all 36 pairs: each a value six times; Mann-Whitney for 6 and 6 cuts 5 at each
+    # end (P(U <= 5) = 0.0206 <= 0.025 < P(U <= 6) = 0.0325, the tables' critical value 5)
+    assert ratio_interval([10, 20, 30, 40, 50, 60], [1] * 6) == (35.0, 10.0, 60.0)
+    # 8 and 8: the tables' critical value is 13, so ranks 14 and 51 of the 64 ratios
+    assert ratio_interval(list(range(1, 9)), [1] * 8) == (4.5, 2.0, 7.0)
+
+
+def test_ratio_interval_covers_a_known_factor():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(1000):
+        lo, hi = ratio_interval(rng.lognormal(np.log(2), 0.3, 6), rng.lognormal(0, 0.3, 6))[1:]
+        hits += lo <= 2 <= hi
+    assert 0.94 <= hits / 1000 <= 0.99  # exact coverage 1 - 2 * 0.0206 = 0.959 in theory
+
+
+def test_quantile_interval_ranks_from_the_binomial():
+    # Binomial(54, 0.95) computed here: the lowest rank whose cdf reaches 0.025, the highest 0.975
+    cdf = np.cumsum([comb(54, i) * 0.95**i * 0.05 ** (54 - i) for i in range(55)])
+    lo_rank, hi_rank = int(np.argmax(cdf >= 0.025)), min(54, int(np.argmax(cdf >= 0.975)) + 1)
+    p95, lo, hi = quantile_interval(range(1, 55), 0.95)
+    assert (lo, hi) == (float(lo_rank), float(hi_rank)) and p95 == np.percentile(range(1, 55), 95)
+
+
+class ShapeRecorder:
+    """A stand-in model that records the batch shapes it is called with, in order."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, input_ids, **_):
+        self.shapes.append(tuple(input_ids.shape))
+
+
+def test_fixed_shapes_warm_up_every_shape_before_timing_and_cold_is_the_first_call():
+    model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 3, "runs": 6, "throughput_runs": 3})
+    passes, cold = fixed_shape_passes(model, 50, params)
+    one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
+    # cold: the first call of each shape; then warm-up (the rest of `warmup` at batch 1, one big)
+    assert model.shapes[:2] == [one, big] and set(cold) == {"cold_latency_ms", "cold_batch_ms"}
+    assert model.shapes[2:5] == [one, one, big]
+    timed = model.shapes[5:]
+    assert timed == ([one] * 2 + [big]) * params.repeats  # 6 runs over 3 passes; one big call each
+    assert len(passes["latency_ms_p50"]) == len(passes["throughput_seq_per_s"]) == params.repeats
+    assert len(passes["latency_ms_calls"]) == 6
 
 
 def test_dummy_batch_is_seeded():
