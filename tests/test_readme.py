@@ -39,3 +39,12 @@ def test_readme_keeps_the_two_commands():
     assert "bash scripts/setup.sh && .venv/bin/python -m pytest" in readme
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "bash scripts/setup.sh" in ci and ".venv/bin/python -m pytest" in ci
+
+
+def test_the_benchmark_defaults_the_readme_states_are_the_schemas():
+    from bert_int8.params import BenchmarkParams
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    defaults = BenchmarkParams()
+    assert f"`benchmark.repeats` passes (default {defaults.repeats})" in readme
+    assert f"(default {defaults.disturbed_share:.0%})" in readme
