@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import machine, metrics_files, paths, ranking
-from .digest import files_sha256
+from .digest import model_sha256
 from .errors import PipelineError
 from .model_dir import ModelDir, independent_of_batch, split_name
 
@@ -133,6 +133,8 @@ def _left_out(name, figures, key, prefer, budget, evaluation):
         if drop > budget:
             return f"test macro-F1 drop {drop:+.4f}, over the budget of {budget}"
     backend, precision = split_name(name)
+    if precision == "bf16" and not machine.native_bf16():
+        return "a BF16 model, and this CPU has no native BF16 (avx512_bf16 or amx_bf16)"
     if prefer == "throughput" and not independent_of_batch(backend, precision):
         return "its answers depend on batch-mates (dynamic int8): it cannot share batches across requests"
     if backend == "torch" and not torch_installed():
@@ -180,7 +182,7 @@ def _measured_dir(name, artifacts, bench_file, root):
     if found.name != name:
         raise PipelineError(f"{path}: holds {found.name}, but {bench_file} measured {name} there")
     try:
-        digest = files_sha256(found.files)
+        digest = model_sha256(found)
     except OSError as err:
         raise PipelineError(f"{path}: cannot read the model's files: {err}") from None
     if digest != art["sha256"]:

@@ -78,7 +78,7 @@ def cmd_serve(args):
     from . import workers
 
     model, chosen = resolve_model(args)  # before forking: a refusal is one line, once
-    workers.fork(args.workers, args.host, args.port)  # the parent supervises and exits there
+    workers.fork(args.workers, args.host, args.port, args.threads)  # the parent supervises and exits there
     from .predict import Classifier
     from .service import create_app
 

@@ -53,7 +53,7 @@ def _ratios(passes, rows, a, b):
 def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
     """({name: per-pass figures}, {name: row}, {name: others' worst CPU share}, {name: {path,
     sha256}}): every model (name -> ModelDir) in its own fresh process, one after the other."""
-    from .digest import files_sha256
+    from .digest import model_sha256
     from .sizes import file_bytes
 
     passes, rows, shares, artifacts = {}, {}, {}, {}
@@ -69,7 +69,7 @@ def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
             row.update({k: round(v, COLD_DIGITS[k]) for k, v in extra.items() if k in COLD_DIGITS})
             row["disturbed"] = disturbed
             rows[name] = row
-            artifacts[name] = {"path": str(model_dir.path), "sha256": files_sha256(model_dir.files)}
+            artifacts[name] = {"path": str(model_dir.path), "sha256": model_sha256(model_dir)}
             bar.update()
     return passes, rows, shares, artifacts
 

@@ -18,3 +18,10 @@ def files_sha256(files):
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
+
+
+def model_sha256(model_dir):
+    """The digest of everything a ModelDir's answers depend on: the files that hold the model,
+    its config.json (labels, inputs) and its tokenizer.json where it has one."""
+    extra = [model_dir.path / "config.json", model_dir.path / "tokenizer.json"]
+    return files_sha256(list(model_dir.files) + [f for f in extra if f.is_file()])

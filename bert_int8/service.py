@@ -180,6 +180,7 @@ def create_app(
                 "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
             },
             504: {"model": Detail, "description": "not answered within the service's timeout"},
+            500: {"model": Detail, "description": "the model failed on the pass this request was in"},
         },
     )
     async def predict(request: PredictRequest):
@@ -197,6 +198,8 @@ def create_app(
             return 503, {"detail": f"busy: {err}"}, {"Retry-After": "1"}
         except asyncio.TimeoutError:
             return 504, {"detail": f"not answered within {timeout_s} s"}, {}
+        except Exception as err:  # the model's own failure, handed to every request of its pass
+            return 500, {"detail": f"model error: {type(err).__name__}"}, {}
         return 200, {"predictions": rows}, {}
 
     limit = max_body_bytes or default_max_body_bytes(max_texts, max_chars)

@@ -33,9 +33,16 @@ def thread_share(threads, workers):
 
 
 def _probe(host, port):
-    """Fail in one line, before forking, when the port cannot be bound."""
-    with _socket(host, port):
-        pass
+    """Fail in one line, before forking, when the port cannot be bound. A plain bind, without
+    SO_REUSEPORT: with it, a second `serve --workers` would quietly share the port of a server
+    still running (and split its traffic with another model)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise PipelineError(f"{host}:{port}: cannot listen: {err.strerror}") from None
 
 
 def _socket(host, port):
@@ -59,11 +66,15 @@ def shared_socket(host, port):
     return sock
 
 
-def fork(workers, host, port):
+def fork(workers, host, port, threads=None):
     """With one worker, returns at once. With several, forks them: returns in each worker
     (which goes on to load its model and serve on `shared_socket`), and in the parent
     supervises them and exits with the service's status; it never returns there."""
-    if workers <= 1:
+    if workers < 1:
+        raise PipelineError(f"--workers: {workers}; at least 1")
+    if threads is not None and threads < workers:
+        raise PipelineError(f"--threads {threads} over --workers {workers}: each worker needs a thread of its own")
+    if workers == 1:
         return
     if not hasattr(socket, "SO_REUSEPORT") or not hasattr(os, "fork"):
         raise PipelineError("--workers above 1 needs SO_REUSEPORT and fork (Linux)")

@@ -46,7 +46,7 @@ def write_run(root, trained, drops=None, budget=0.01, machine=MACHINE):
         (d / "config.json").write_text("{}")
         for f in files:
             (d / f).write_bytes(f"{path}/{f}".encode())  # different bytes in every directory
-    artifacts = {n: {"path": LAYOUT[n][0], "sha256": files_sha256(_dir(root, n).files)} for n in trained}
+    artifacts = {n: {"path": LAYOUT[n][0], "sha256": _digest(_dir(root, n))} for n in trained}
     bench = {
         "setup": {"cpu": machine[0], "isa": machine[1], "batch_size": 64},
         "trained": trained,
@@ -63,6 +63,11 @@ def write_run(root, trained, drops=None, budget=0.01, machine=MACHINE):
     return root
 
 
+def _digest(model_dir):
+    """What the benchmark records, computed here: the model's files, then config.json."""
+    return files_sha256(list(model_dir.files) + [model_dir.path / "config.json"])
+
+
 def _dir(root, name):
     found = ModelDir.open(root / LAYOUT[name][0])
     return found.as_bf16() if name.endswith("bf16") else found
@@ -71,6 +76,7 @@ def _dir(root, name):
 @pytest.fixture(autouse=True)
 def this_machine(monkeypatch):
     monkeypatch.setattr(choose_module, "this_machine", lambda: MACHINE)
+    monkeypatch.setattr(choose_module.machine, "native_bf16", lambda: True)
     monkeypatch.setattr(choose_module, "torch_installed", lambda: True)
 
 
@@ -151,6 +157,13 @@ def test_a_bf16_winner_runs_from_its_fp32_directory(tmp_path):
     assert choice.model == ModelDir(tmp_path / "models_save/openvino/fp32", "openvino", "bf16")
 
 
+def test_a_bf16_model_is_skipped_where_the_cpu_has_no_native_bf16(tmp_path, monkeypatch):
+    trained = {"openvino_fp32": fig(800, 2.4, 23_200_000), "openvino_bf16": fig(2100, 1.3, 23_200_000)}
+    monkeypatch.setattr(choose_module.machine, "native_bf16", lambda: False)
+    choice = choose(root=write_run(tmp_path, trained), allow_other_machine=True)
+    assert choice.model.name == "openvino_fp32" and "no native BF16" in choice.skipped["openvino_bf16"]
+
+
 def test_pytorch_models_are_skipped_where_torch_is_not_installed(tmp_path, monkeypatch):
     root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1), "int8": fig(2100, 2.2, 1), "onnx_int8": fig(30, 9, 1)})
     monkeypatch.setattr(choose_module, "torch_installed", lambda: False)
@@ -167,6 +180,12 @@ def test_a_directory_that_changed_since_the_benchmark_is_refused(tmp_path):
         f"{root / 'models_save/openvino/int8'}: its files differ from the openvino_int8 that "
         f"{root / 'metrics/benchmark.json'} measured (sha256 "
     )
+    # so is one whose labels changed, with the same weights
+    root = write_run(tmp_path / "labels", {"fp32": fig(900, 3.4, 1), "openvino_int8": fig(1700, 1.0, 1)})
+    (root / "models_save/openvino/int8/config.json").write_text('{"id2label": {"0": "other"}}')
+    with pytest.raises(PipelineError, match="its files differ from the openvino_int8"):
+        choose(root=root)
+    root = tmp_path
     # a directory that now holds another kind of model is refused too
     (root / "models_save/openvino/int8/openvino_recipe.json").unlink()
     with pytest.raises(PipelineError, match="holds openvino_fp32, but .* measured openvino_int8 there"):

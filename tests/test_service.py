@@ -558,3 +558,23 @@ def test_a_load_test_run_on_a_quiet_machine_is_not_marked(served):
         pytest.skip(f"the machine is busy with other work ({before.worst_share}): no quiet run to check")
     r = watched_drive(served, ["银行利率", "球队比赛"], 2, 2.0, 1, disturbed_share=0.2)
     assert r["disturbed"] is False and r["others_cpu_share"] <= 0.2, r
+
+
+def test_workers_refuse_a_port_another_server_listens_on_and_bad_counts():
+    import socket
+
+    from bert_int8 import workers
+    from bert_int8.errors import PipelineError
+
+    # a listener bound with SO_REUSEPORT, as a running `serve --workers` holds the port
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(PipelineError, match=f"^127.0.0.1:{port}: cannot listen: Address already in use$"):
+            workers.fork(2, "127.0.0.1", port)
+    with pytest.raises(PipelineError, match="^--workers: 0; at least 1$"):
+        workers.fork(0, "127.0.0.1", 8000)
+    with pytest.raises(PipelineError, match="^--threads 1 over --workers 2: each worker needs a thread of its own$"):
+        workers.fork(2, "127.0.0.1", 8000, threads=1)

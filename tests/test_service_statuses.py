@@ -151,3 +151,24 @@ def test_health_declares_the_variant_the_directory_and_the_choice():
     body = asyncio.run(go())
     app.state.batcher.close()
     assert (body["model"], body["path"], body["chosen"]["by"]) == ("fp32", "models_save/fp32", "latency")
+
+
+class Failing(Held):
+    """A classifier whose model fails on every pass."""
+
+    def predict(self, texts, top_k=3):
+        raise RuntimeError("the runtime gave up")
+
+
+def test_a_failing_model_is_the_declared_500_naming_the_error_type_only():
+    app = create_app(Failing(), **LIMITS)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/predict", json={"texts": ["a"]})
+
+    r = asyncio.run(go())
+    app.state.batcher.close()
+    assert r.status_code == 500 and r.json() == {"detail": "model error: RuntimeError"}
+    assert "500" in declared(app)

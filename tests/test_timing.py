@@ -106,7 +106,8 @@ def test_compare_models_times_each_model_alone_with_intervals(toy_shape, tmp_pat
         assert all(_interval_ok(real[name], k) for k in ("dynamic_titles_per_s", "padded_titles_per_s"))
         assert real[name]["cold_titles_per_s"] > 0 and isinstance(row["disturbed"], bool)
         digest = hashlib.sha256()
-        for f in dirs[name].files:
+        tokenizer = dirs[name].path / "tokenizer.json"
+        for f in list(dirs[name].files) + [dirs[name].path / "config.json"] + [tokenizer] * tokenizer.is_file():
             digest.update(f.name.encode() + b"\0" + f.read_bytes())
         assert result["artifacts"][name] == {"path": str(dirs[name].path), "sha256": digest.hexdigest()}
     assert out["int8"]["vs_fp32"]["file_bytes"] == round(out["int8"]["file_bytes"] / out["fp32"]["file_bytes"], 4)
