@@ -42,13 +42,13 @@ def resolve_model(args):
 def cmd_predict(args):
     from .predict import Classifier
 
+    model, _ = resolve_model(args)  # a refusal before reading any input
     if args.file:
         texts = _read_file(args.file)
     elif args.texts:
         texts = args.texts
     else:
         texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
-    model, _ = resolve_model(args)
     clf = Classifier(model, threads=args.threads, batch_size=args.batch_size)
     chunk = max(args.batch_size, 1024)
     bar = None

@@ -101,14 +101,14 @@ def running_server(model_dir, threads, extra_args=(), startup_timeout=120, worke
                         if answer.status_code != 200:
                             raise PipelineError(f"{model_dir}: the server's first answer was {answer.status_code}")
                         first = time.monotonic() - started
-                    continue
             except httpx.TransportError:
                 pass
             if proc.poll() is not None:
                 raise PipelineError(f"{model_dir}: the server exited at start-up: {proc.stderr.read().strip()[-300:]}")
             if time.monotonic() > deadline:
                 raise PipelineError(f"{model_dir}: the server did not answer within {startup_timeout}s")
-            time.sleep(0.05)  # polling for readiness, bounded by the deadline above
+            if len(pids) < workers:
+                time.sleep(0.05)  # polling for readiness, bounded by the deadline above
         base.start_to_first_answer_s = round(first, 3)
         yield base
     finally:
