@@ -238,12 +238,12 @@ def speed_claims(bench):
         lat_base, thr_base = b1["vs_best_baseline"], best["vs_best_baseline"]
         out.append(
             f"- **Against the best baseline, not only FP32:** on the {shape_label(bench)} the fastest int8 at batch "
-            f"{batch} ({called(h[f'int8_{batch}_call'])}) gives {ci(h, f'vs_baseline_{batch}_throughput', '.2f')}x "
+            f"{batch} ({called(h[f'int8_batch_{batch}_call'])}) gives {ci(h, f'vs_baseline_batch_{batch}_throughput', '.2f')}x "
             f"the throughput of the fastest baseline ({called(thr_base['throughput_baseline_call'])}) and "
-            f"{ci(h, f'vs_fp32_{batch}_throughput', '.2f')}x that of PyTorch FP32; at batch 1, the fastest int8 "
+            f"{ci(h, f'vs_fp32_batch_{batch}_throughput', '.2f')}x that of PyTorch FP32; at batch 1, the fastest int8 "
             f"({called(h['int8_batch_1_call'])}) takes {ci(h, 'vs_baseline_batch_1_latency_p50', '.2f')}x the latency "
             f"of the fastest baseline ({called(lat_base['latency_baseline_call'])}). Where a call is a tie, the ratio "
-            f"is taken between the first-named of each (the fastest by median). {NAMES[h[f'int8_{batch}']]} runs at "
+            f"is taken between the first-named of each (the fastest by median). {NAMES[h[f'int8_batch_{batch}']]} runs at "
             f"{best['share_of_int8_matmul_rate']:.0%} of the {bench['kernel']['int8_matmul_gops']:.0f} GOP/s that one "
             "int8 matrix product reaches here (ONNX Runtime MatMulInteger, 2048x768 by 768x3072)."
         )
