@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 from fixtures import CLASSES, make_titles, save_tiny_model_dirs
 
-from bert_int8.digest import files_sha256
+from bert_int8.digest import model_sha256
 from bert_int8.http_load import free_port
 from bert_int8.machine import environment
 from bert_int8.model_dir import ModelDir
@@ -199,7 +199,7 @@ def write_metrics(root, figures, budget=None):
         "openvino_int8": "models_save/openvino/int8",
     }
     env = environment()
-    artifacts = {n: {"path": paths[n], "sha256": files_sha256(ModelDir.open(root / paths[n]).files)} for n in figures}
+    artifacts = {n: {"path": paths[n], "sha256": model_sha256(ModelDir.open(root / paths[n]))} for n in figures}
     metrics = root / "metrics"
     metrics.mkdir(exist_ok=True)
     bench = {"setup": {"cpu": env["cpu"], "isa": env["isa"], "batch_size": 64}, "trained": figures}
