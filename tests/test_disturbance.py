@@ -59,8 +59,9 @@ def test_a_hog_beside_us_is_seen_and_our_own_work_is_not(hog):
 
 
 def test_our_own_work_on_a_quiet_machine_is_not_flagged():
-    with CpuWatch(interval=0.25) as watch:
-        _busy_wait(1.5)
+    # the benchmark's own window (1 s): shorter ones count a tick or two of kernel threads as a share
+    with CpuWatch() as watch:
+        _busy_wait(3.0)
     assert watch.worst_share < BenchmarkParams().disturbed_share
 
 

@@ -74,7 +74,7 @@ def test_the_benchmark_times_that_shape_at_that_length(saved, monkeypatch):
         timed.append(
             (params.seq_len, vocab_size, {n: d.load().config.num_hidden_layers for n, d in model_dirs.items()})
         )
-        return real(model_dirs, vocab_size, params, desc)
+        return real(model_dirs, vocab_size, params, desc=desc)
 
     monkeypatch.setattr(reference_shape, "compare_models", spy)
     recipe = make_recipe(QuantizeParams())
