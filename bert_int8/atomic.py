@@ -67,3 +67,21 @@ def output_dirs(paths):
         os.replace(tmp, path)
     for old in olds:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_tree(root, names):
+    """Yield a fresh temporary directory standing for `root`: when the block succeeds, each
+    root/<name> is replaced by what the block wrote at <tmp>/<name> (an empty directory where
+    it wrote nothing), all together as `output_dirs` does; on any exception nothing changes."""
+    root = Path(root)
+    with output_dirs([root / n for n in names]) as tmps:
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging.", suffix=".tmp"))
+        try:
+            yield staging
+            for name, tmp in zip(names, tmps):
+                if (staging / name).exists():
+                    os.rmdir(tmp)
+                    os.replace(staging / name, tmp)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

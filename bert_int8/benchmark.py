@@ -6,7 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import paths
+from . import backends, paths
 from .data import load_prepared
 from .machine import environment, native_bf16
 from .metrics_files import read_metrics
@@ -34,7 +34,7 @@ def run(all_params, say=print):
     report = {
         "setup": {
             **params.model_dump(),
-            **environment(),
+            **environment(backends.libraries()),
             "interval": interval_note(params.repeats),
             "others_cpu_share": {"trained": trained.pop("others_cpu_share")},
         },
@@ -64,7 +64,7 @@ def compare(model_dirs, vocab_size, params, titles, desc):
 
 def reference(all_params, titles, report, say):
     """Adds the reference shape's figures (random weights, the int8 recipe of the trained model)."""
-    from .quantization import RECIPE_FILE
+    from .backends.pytorch import RECIPE_FILE
     from .reference_shape import benchmark_shape, reference_config
     from .tokenizer import load_tokenizer
 
@@ -73,9 +73,9 @@ def reference(all_params, titles, report, say):
     )
     say(f"benchmark: building and timing the reference shape (a few minutes): {shape}")
     recipe = read_metrics(paths.INT8_DIR / RECIPE_FILE)
-    backends = sorted({m.backend for m in built_models(bf16=False).values()})
+    built = sorted({m.backend for m in built_models(bf16=False).values()})
     tokenizer = load_tokenizer(paths.FP32_DIR)
-    result, kernel = benchmark_shape(config, recipe, backends, tokenizer, titles[:64], shape_params, native_bf16())
+    result, kernel = benchmark_shape(config, recipe, built, tokenizer, titles[:64], shape_params, native_bf16())
     report["reference_shape_config"] = shape
     report["reference_shape"] = result["models"]
     report["winners"]["reference_shape"] = result["winners"]

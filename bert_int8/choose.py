@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import machine, metrics_files, paths, ranking
+from .backends import get, independent_of_batch, split_name
 from .digest import model_sha256
 from .errors import PipelineError
-from .model_dir import ModelDir, independent_of_batch, split_name
+from .model_dir import ModelDir
 
 FILES = ("benchmark.json", "evaluate.json", "quantize.json")
 # --prefer: (figure, lower is better)
@@ -137,8 +138,8 @@ def _left_out(name, figures, key, prefer, budget, evaluation):
         return "a BF16 model, and this CPU has no native BF16 (avx512_bf16 or amx_bf16)"
     if prefer == "throughput" and not independent_of_batch(backend, precision):
         return "its answers depend on batch-mates (dynamic int8): it cannot share batches across requests"
-    if backend == "torch" and not torch_installed():
-        return "a PyTorch model, and torch is not installed (pip install 'bert-int8[pipeline]')"
+    if not get(backend).numpy_io and not torch_installed():
+        return f"a {get(backend).label} model, and torch is not installed (pip install 'bert-int8[pipeline]')"
     return None
 
 

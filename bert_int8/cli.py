@@ -1,9 +1,9 @@
 """The `bert-int8` command: `predict` titles with a saved model, or `serve` it over HTTP.
 
-A model is any directory the pipeline writes (PyTorch, ONNX Runtime or OpenVINO; FP32, int8 or
-BF16: read from the directory), or `auto`: the committed run's fastest model within the
-accuracy budget (bert_int8/choose.py). ONNX Runtime and OpenVINO models run without torch and
-transformers (pip install "bert-int8[serve]")."""
+A model is any directory the pipeline writes (any backend; FP32, int8 or BF16: read from the
+directory), or `auto`: the committed run's fastest model within the accuracy budget
+(bert_int8/choose.py). Models of every backend but PyTorch run without torch and transformers
+(pip install "bert-int8[serve]")."""
 
 import argparse
 import gc
@@ -108,15 +108,23 @@ def cmd_serve(args):
         sys.exit(3)  # uvicorn's start-up failure status
 
 
+def _model_dirs_help():
+    from .backends import BACKENDS
+
+    return ", ".join(f"{b.model_path('{fp32,int8}', 'models_save')} ({b.label})" for b in BACKENDS.values()), ", ".join(
+        b.label for b in BACKENDS.values()
+    )
+
+
 def build_parser():
+    model_dirs, runtimes = _model_dirs_help()
     parser = argparse.ArgumentParser(prog="bert-int8", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "model_dir",
-        help="a model directory: models_save/fp32, models_save/int8 (PyTorch), models_save/onnx/{fp32,int8} "
-        "(ONNX Runtime), models_save/openvino/{fp32,int8} (OpenVINO); backend and precision are read from it. "
+        help=f"a model directory: {model_dirs}; backend and precision are read from it. "
         "Or auto: the fastest model of the committed run (metrics/, read from the current directory) "
         "within the accuracy budget",
     )
@@ -124,7 +132,7 @@ def build_parser():
         "--threads",
         type=int,
         default=None,
-        help="intra-op threads of the model's runtime (PyTorch, ONNX Runtime or OpenVINO); default: its own",
+        help=f"intra-op threads of the model's runtime ({runtimes}); default: its own",
     )
     common.add_argument(
         "--prefer",

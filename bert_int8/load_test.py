@@ -1,7 +1,7 @@
 """The load_test stage's work: every served model under concurrent load, one server process
 each, and the comparisons drawn from it (see stages/load_test.py for what is written)."""
 
-from . import paths
+from . import backends, paths
 from .data import load_prepared
 from .errors import PipelineError
 from .http_load import compare_layouts, running_server, sweep
@@ -20,7 +20,7 @@ def run(params, say=print):
     missing = [name for name in served if name not in rates]
     if missing:
         raise PipelineError(f"metrics/benchmark.json: no real-title rate for {', '.join(missing)}; rerun benchmark")
-    report = {"setup": {**params.model_dump(), **environment()}}
+    report = {"setup": {**params.model_dump(), **environment(backends.libraries())}}
     flags = ["--max-batch", str(params.max_batch), "--max-wait-ms", str(params.max_wait_ms)]
     flags += ["--max-queue", str(params.max_queue)]
     runs = len(served) * len(params.concurrency) * len(params.texts_per_request)

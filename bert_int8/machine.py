@@ -13,7 +13,6 @@ from pathlib import Path
 
 # The flags that decide which int8 / bf16 kernels run (Linux /proc/cpuinfo names).
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
-LIBRARIES = ("torch", "transformers", "onnxruntime", "openvino", "nncf")
 
 
 @lru_cache(maxsize=1)
@@ -50,9 +49,10 @@ def native_bf16():
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
-def versions():
+def versions(libraries=("torch",)):
+    """Versions of transformers and of `libraries` (None where not installed)."""
     out = {}
-    for name in LIBRARIES:
+    for name in ("transformers", *libraries):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -60,12 +60,15 @@ def versions():
     return out
 
 
-def environment():
-    """What metrics files record so that `dvc metrics diff` shows a machine change as one."""
+def environment(libraries=("torch",)):
+    """What metrics files record so that `dvc metrics diff` shows a machine change as one.
+    `libraries`: whose versions to record; the stages that run every backend pass the
+    registry's (bert_int8.backends.libraries()), which this module does not import, so that
+    training does not depend on the runtimes' modules."""
     return {
         "cpu": cpu_name(),
         "isa": " ".join(isa()) or "none of " + " ".join(ISA_FLAGS),
         "logical_cpus": os.cpu_count(),
         "bf16": "native" if native_bf16() else "unsupported (no avx512_bf16 or amx_bf16)",
-        **versions(),
+        **versions(libraries),
     }

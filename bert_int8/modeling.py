@@ -1,13 +1,13 @@
 """Building, loading and running the BERT classifier (FP32)."""
 
 import contextlib
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from .config_dir import check_model_dir
 from .errors import PipelineError, first_line
 from .progress import progress
 
@@ -60,20 +60,6 @@ def new_model(model_params, classes, vocab_size, max_length):
         label2id=label2id,
     )
     return BertForSequenceClassification(config)
-
-
-def check_model_dir(path):
-    """Fail with one line if `path` is not a directory holding a saved model config."""
-    path = Path(path)
-    if not path.is_dir():
-        raise PipelineError(f"{path}: model directory not found")
-    config = path / "config.json"
-    if not config.is_file():
-        raise PipelineError(f"{path}: not a model directory (config.json missing)")
-    try:
-        json.loads(config.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PipelineError(f"{config}: not valid JSON: {err}") from None
 
 
 def load_fp32(path):

@@ -5,10 +5,11 @@ from pathlib import Path
 PREPARED = Path("data/prepared")
 TOKENIZER = PREPARED / "tokenizer"
 CLASSES = PREPARED / "classes.json"
-FP32_DIR = Path("models_save/fp32")
-INT8_DIR = Path("models_save/int8")
-ONNX_DIR = Path("models_save/onnx")  # fp32/ and int8/ when quantize.backends has onnxruntime
-OPENVINO_DIR = Path("models_save/openvino")  # fp32/ and int8/ when quantize.backends has openvino
+# Every backend's models: MODELS/<its subdir>/{fp32,int8} (bert_int8/backends/base.py);
+# PyTorch's subdir is empty, so training's FP32 model is models_save/fp32.
+MODELS = Path("models_save")
+FP32_DIR = MODELS / "fp32"
+INT8_DIR = MODELS / "int8"
 CHECKPOINTS = Path("models_save/checkpoints")
 DVCLIVE_DIR = Path("dvclive")
 METRICS = Path("metrics")

@@ -1,12 +1,11 @@
-"""One interface to classify titles with a saved model directory, whatever its backend
-(PyTorch, ONNX Runtime, OpenVINO) and precision (read by `ModelDir.open`).
-Used by the `bert-int8 predict` command and the HTTP service.
+"""One interface to classify titles with a saved model directory, whatever its backend and
+precision (read by `ModelDir.open`). Used by the `bert-int8 predict` command and the HTTP service.
 
-ONNX Runtime and OpenVINO directories run lean: the tokenizer from the directory's
+Directories of backends with numpy_io run lean: the tokenizer from the directory's
 tokenizer.json through `tokenizers`, the labels from its config.json, numpy in and out; neither
 torch nor transformers is imported. They get the ids, padding and truncation the transformers
 tokenizer saved beside the model gives (`modeling.predict_logits`), so their answers are the
-same; PyTorch directories go through transformers as before.
+same; PyTorch directories go through transformers.
 """
 
 import json
@@ -96,7 +95,7 @@ class Classifier:
         self.found = model_dir if isinstance(model_dir, ModelDir) else ModelDir.open(model_dir)
         self.model_dir, self.kind, self.backend = self.found.path, self.found.precision, self.found.backend
         self.model = self.found.load(threads)
-        if self.backend == "torch":
+        if not self.found.runtime.numpy_io:  # a transformers model: its own tokenizer
             from .tokenizer import load_tokenizer
 
             self.tokenizer = load_tokenizer(self.model_dir)
@@ -110,17 +109,17 @@ class Classifier:
     @property
     def answers_independent_of_batch(self):
         """False for dynamic int8 (activation scales computed per batch, so a title's answer moves
-        with its batch-mates); true for FP32, BF16 and static int8 (OpenVINO/NNCF)."""
+        with its batch-mates); true for FP32, BF16 and static int8."""
         return self.found.answers_independent_of_batch
 
     @property
     def name(self):
-        """The model variant: fp32, int8, onnx_int8, openvino_int8, openvino_bf16, ..."""
+        """The model variant: the backend's prefix and the precision (fp32, int8, onnx_int8, ...)."""
         return self.found.name
 
     def logits(self, texts):
         """Logits for `texts`, in their order, batched by length and padded per batch."""
-        if self.backend == "torch":
+        if not self.found.runtime.numpy_io:
             from .modeling import predict_logits
 
             return predict_logits(self.model, self.tokenizer, texts, self.batch_size)

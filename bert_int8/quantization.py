@@ -19,11 +19,10 @@ import torch
 from torch import nn
 
 from .atomic import write_json
+from .backends.pytorch import RECIPE_FILE, WEIGHTS_FILE
+from .config_dir import check_model_dir
 from .errors import PipelineError, first_line
-from .modeling import check_model_dir
 
-RECIPE_FILE = "quantization_recipe.json"
-WEIGHTS_FILE = "int8_state_dict.pt"
 RECIPE_FORMAT = 1
 
 # The deprecation messages torch 2.13 prints for torch.ao eager quantization and quantized tensors.

@@ -4,19 +4,19 @@ model.finetuned or model.pretrained is set, that model's shape instead (its conf
 data.max_seq_length: `reference_config` says which.
 
 Size and speed do not depend on the weights' values, so the reference's 390 -> 145 MiB and its
-speedup can be compared on any machine without downloading its weights. Static int8 (OpenVINO)
-is calibrated on real titles, tokenized by the project's tokenizer (random weights make any
+speedup can be compared on any machine without downloading its weights. Static int8 is
+calibrated on real titles, tokenized by the project's tokenizer (random weights make any
 calibration as good as another; it only has to run).
 """
 
 import tempfile
-from pathlib import Path
 
 import torch
 
+from . import backends
 from .comparison import compare_models
 from .kernel_rate import int8_matmul_gops, linear_ops_per_sequence
-from .model_dir import ModelDir, with_bf16
+from .model_dir import models_under
 from .modeling import model_config
 from .params import QuantizeParams
 
@@ -53,31 +53,17 @@ def reference_config(model_params, max_seq_length, trained_dir, params):
 
 
 def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, bf16):
-    """Every model directory of one architecture, random weights, as the pipeline builds them:
-    name -> ModelDir (with BF16 variants when `bf16`)."""
+    """Every model directory of one architecture, random weights, as the pipeline builds them
+    (the backends' layout under out_dir): name -> ModelDir (with BF16 variants when `bf16`)."""
     from transformers import AutoModelForSequenceClassification
 
     from .int8_models import build_int8_models
 
     torch.manual_seed(0)
     fp32 = AutoModelForSequenceClassification.from_config(config).eval()
-    out_dir = Path(out_dir)
-    fp32.save_pretrained(out_dir / "fp32")
-    dirs = {"torch": out_dir / "int8", "onnxruntime": out_dir / "onnx", "openvino": out_dir / "openvino"}
-    build_int8_models(
-        quantize_params,
-        fp32,
-        tokenizer,
-        None,
-        None,
-        calibration_texts,
-        {b: d for b, d in dirs.items() if b in quantize_params.backends},
-    )
-    found = [out_dir / "fp32", out_dir / "int8"] + [
-        d / kind for b, d in dirs.items() if b != "torch" and b in quantize_params.backends for kind in ("fp32", "int8")
-    ]
-    found = [ModelDir.open(d) for d in found]
-    return with_bf16(found) if bf16 else {m.name: m for m in found}
+    fp32.save_pretrained(backends.get(backends.REFERENCE).model_path("fp32", out_dir))
+    build_int8_models(quantize_params, fp32, tokenizer, None, None, calibration_texts, out_dir)
+    return models_under(out_dir, bf16, wanted=[b.name for b in backends.chosen(quantize_params.backends)])
 
 
 def benchmark_shape(config, recipe, backends, tokenizer, calibration_texts, params, bf16):

@@ -58,10 +58,10 @@ class Chosen(BaseModel):
 
 class Health(BaseModel):
     status: str
-    model: str = Field(description="the model variant: fp32, int8, bf16, onnx_fp32, onnx_int8, openvino_fp32, ...")
+    model: str = Field(description="the model variant: the backend's prefix and the precision (fp32, onnx_int8, ...)")
     path: str = Field(description="the model directory served")
     kind: str = Field(description="its precision: fp32, int8 or bf16")
-    backend: str = Field(description="torch, onnxruntime or openvino")
+    backend: str = Field(description="the backend's name (quantize.backends)")
     labels: list[str]
     shares_batches: bool
     inference_thread_alive: bool

@@ -123,7 +123,7 @@ def main():
     out = {}
     with CpuWatch() as watch:
         clf = Classifier(args.model_dir, threads=args.threads)
-        if hasattr(clf.model, "logits"):  # ONNX Runtime and OpenVINO, numpy in and out
+        if hasattr(clf.model, "logits"):  # backends with numpy_io: numpy in and out
             batch = clf.tokenizer.pad(clf.tokenizer.encode([TITLE]))
             out["model"] = timed(lambda: clf.model.logits(batch), args.calls)
             out["tokenize_and_pad"] = timed(lambda: clf.tokenizer.pad(clf.tokenizer.encode([TITLE])), args.calls)

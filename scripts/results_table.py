@@ -12,19 +12,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bert_int8.backends import BACKENDS, libraries
+
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ROOT / "metrics"
 START, END = "<!-- results:start (scripts/results_table.py --write) -->", "<!-- results:end -->"
 MIB = 1024 * 1024
+# Every model's name in words, from the backends: "ONNX Runtime int8 (dynamic)".
 NAMES = {
-    "fp32": "PyTorch FP32",
-    "bf16": "PyTorch BF16",
-    "int8": "PyTorch int8 (torch.ao dynamic)",
-    "onnx_fp32": "ONNX Runtime FP32",
-    "onnx_int8": "ONNX Runtime int8 (dynamic)",
-    "openvino_fp32": "OpenVINO FP32",
-    "openvino_bf16": "OpenVINO BF16",
-    "openvino_int8": "OpenVINO int8 (NNCF static)",
+    b.prefix + precision: f"{b.label} {precision.upper() if precision != 'int8' else f'int8 ({b.int8_method})'}"
+    for b in BACKENDS.values()
+    for precision in ("fp32", "bf16", "int8")
 }
 
 
@@ -63,7 +61,7 @@ def called(label):
 
 
 def machine(setup):
-    versions = ", ".join(f"{k} {setup[k]}" for k in ("torch", "onnxruntime", "openvino", "nncf") if setup.get(k))
+    versions = ", ".join(f"{k} {setup[k]}" for k in libraries() if setup.get(k))
     return (
         f"{setup['cpu']}, {setup['logical_cpus']} logical CPUs, ISA: {setup['isa']}; BF16 {setup['bf16']}; "
         f"{setup['threads']} threads; {versions}"

@@ -21,10 +21,11 @@ from pathlib import Path
 import yaml
 
 from bert_int8.atomic import write_json
+from bert_int8.backends import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "metrics" / "seed_spread.json"
-INT8 = ("int8", "onnx_int8", "openvino_int8")
+INT8 = tuple(b.prefix + "int8" for b in BACKENDS.values())
 # A retrain of the default on another machine, as issue 10 reported it (kept beside the spread
 # so the README can say how far it was; a measured figure, not one this script computes).
 CROSS_MACHINE = {

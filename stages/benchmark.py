@@ -1,7 +1,7 @@
 """Stage benchmark: size on disk, weights in memory, latency and throughput of every built model.
 
-Reads:  models_save/fp32/, models_save/int8/ (its recipe is applied to the reference shape
-        too), models_save/onnx/ and models_save/openvino/ (when built),
+Reads:  every backend's models under models_save/ (those quantize built; the PyTorch int8
+        recipe in models_save/int8/ is applied to the reference shape too),
         data/prepared/test.tsv (real titles), metrics/evaluate.json (test macro-F1, for the
         trade-off plot)
 Writes: metrics/benchmark.json (with the machine: CPU, ISA flags, library versions, and the

@@ -1,17 +1,17 @@
 """Stage evaluate: every built model on the test split.
 
-Reads:  models_save/fp32/, models_save/int8/, models_save/onnx/ and models_save/openvino/
-        (when built), data/prepared/test.tsv, classes.json
+Reads:  every backend's models under models_save/ (bert_int8/backends; those quantize built),
+        data/prepared/test.tsv, classes.json
 Writes: metrics/evaluate.json (accuracy with its Wilson 95% interval, macro P/R/F1, per-class
         P/R/F1 per model; for each other model its prediction agreement with FP32 and its drops,
         with their uncertainty from bert_int8.stats: bootstrap intervals, McNemar, verdict;
         and the machine),
         plots/confusion/<model>.csv
 Params: evaluate.*
-BF16 variants (PyTorch, OpenVINO) are evaluated where the CPU has native BF16.
+BF16 variants (of the backends that have one) are evaluated where the CPU has native BF16.
 """
 
-from bert_int8 import atomic, paths
+from bert_int8 import atomic, backends, paths
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
 from bert_int8.machine import environment
@@ -28,7 +28,7 @@ def main():
     tokenizer = load_tokenizer(paths.FP32_DIR)
     with atomic.output_dir(paths.PLOTS / "confusion") as confusion:
         report = evaluate_models(models, tokenizer, test, classes, params, confusion)
-        report["environment"] = environment()
+        report["environment"] = environment(backends.libraries())
         atomic.write_json(paths.METRICS / "evaluate.json", report)
     for name in models:
         r = report[name]

@@ -1,7 +1,7 @@
 """Stage load_test: the HTTP service under concurrent load, every served model, in one run.
 
-Reads:  models_save/fp32/, models_save/int8/, models_save/onnx/, models_save/openvino/ (when
-        built), data/prepared/test.tsv (titles to send), metrics/benchmark.json (each model's
+Reads:  every backend's models under models_save/ (those quantize built),
+        data/prepared/test.tsv (titles to send), metrics/benchmark.json (each model's
         own real-title rate, which the service's titles/s is a share of)
 Writes: metrics/load_test.json: <model>.c<N> (single-title requests) and <model>.c<N>_batch<K>
         (K titles per request): requests/s, titles/s, latency p50/p95/p99, errors, share of the

@@ -1,18 +1,17 @@
-"""Stage quantize: int8 models from the FP32 model, each backend within the accuracy budget.
+"""Stage quantize: each backend's models from the FP32 model, each int8 model within the budget.
 
 Reads:  models_save/fp32/, data/prepared/dev.tsv (the budget is checked on dev),
-        data/prepared/train.tsv (OpenVINO calibration titles), classes.json
-Writes: models_save/int8/ (PyTorch: config, tokenizer, int8 state_dict, quantization_recipe.json),
-        models_save/onnx/{fp32,int8}/ (quantize.backends has onnxruntime),
-        models_save/openvino/{fp32,int8}/ (quantize.backends has openvino),
+        data/prepared/train.tsv (calibration titles, for backends that calibrate), classes.json
+Writes: each backend in quantize.backends: models_save/<its dir>/{fp32,int8}/ (PyTorch: only
+        models_save/int8/, beside training's models_save/fp32/); see bert_int8/backends,
         metrics/quantize.json (recipes, dev F1 drop per backend, layers kept FP32 and why)
 Params: quantize.*
-All three directories are built in temporary places and swapped in together at the end.
+All backends' directories are built in a temporary place and swapped in together at the end.
 """
 
 import random
 
-from bert_int8 import atomic, paths
+from bert_int8 import atomic, backends, paths
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
 from bert_int8.int8_models import build_int8_models
@@ -27,18 +26,20 @@ def main():
     tokenizer = load_tokenizer(paths.FP32_DIR)
     classes, dev = load_prepared("dev")
     calibration = []
-    if "openvino" in params.backends:
+    chosen = [b.name for b in backends.chosen(params.backends)]
+    if any(backends.get(b).needs_calibration for b in chosen):
         train_texts = load_prepared("train")[1].texts
         calibration = random.Random(0).sample(train_texts, min(params.calibration_samples, len(train_texts)))
-    with atomic.output_dirs([paths.INT8_DIR, paths.ONNX_DIR, paths.OPENVINO_DIR]) as (torch_dir, onnx_dir, ov_dir):
-        out = {"torch": torch_dir, "onnxruntime": onnx_dir, "openvino": ov_dir}
-        report = build_int8_models(
-            params, model, tokenizer, dev, classes, calibration, {b: d for b, d in out.items() if b in params.backends}
-        )
-        for d in (onnx_dir, ov_dir):  # each output exists for DVC even when its backend is off
-            atomic.write_json(d / "backends.json", sorted(params.backends))
+    outputs = [d for b in backends.BACKENDS.values() for d in b.quantize_outputs()]
+    with atomic.output_tree(paths.MODELS, outputs) as root:
+        report = build_int8_models(params, model, tokenizer, dev, classes, calibration, root)
+        for d in outputs:  # each output exists for DVC even when its backend is off
+            atomic.write_json(root / d / "backends.json", sorted(chosen))
         atomic.write_json(paths.METRICS / "quantize.json", report)
-    print(f"PyTorch: {report['int8_linear_layers']} Linear layers int8, {len(report['fp32_linear_layers'])} FP32")
+    torch_recipe = report["recipes"][backends.REFERENCE]
+    print(
+        f"PyTorch: {torch_recipe['int8_linear_layers']} Linear layers int8, {len(torch_recipe['fp32_linear_layers'])} FP32"
+    )
     for backend, b in report["budget"].items():
         if isinstance(b, dict) and "dev_f1_drop" in b:  # no entries when quantize.max_f1_drop is null
             print(

@@ -30,7 +30,7 @@ def run_script(script, cwd, env_extra=None):
     """Run a stage script as DVC does (a subprocess), with the package importable."""
     import subprocess
 
-    env = dict(os.environ, PYTHONPATH=str(REPO), **(env_extra or {}))
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
     return subprocess.run(
         [sys.executable, str(REPO / "stages" / f"{script}.py")], cwd=cwd, env=env, capture_output=True, text=True
     )

@@ -57,13 +57,13 @@ def test_zero_budget_keeps_sensitive_layers_until_it_holds(setup):
 
 
 def test_every_backend_honours_the_budget(setup, tmp_path):
+    from bert_int8.backends.graph import linear_nodes
     from bert_int8.int8_models import build_int8_models
-    from bert_int8.onnx_backend import linear_nodes
 
     model, tok, dev = setup
     params = QuantizeParams(max_f1_drop=0.005, backends=["torch", "onnxruntime", "openvino"], calibration_samples=20)
-    out = {"torch": tmp_path / "int8", "onnxruntime": tmp_path / "onnx", "openvino": tmp_path / "openvino"}
-    report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:20], out)
+    report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:20], tmp_path)
+    recipes = report["recipes"]
     for backend in ("torch", "onnxruntime", "openvino"):
         b = report["budget"][backend]
         assert b["dev_f1_drop"] <= 0.005 < b["recipe_dev_f1_drop"], backend
@@ -77,26 +77,23 @@ def test_every_backend_honours_the_budget(setup, tmp_path):
         }, backend
     # ... of the chosen model, not of the last trial: counted here from its own dev predictions
     fp32_right = predictions(model, tok, dev) == np.asarray(dev.labels)
-    chosen = apply_recipe(model, {**make_recipe(QuantizeParams()), "keep_fp32": report["recipe"]["keep_fp32"]})
+    chosen = apply_recipe(model, {**make_recipe(QuantizeParams()), "keep_fp32": recipes["torch"]["keep_fp32"]})
     int8_right = predictions(chosen, tok, dev) == np.asarray(dev.labels)
     torch_budget = report["budget"]["torch"]
     assert torch_budget["dev_only_fp32_right"] == int(np.sum(fp32_right & ~int8_right))
     assert torch_budget["dev_only_model_right"] == int(np.sum(~fp32_right & int8_right))
     # what each backend kept in FP32 is what its saved model leaves unquantized
-    assert report["recipe"]["keep_fp32"] == report["budget"]["torch"]["kept_fp32_for_budget"]
+    assert recipes["torch"]["keep_fp32"] == report["budget"]["torch"]["kept_fp32_for_budget"]
     ort_kept = report["budget"]["onnxruntime"]["kept_fp32_for_budget"]
     assert (
-        report["onnxruntime_recipe"]["nodes_to_exclude"]
-        == linear_nodes(report["onnxruntime_recipe"]["nodes_to_exclude"], ort_kept)
+        recipes["onnxruntime"]["nodes_to_exclude"]
+        == linear_nodes(recipes["onnxruntime"]["nodes_to_exclude"], ort_kept)
         != []
     )
     ov_kept = report["budget"]["openvino"]["kept_fp32_for_budget"]
-    assert report["openvino_recipe"]["ignored_scope"] == linear_nodes(
-        report["openvino_recipe"]["ignored_scope"], ov_kept
-    )
-    assert (
-        json.loads((tmp_path / "openvino" / "int8" / "openvino_recipe.json").read_text()) == report["openvino_recipe"]
-    )
+    assert recipes["openvino"]["ignored_scope"] == linear_nodes(recipes["openvino"]["ignored_scope"], ov_kept)
+    # the recipe recorded is the one of the model left on disk (the chosen one, not the last trial)
+    assert json.loads((tmp_path / "openvino" / "int8" / "openvino_recipe.json").read_text()) == recipes["openvino"]
 
 
 def test_allow_over_budget_keeps_going(setup, tmp_path):
@@ -108,33 +105,33 @@ def test_allow_over_budget_keeps_going(setup, tmp_path):
     with pytest.raises(
         PipelineError, match="no recipe meets the budget of 0.0 with any Linear layer in int8: torch keeps all 8"
     ):
-        build_int8_models(strict, model, tok, dev, CLASSES, [], {"torch": tmp_path / "a"})
+        build_int8_models(strict, model, tok, dev, CLASSES, [], tmp_path / "a")
     lenient = QuantizeParams(max_f1_drop=0.0, keep_fp32=["*"], backends=["torch"], allow_over_budget=True)
-    report = build_int8_models(lenient, model, tok, dev, CLASSES, [], {"torch": tmp_path / "b"})
-    assert report["int8_linear_layers"] == 0 and (tmp_path / "b" / "quantization_recipe.json").is_file()
+    report = build_int8_models(lenient, model, tok, dev, CLASSES, [], tmp_path / "b")
+    assert report["recipes"]["torch"]["int8_linear_layers"] == 0
+    assert (tmp_path / "b" / "int8" / "quantization_recipe.json").is_file()
 
 
 def test_layers_kept_by_params_reach_every_backend(setup, tmp_path):
     """The 2-D Linears (pooler, classifier) export as Gemm: they must be found and kept too."""
     import openvino as ov
 
+    from bert_int8.backends.openvino import int8_matmuls
     from bert_int8.int8_models import build_int8_models
-    from bert_int8.openvino_backend import int8_matmuls
 
     model, tok, dev = setup
     kept = ["classifier", "bert.pooler.dense", "bert.encoder.layer.0.output.dense"]
     params = QuantizeParams(
         keep_fp32=kept, backends=["torch", "onnxruntime", "openvino"], max_f1_drop=None, calibration_samples=10
     )
-    out = {"torch": tmp_path / "int8", "onnxruntime": tmp_path / "onnx", "openvino": tmp_path / "openvino"}
-    report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:10], out)
-    assert sorted(report["fp32_linear_layers"]) == sorted(kept)
-    assert report["onnxruntime_recipe"]["nodes_to_exclude"] == [
+    report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:10], tmp_path)
+    assert sorted(report["recipes"]["torch"]["fp32_linear_layers"]) == sorted(kept)
+    assert report["recipes"]["onnxruntime"]["nodes_to_exclude"] == [
         "/bert/encoder/layer.0/output/dense/MatMul",
         "/bert/pooler/dense/Gemm",
         "/classifier/Gemm",
     ]
-    ignored = report["openvino_recipe"]["ignored_scope"]
+    ignored = report["recipes"]["openvino"]["ignored_scope"]
     assert ignored == [
         "/bert/encoder/layer.0/output/dense/MatMul",
         "/bert/pooler/dense/Gemm/WithoutBiases",
@@ -152,8 +149,8 @@ def test_layers_kept_by_params_reach_every_backend(setup, tmp_path):
 
 
 def test_a_layer_no_graph_node_computes_is_an_error():
+    from bert_int8.backends.graph import linear_nodes
     from bert_int8.errors import PipelineError
-    from bert_int8.onnx_backend import linear_nodes
 
     assert linear_nodes(["/classifier/Gemm", "/x/MatMul"], ["classifier"]) == ["/classifier/Gemm"]
     with pytest.raises(PipelineError, match="no graph node computes the Linear layer 'bert.missing'"):

@@ -9,7 +9,7 @@ from fixtures import CLASSES, make_titles
 from bert_int8.data import Split
 from bert_int8.int8_models import build_int8_models
 from bert_int8.metrics import evaluate_models
-from bert_int8.model_dir import ModelDir
+from bert_int8.model_dir import models_under
 from bert_int8.modeling import predict_logits
 from bert_int8.params import EvaluateParams, QuantizeParams
 from bert_int8.tokenizer import train_wordpiece
@@ -56,16 +56,14 @@ def built(request, tmp_path_factory):
     model.save_pretrained(root / "fp32")
     tok.save_pretrained(root / "fp32")
     params = QuantizeParams(backends=["torch", "onnxruntime", "openvino"], max_f1_drop=0.5, calibration_samples=10)
-    out = {"torch": root / "int8", "onnxruntime": root / "onnx", "openvino": root / "openvino"}
-    report = build_int8_models(params, model, tok, SPLIT, CLASSES, SPLIT.texts[:10], out)
-    dirs = [root / "fp32", root / "int8"] + [out[b] / k for b in ("onnxruntime", "openvino") for k in ("fp32", "int8")]
-    return arch, model, tok, {m.name: m for m in map(ModelDir.open, dirs)}, report
+    report = build_int8_models(params, model, tok, SPLIT, CLASSES, SPLIT.texts[:10], root)
+    return arch, model, tok, models_under(root, bf16=False), report
 
 
 def test_every_backend_loads_and_fp32_matches(built):
     arch, model, tok, dirs, report = built
     assert set(dirs) == {"fp32", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"}
-    assert report["int8_linear_layers"] > 0
+    assert report["recipes"]["torch"]["int8_linear_layers"] > 0
     reference = predict_logits(model, tok, SPLIT.texts, 7)  # mixed lengths in a batch
     for name, d in dirs.items():
         logits = predict_logits(d.load(1), tok, SPLIT.texts, 7)

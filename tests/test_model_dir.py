@@ -46,44 +46,6 @@ def test_without_threads_the_model_follows_the_process(tmp_path, process_threads
     assert seen == [PROCESS_THREADS]
 
 
-def test_model_dir_names_the_files_as_the_backends_do():
-    """model_dir names the backends' files without importing them (quantization imports torch)."""
-    from bert_int8 import model_dir, onnx_backend, openvino_backend, quantization
-
-    assert (model_dir.ONNX_MODEL, model_dir.ONNX_RECIPE) == (onnx_backend.MODEL_FILE, onnx_backend.RECIPE_FILE)
-    assert (model_dir.OPENVINO_MODEL, model_dir.OPENVINO_RECIPE) == (
-        openvino_backend.MODEL_FILE,
-        openvino_backend.RECIPE_FILE,
-    )
-    assert (model_dir.TORCH_INT8_RECIPE, model_dir.TORCH_INT8_WEIGHTS) == (
-        quantization.RECIPE_FILE,
-        quantization.WEIGHTS_FILE,
-    )
-
-
-@pytest.mark.parametrize("case", ["missing", "no_config", "bad_json", "not_utf8", "ok"])
-def test_the_lean_directory_check_says_what_modelings_says(tmp_path, case):
-    """model_dir repeats modeling's directory check without its imports: the same one-line messages."""
-    from bert_int8 import model_dir, modeling
-    from bert_int8.errors import PipelineError
-
-    path = tmp_path / "m"
-    if case != "missing":
-        path.mkdir()
-    content = {"bad_json": b"{not json", "not_utf8": b'{"a": "\xff"}', "ok": b"{}"}.get(case)
-    if content is not None:
-        (path / "config.json").write_bytes(content)
-    messages = []
-    for check in (modeling.check_model_dir, model_dir.check_model_dir):
-        try:
-            check(path)
-            messages.append(None)
-        except PipelineError as err:
-            messages.append(str(err))
-    assert messages[0] == messages[1]
-    assert (messages[0] is None) == (case == "ok")
-
-
 def test_a_torch_directory_without_torch_fails_in_one_line(tmp_path, monkeypatch):
     import builtins
 

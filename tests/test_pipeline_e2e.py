@@ -97,7 +97,7 @@ def test_full_pipeline(reproduced, repo):
     metrics = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
     assert set(metrics) == {"data", "train", "quantize", "evaluate", "benchmark", "load_test"}
     assert metrics["data"]["splits"]["train"]["lines"] == 300
-    assert metrics["quantize"]["int8_linear_layers"] == 8
+    assert metrics["quantize"]["recipes"]["torch"]["int8_linear_layers"] == 8
     assert set(metrics["quantize"]["budget"]) >= {"torch", "onnxruntime", "openvino"}
     built = {"fp32", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"}
     if native_bf16():

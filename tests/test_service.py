@@ -123,7 +123,7 @@ def static_int8(model_dirs, tmp_path_factory):
         None,
         None,
         [t for t, _ in make_titles(2, 9)],
-        {"torch": out / "int8", "openvino": out / "openvino"},
+        out,
     )
     return out / "openvino" / "int8"
 

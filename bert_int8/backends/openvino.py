@@ -7,20 +7,19 @@ the other titles in its batch (dynamic int8 scales activations per batch), and O
 plugin fuses the quantize/dequantize steps around its VNNI/AMX kernels.
 
 Running a model needs neither torch nor transformers (`OvModel.logits`: numpy in and out);
-NNCF, torch and transformers are imported only to build one, and by the transformers-like call.
+NNCF, torch and transformers are imported only to build one.
 """
 
 import contextlib
-import functools
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
-from .atomic import write_json
-from .errors import PipelineError, first_line
-from .onnx_backend import exported_feeds, linear_nodes, transformers_config
+from ..atomic import write_json
+from ..errors import PipelineError, first_line
+from .base import Backend, NumpyModel
+from .graph import exported_feeds, linear_nodes
 
 MODEL_FILE = "model.xml"  # and model.bin beside it
 RECIPE_FILE = "openvino_recipe.json"
@@ -108,7 +107,7 @@ def int8_matmuls(model):
     )
 
 
-class OvModel:
+class OvModel(NumpyModel):
     """A compiled OpenVINO model answering like a transformers classifier. `bf16` runs it with
     the BF16 inference-precision hint; otherwise FP32 is asked for explicitly, since the CPU
     plugin's default on a BF16-capable CPU is BF16."""
@@ -131,19 +130,42 @@ class OvModel:
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         self.output = self.compiled.output(0)
 
-    @functools.cached_property
-    def config(self):
-        return transformers_config(self.model_dir)
-
-    def eval(self):
-        return self
-
     def logits(self, batch):
         """float32 logits of a batch of numpy (or torch) inputs, as a numpy array."""
         result = self.request.infer(exported_feeds(self.input_names, batch))
         return np.array(result[self.output])
 
-    def __call__(self, **batch):
-        import torch
 
-        return SimpleNamespace(logits=torch.from_numpy(self.logits(batch)))
+class OpenVino(Backend):
+    name = "openvino"
+    label = "OpenVINO"
+    prefix = "openvino_"
+    subdir = "openvino"
+    int8_method = "NNCF static"
+    description = "OpenVINO IR of the ONNX export, static int8 by NNCF calibrated on train titles"
+    libraries = ("openvino", "nncf")
+    bf16 = True
+    int8_depends_on_batch = False  # static int8: scales fixed at calibration
+    numpy_io = True
+    needs_calibration = True
+
+    def precision_of(self, path):
+        if not (Path(path) / MODEL_FILE).is_file():
+            return None
+        return "int8" if (Path(path) / RECIPE_FILE).is_file() else "fp32"
+
+    def files(self, path, precision):
+        return [Path(path) / MODEL_FILE, Path(path) / "model.bin"]
+
+    def load(self, path, precision, threads=None):
+        return OvModel(path, threads, bf16=precision == "bf16")
+
+    def build_fp32(self, source, out_dir):
+        convert_fp32(source.onnx_path, out_dir)
+
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
+        calibration = calibration_batches(source.tokenizer, source.calibration_texts)
+        return quantize_int8(fp32_dir, out_dir, calibration, keep_fp32)
+
+
+BACKEND = OpenVino()

@@ -1,0 +1,124 @@
+"""What the pipeline asks of a runtime: one `Backend` per runtime, in backends/<name>.py, listed
+once in backends/__init__.py. Quantize, evaluate, the benchmark, `predict`, the service,
+params and the machine record ask a backend; none of them names a runtime.
+
+A runtime's models live at models_save/<subdir>/{fp32,int8}/ (`model_path`). PyTorch's subdir
+is empty: its FP32 model, models_save/fp32/, is what training writes and what every other
+runtime's models are built from, and its int8 model sits beside it.
+
+Recognising a directory, and loading a model of a backend with numpy_io, import neither torch
+nor transformers (the lean service runs without them); building a model imports them.
+"""
+
+import functools
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+PRECISIONS = ("fp32", "int8")  # what a runtime's directory holds; BF16 runs an FP32 directory
+
+
+class Backend:
+    name: str  # quantize.backends' name
+    label: str  # for people: tables, help, messages
+    prefix: str  # model names are prefix + precision: onnx_int8
+    subdir: str  # models_save/<subdir>/<precision>/
+    int8_method: str  # how its int8 model is made, for tables
+    description: str  # one line for `bert-int8 params`
+    libraries: tuple = ()  # distributions recorded with every figure (machine.versions)
+    bf16: bool = False  # its FP32 model also runs in BF16 (cast or precision hint)
+    int8_depends_on_batch: bool = True  # dynamic int8: activation scales per batch
+    numpy_io: bool = False  # answers `model.logits(numpy batch)` without torch (the lean path)
+    needs_calibration: bool = False  # its int8 build reads calibration titles
+    builds_fp32: bool = True  # quantize writes its FP32 model (PyTorch's is training's)
+
+    def model_path(self, precision, root):
+        return Path(root) / self.subdir / precision
+
+    def quantize_outputs(self):
+        """The directories under the models root that quantize writes for this runtime."""
+        return [self.subdir] if self.builds_fp32 else ["int8"]
+
+    def precision_of(self, path):
+        """ "fp32" or "int8" if `path` holds one of this runtime's models, else None."""
+        raise NotImplementedError
+
+    def files(self, path, precision):
+        """The files that hold the model's graph and weights (what its size on disk counts)."""
+        raise NotImplementedError
+
+    def load(self, path, precision, threads=None):
+        """The model, answering `model(**batch).logits` (and `model.logits(numpy batch)` where
+        numpy_io). `threads`: intra-op threads for this model's calls; precision may be bf16."""
+        raise NotImplementedError
+
+    def build_fp32(self, source, out_dir):
+        """Write the FP32 model of `source` (an Fp32Source) into out_dir, in this runtime's form."""
+        raise NotImplementedError
+
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
+        """Write the int8 model into out_dir (which holds config and tokenizer), the Linear layers
+        named in `keep_fp32` left FP32; return its recipe for metrics/quantize.json."""
+        raise NotImplementedError
+
+
+@dataclass
+class Fp32Source:
+    """The FP32 model that every runtime's models are built from, and what building needs."""
+
+    model: object  # a transformers classifier (torch)
+    tokenizer: object
+    params: object  # QuantizeParams
+    calibration_texts: list = field(default_factory=list)
+
+    def save_config(self, path):
+        """config.json and the tokenizer, which every model directory carries."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.config.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        return path
+
+    @functools.cached_property
+    def _scratch(self):
+        return Path(tempfile.mkdtemp(prefix="bert-int8-export-"))
+
+    @functools.cached_property
+    def onnx_path(self):
+        """The model exported to ONNX once, for the runtimes that build from the export."""
+        from .graph import export_onnx
+
+        path = self._scratch / "model.onnx"
+        export_onnx(self.model, path)
+        return path
+
+    def close(self):
+        if "_scratch" in self.__dict__:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+class NumpyModel:
+    """A runtime's session answering like a transformers classifier: `logits(batch)` (numpy in
+    and out) is the runtime's; `model(**batch).logits` (torch) and `config` (transformers) are
+    for callers that treat it as a transformers model, and import those only then."""
+
+    model_dir: Path
+
+    def logits(self, batch):
+        raise NotImplementedError
+
+    @functools.cached_property
+    def config(self):
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(self.model_dir)
+
+    def eval(self):
+        return self
+
+    def __call__(self, **batch):
+        import torch
+
+        return SimpleNamespace(logits=torch.from_numpy(self.logits(batch)))

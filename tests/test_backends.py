@@ -1,0 +1,178 @@
+"""Every backend of the registry through the same checks: its FP32 model answers as PyTorch's,
+its int8 model is quantized (close to FP32, the kept layer left FP32), its directories are
+its own, its answers are independent of batch-mates where it says so, BF16 where it offers it.
+The FP32-parity test of every backend is here, once.
+A new runtime is one more row in ROWS (what it leaves FP32, and how a corrupt file fails)."""
+
+import numpy as np
+import pytest
+import torch
+from fixtures import make_titles, tiny_bert
+
+from bert_int8 import backends
+from bert_int8.errors import PipelineError
+from bert_int8.int8_models import build_int8_models
+from bert_int8.machine import native_bf16
+from bert_int8.model_dir import ModelDir, models_under
+from bert_int8.modeling import predict_logits
+from bert_int8.params import QuantizeParams
+from bert_int8.tokenizer import train_wordpiece
+
+TEXTS = [t for t, _ in make_titles(3, 7)]
+KEPT = "bert.encoder.layer.0.attention.self.query"  # quantize.keep_fp32: every backend must honour it
+# The runtimes fuse and reorder float operations; FP32 logits agree to this tolerance.
+FP32_TOLERANCE = 1e-4
+INT8_TOLERANCE = 0.1
+
+
+def _torch_fp32_linears(int8_dir):
+    from bert_int8.quantization import load_quantized
+
+    return {n for n, m in load_quantized(int8_dir).named_modules() if type(m) is torch.nn.Linear}
+
+
+def _onnx_fp32_matmuls(int8_dir):
+    import onnx
+
+    return {n.name for n in onnx.load(str(int8_dir / "model.onnx")).graph.node if n.op_type in ("MatMul", "Gemm")}
+
+
+def _ir_fp32_matmuls(int8_dir):
+    import openvino as ov
+
+    from bert_int8.backends.openvino import int8_matmuls
+
+    model = ov.Core().read_model(str(int8_dir / "model.xml"))
+    return {op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"} - set(
+        int8_matmuls(model)
+    )
+
+
+GRAPH_KEPT = "/bert/encoder/layer.0/attention/self/query/MatMul"  # the exporter's name for KEPT's product
+GRAPH_KEY = "/bert/encoder/layer.0/attention/self/key/MatMul"
+# Per backend: the names its int8 artifact leaves FP32 (read from the artifact itself), KEPT's
+# and a quantized layer's name there, and a model file whose corruption must fail in one line.
+ROWS = {
+    "torch": (_torch_fp32_linears, KEPT, "bert.encoder.layer.0.attention.self.key", "int8_state_dict.pt"),
+    "onnxruntime": (_onnx_fp32_matmuls, GRAPH_KEPT, GRAPH_KEY, "model.onnx"),
+    "openvino": (_ir_fp32_matmuls, GRAPH_KEPT, GRAPH_KEY, "model.xml"),
+}
+
+
+def test_every_registered_backend_has_a_row():
+    assert set(ROWS) == set(backends.names())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Every backend's models of one tiny model, as the quantize stage builds them."""
+    tok = train_wordpiece(TEXTS, 120, 1, False, 32)
+    model = tiny_bert(vocab_size=len(tok))
+    root = tmp_path_factory.mktemp("models")
+    fp32 = backends.get(backends.REFERENCE).model_path("fp32", root)
+    model.save_pretrained(fp32)
+    tok.save_pretrained(fp32)
+    params = QuantizeParams(backends=backends.names(), keep_fp32=[KEPT], max_f1_drop=None)
+    report = build_int8_models(params, model, tok, None, None, TEXTS, root)
+    return model, tok, root, report
+
+
+def _dir(root, name, precision):
+    return backends.get(name).model_path(precision, root)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_fp32_answers_as_pytorch(built, name):
+    model, tok, root, _ = built
+    found = ModelDir.open(_dir(root, name, "fp32"))
+    assert (found.backend, found.precision) == (name, "fp32")
+    expected = predict_logits(model, tok, TEXTS, batch_size=7)  # batches of mixed lengths: dynamic axes
+    np.testing.assert_allclose(predict_logits(found.load(), tok, TEXTS, batch_size=7), expected, atol=FP32_TOLERANCE)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_int8_answers_close_to_fp32_but_not_as_it(built, name):
+    """(Quantized: the next test reads which layers the artifact left FP32. Its size is no test
+    at this scale: a static-int8 IR's quantize steps outweigh a tiny model's weights.)"""
+    model, tok, root, report = built
+    int8 = ModelDir.open(_dir(root, name, "int8"))
+    assert (int8.backend, int8.precision) == (name, "int8") and name in report["recipes"]
+    a = predict_logits(model, tok, TEXTS, 16)
+    b = predict_logits(int8.load(), tok, TEXTS, 16)
+    assert not np.array_equal(a, b)
+    np.testing.assert_allclose(a, b, atol=INT8_TOLERANCE)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_the_layer_kept_fp32_stays_fp32_and_only_it(built, name):
+    _, _, root, _ = built
+    fp32_names, kept, quantized, _ = ROWS[name]
+    left = fp32_names(_dir(root, name, "int8"))
+    assert kept in left and quantized not in left
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_each_directory_is_recognised_by_its_backend_alone(built, name):
+    _, _, root, _ = built
+    for precision in ("fp32", "int8"):
+        d = _dir(root, name, precision)
+        said = {b.name: b.precision_of(d) for b in backends.BACKENDS.values()}
+        assert {b: p for b, p in said.items() if p} == {name: precision}
+        assert all(f.is_file() for f in ModelDir.open(d).files)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_answers_independent_of_batch_mates_where_the_backend_says_so(built, name):
+    _, tok, root, _ = built
+    for precision in ("fp32", "int8"):
+        found = ModelDir.open(_dir(root, name, precision))
+        if not found.answers_independent_of_batch:
+            assert precision == "int8" and backends.get(name).int8_depends_on_batch
+            continue
+        model = found.load()
+        alone = np.concatenate([predict_logits(model, tok, [t], 1) for t in TEXTS[:5]])
+        np.testing.assert_allclose(alone, predict_logits(model, tok, TEXTS, 64)[:5], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in ROWS if backends.get(n).numpy_io])
+def test_numpy_io_answers_as_the_transformers_call(built, name):
+    """The lean path (numpy in and out) gives the transformers-like call's logits, and a missing
+    token_type_ids means zeros."""
+    _, _, root, _ = built
+    model = ModelDir.open(_dir(root, name, "fp32")).load()
+    ids = torch.randint(5, 50, (2, 6))
+    mask = torch.ones_like(ids)
+    with_tt = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).logits
+    assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, with_tt)
+    np.testing.assert_array_equal(model.logits({"input_ids": ids.numpy(), "attention_mask": mask.numpy()}), with_tt)
+
+
+def test_bf16_variants_follow_the_backends_and_the_cpu(built):
+    model, tok, root, _ = built
+    assert not any(n.endswith("bf16") for n in models_under(root, bf16=False))
+    found = models_under(root, bf16=True)
+    with_bf16 = {b.prefix + "bf16" for b in backends.BACKENDS.values() if b.bf16}
+    assert {n for n in found if n.endswith("bf16")} == with_bf16 and with_bf16
+    if native_bf16():  # run them only where the CPU computes BF16 natively
+        expected = predict_logits(model, tok, TEXTS, 16)
+        for name in with_bf16:
+            np.testing.assert_allclose(predict_logits(found[name].load(), tok, TEXTS, 16), expected, atol=0.05)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_a_corrupt_model_file_fails_in_one_line_naming_it(built, name, tmp_path):
+    import shutil
+
+    _, _, root, _ = built
+    d = shutil.copytree(_dir(root, name, "int8"), tmp_path / "m")
+    corrupt = d / ROWS[name][3]
+    corrupt.write_bytes(b"garbage")
+    with pytest.raises(PipelineError) as err:
+        ModelDir.open(d).load()
+    assert str(corrupt) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_directory_with_no_model_file_is_not_a_model(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(PipelineError, match=r"not a model directory \(no model file: none of .*model.onnx"):
+        ModelDir.open(tmp_path)

@@ -1,0 +1,59 @@
+"""Adding a runtime is its module and a registry entry: a stub fourth runtime (tests/stub_runtime.py,
+PyTorch FP32 under another name) joins through BERT_INT8_BACKENDS alone, and quantize, evaluate,
+benchmark and predict run it on micro params with no other change to the project."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO, ok, run_script, set_params
+from fixtures import make_titles, save_tiny_model_dirs
+
+STUB_ENV = {"BERT_INT8_BACKENDS": "stub_runtime", "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
+
+
+def test_a_fourth_runtime_through_the_registry_alone(workdir):
+    ok(run_script("prepare_data", workdir))
+    save_tiny_model_dirs(workdir / "models_save")
+    set_params(workdir, quantize={"backends": ["torch", "stub"]}, benchmark={"repeats": 3})
+    for stage in ("quantize", "evaluate", "benchmark"):
+        ok(run_script(stage, workdir, STUB_ENV))
+
+    stub = workdir / "models_save" / "stub"
+    assert (stub / "fp32" / "stub.safetensors").is_file() and (stub / "int8" / "stub_recipe.json").is_file()
+    # The stub's "int8" is the FP32 weights: it loses nothing and agrees on every title.
+    quantize = json.loads((workdir / "metrics" / "quantize.json").read_text())
+    assert quantize["budget"]["stub"]["dev_f1_drop"] == 0.0
+    evaluate = json.loads((workdir / "metrics" / "evaluate.json").read_text())
+    assert evaluate["stub_int8_vs_fp32"]["prediction_agreement"] == 1.0
+    assert evaluate["stub_fp32"]["accuracy"] == evaluate["fp32"]["accuracy"]
+    benchmark = json.loads((workdir / "metrics" / "benchmark.json").read_text())
+    for name in ("stub_fp32", "stub_int8"):
+        assert benchmark["trained"][name]["throughput_seq_per_s"] > 0, name
+
+    titles = [t for t, _ in make_titles(2, 11)][:5]
+    said = {}
+    for model in ("models_save/fp32", "models_save/stub/int8"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bert_int8.cli", "predict", model, *titles],
+            cwd=workdir,
+            env={**os.environ, **STUB_ENV},
+            capture_output=True,
+            text=True,
+        )
+        said[model] = [json.loads(line) for line in ok(result).stdout.splitlines()]
+    # the same labels and the same top-k probabilities (to 6 digits): the same weights answered
+    assert said["models_save/stub/int8"] == said["models_save/fp32"] and len(said["models_save/fp32"]) == 5
+
+
+def test_an_unknown_backend_stops_quantize_naming_the_key(workdir):
+    ok(run_script("prepare_data", workdir))
+    save_tiny_model_dirs(workdir / "models_save")
+    set_params(workdir, quantize={"backends": ["torch", "tensorrt"]})
+    result = run_script("quantize", workdir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: quantize.backends: unknown backend 'tensorrt' (known: torch, onnxruntime, openvino)"
+    ]
+    assert not (workdir / "metrics" / "quantize.json").exists()
