@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import backends, paths
 from .data import load_prepared
+from .launcher import process_shares
 from .machine import environment, native_bf16
 from .metrics_files import read_metrics
 from .model_dir import built_models
@@ -26,7 +27,10 @@ def run(all_params, say=print):
     built = built_models()
     titles = load_prepared("test")[1].texts[: params.title_samples]
     vocab_size = AutoConfig.from_pretrained(paths.FP32_DIR).vocab_size
-    say(f"benchmark: timing {len(built)} trained models, each in a fresh process ({', '.join(built)})")
+    say(
+        f"benchmark: timing {len(built)} trained models, each in {params.processes} fresh processes "
+        f"({', '.join(built)})"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         titles_file = Path(tmp) / "titles.txt"
         titles_file.write_text("\n".join(titles), encoding="utf-8")
@@ -35,7 +39,7 @@ def run(all_params, say=print):
         "setup": {
             **params.model_dump(),
             **environment(backends.libraries()),
-            "interval": interval_note(params.repeats),
+            "interval": interval_note(params),
             "others_cpu_share": {"trained": trained.pop("others_cpu_share")},
         },
         "trained": trained["models"],
@@ -84,11 +88,15 @@ def reference(all_params, titles, report, say):
     report["kernel"] = kernel
 
 
-def interval_note(repeats):
-    """What every `_lo`/`_hi` pair in benchmark.json is, in words."""
-    k = order_statistic(repeats)
+def interval_note(params):
+    """What every `_lo`/`_hi` pair in benchmark.json is, and the cold figures, in words."""
+    n, k = params.repeats, order_statistic(params.repeats)
+    shares = sorted(set(process_shares(n, params.processes)))
     return (
-        f"median of {repeats} timed passes after warm-up, each model in a fresh process; _lo/_hi: order statistics "
-        f"{k} and {repeats - k + 1} of the passes, a distribution-free interval covering the median with "
-        f"probability {interval_coverage(repeats, k):.3f}; a ratio of two models: the median of all pairs of their passes, with Moses' 95% interval"
+        f"median of {n} timed passes after warm-up, {' or '.join(map(str, shares))} in each of {params.processes} "
+        f"fresh processes per model, the processes started in turn over the models; _lo/_hi: order statistics "
+        f"{k} and {n - k + 1} of all the passes, a distribution-free interval covering the median with "
+        f"probability {interval_coverage(n, k):.3f}; a ratio of two models: the median of all pairs of their passes, "
+        f"with Moses' 95% interval; cold: the median over the processes of each one's first call or pass over "
+        f"unseen shapes"
     )

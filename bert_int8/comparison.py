@@ -2,12 +2,12 @@
 ratio with its 95% interval, and a winner named only when its interval clears the runner-up's
 (bert_int8.ranking); otherwise the call is a tie that names the tied models.
 
-A ratio compares two sets of passes timed in two processes, one after the other, so it comes
-from all pairs of passes (timing.ratio_interval), not from pass i against pass i: nothing ties
-one model's i-th pass to another's.
+A ratio compares two sets of passes timed in different processes, so it comes from all pairs
+of passes (timing.ratio_interval), not from pass i against pass i: nothing ties one model's
+i-th pass to another's. Each set is every pass of that model's processes, pooled.
 """
 
-from .launcher import time_in_fresh_process
+from .launcher import time_in_processes
 from .progress import progress
 from .ranking import call, label
 from .timing import quantile_interval, ratio_interval, summarize
@@ -52,25 +52,26 @@ def _ratios(passes, rows, a, b):
 
 def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
     """({name: per-pass figures}, {name: row}, {name: others' worst CPU share}, {name: {path,
-    sha256}}): every model (name -> ModelDir) in its own fresh process, one after the other."""
+    sha256}}): every model (name -> ModelDir) in `params.processes` fresh processes of its own,
+    round-robin over the models (bert_int8.launcher), its figures from all their passes."""
     from .digest import model_sha256
     from .sizes import file_bytes
 
     passes, rows, shares, artifacts = {}, {}, {}, {}
-    with progress(len(model_dirs), desc, "models") as bar:
-        for name, model_dir in model_dirs.items():
-            p, extra, share, disturbed = time_in_fresh_process(model_dir, params, vocab_size, titles)
-            passes[name], shares[name] = p, share
-            row = {"file_bytes": file_bytes(model_dir.files)}
-            if "weight_bytes" in extra:
-                row["weight_bytes"] = extra["weight_bytes"]
-            row.update(summarize({k: p[k] for k in FIXED}, DIGITS))
-            row.update(p95(p["latency_ms_calls"]))
-            row.update({k: round(v, COLD_DIGITS[k]) for k, v in extra.items() if k in COLD_DIGITS})
-            row["disturbed"] = disturbed
-            rows[name] = row
-            artifacts[name] = {"path": str(model_dir.path), "sha256": model_sha256(model_dir)}
-            bar.update()
+    with progress(len(model_dirs) * params.processes, desc, "processes") as bar:
+        timed = time_in_processes(model_dirs, params, vocab_size, titles, done=bar.update)
+    for name, model_dir in model_dirs.items():
+        p, extra, share, disturbed = timed[name]
+        passes[name], shares[name] = p, share
+        row = {"file_bytes": file_bytes(model_dir.files)}
+        if "weight_bytes" in extra:
+            row["weight_bytes"] = extra["weight_bytes"]
+        row.update(summarize({k: p[k] for k in FIXED}, DIGITS))
+        row.update(p95(p["latency_ms_calls"]))
+        row.update({k: round(v, COLD_DIGITS[k]) for k, v in extra.items() if k in COLD_DIGITS})
+        row["disturbed"] = disturbed
+        rows[name] = row
+        artifacts[name] = {"path": str(model_dir.path), "sha256": model_sha256(model_dir)}
     return passes, rows, shares, artifacts
 
 

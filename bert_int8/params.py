@@ -171,8 +171,14 @@ class BenchmarkParams(Section):
     repeats: int = Field(
         6,
         ge=3,
-        description="Timed passes of every figure in a fresh process per model; the median and its 95% interval "
-        "come from them (6 is the fewest whose min-max covers the median at 95%)",
+        description="Timed passes of every figure per model, in all, split over its processes; the median and its "
+        "95% interval come from all of them (6 is the fewest whose min-max covers the median at 95%)",
+    )
+    processes: int = Field(
+        3,
+        ge=1,
+        description="Fresh processes per model, started in turn over the models (A B C A B C ...); each warms up, "
+        "then runs its share of the repeats (process-to-process variation exceeds pass-to-pass)",
     )
     title_samples: int = Field(2000, ge=1, description="Test titles timed with dynamic padding vs padded to seq_len")
     reference_shape: bool = Field(
@@ -187,6 +193,15 @@ class BenchmarkParams(Section):
         description="Share of the machine's CPU time taken by other processes (and steal) while a model is timed "
         "above which it is retimed once, then marked disturbed",
     )
+
+    @model_validator(mode="after")
+    def _a_pass_per_process(self):
+        if self.processes > self.repeats:
+            raise ValueError(
+                f"benchmark.processes ({self.processes}) above benchmark.repeats ({self.repeats}): "
+                "each process needs a timed pass of its own"
+            )
+        return self
 
 
 class LoadTestParams(Section):

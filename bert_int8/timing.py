@@ -1,10 +1,11 @@
-"""How one model is timed, inside the process that holds it (bert_int8.launcher starts one
-fresh process per model and collects what this returns).
+"""How one model is timed, inside the process that holds it (bert_int8.launcher starts
+`processes` fresh processes per model and pools what each returns).
 
-Every timing runs after a warm-up that has seen each shape it will be timed on, then in
-`repeats` passes: a figure is the median of its passes with a distribution-free 95% interval
-(`median_interval`). The first call of each shape, and the first pass over the real titles'
-shapes, are the cold figures: what a server that has just started meets.
+Every timing runs after a warm-up that has seen each shape it will be timed on, then in the
+process's share of the `repeats` passes: a figure is the median of all its passes, over every
+process, with a distribution-free 95% interval (`median_interval`). The first call of each
+shape, and the first pass over the real titles' shapes, are the cold figures: what a server
+that has just started meets.
 """
 
 import time
@@ -69,8 +70,8 @@ def quantile_interval(values, q, level=LEVEL):
 
 def ratio_interval(a, b, level=LEVEL):
     """(ratio, lo, hi) of the typical a over the typical b, from two independent sets of passes
-    (each model is timed in its own process, minutes apart: pass i of one has nothing in common
-    with pass i of the other). The Hodges-Lehmann estimate on the log scale, the median of all
+    (each model is timed in processes of its own: pass i of one has nothing in common with pass
+    i of the other). The Hodges-Lehmann estimate on the log scale, the median of all
     len(a) x len(b) ratios, with the distribution-free interval of Moses: order statistics k and
     N - k + 1 of those ratios, k from the exact Mann-Whitney distribution; it covers the true
     ratio with probability >= level when the two differ by a factor (a shift in log time)."""
@@ -114,10 +115,12 @@ def _seconds(model, batch):
 
 
 @torch.inference_mode()
-def fixed_shape_passes(model, vocab_size, params):
+def fixed_shape_passes(model, vocab_size, params, passes=None):
     """Per-pass batch-1 latency (the p50 of each pass's calls, ms; every call's time too) and
     batch throughput (sequences/s from the pass's median call), and the cold first call of
-    each shape (before any warm-up)."""
+    each shape (before any warm-up). `passes`: this process's share of the timed passes
+    (default all `repeats`); a pass has as many calls whatever the share, so the calls add up
+    to `runs` and `throughput_runs` over all processes."""
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
     cold = {"cold_latency_ms": _seconds(model, one) * 1000, "cold_batch_ms": _seconds(model, big) * 1000}
@@ -126,14 +129,18 @@ def fixed_shape_passes(model, vocab_size, params):
     model(**big)
     per_pass = max(1, -(-params.runs // params.repeats))
     per_pass_big = max(1, -(-params.throughput_runs // params.repeats))
-    passes = {"latency_ms_p50": [], "latency_ms_calls": [], "throughput_seq_per_s": []}
-    for _ in range(params.repeats):
+    out = {"latency_ms_p50": [], "latency_ms_calls": [], "throughput_seq_per_s": []}
+    for _ in range(passes or params.repeats):
         ms = [_seconds(model, one) * 1000 for _ in range(per_pass)]
-        passes["latency_ms_p50"].append(float(np.percentile(ms, 50)))
-        passes["latency_ms_calls"] += ms  # p95 from all calls: a pass of 9 calls has no p95 of its own
+        out["latency_ms_p50"].append(float(np.percentile(ms, 50)))
+        out["latency_ms_calls"] += ms  # p95 from all calls: a pass of 9 calls has no p95 of its own
         big_s = [_seconds(model, big) for _ in range(per_pass_big)]
-        passes["throughput_seq_per_s"].append(params.batch_size / float(np.median(big_s)))
-    return passes, cold
+        out["throughput_seq_per_s"].append(params.batch_size / float(np.median(big_s)))
+    return out, cold
+
+
+def _padded(tokenizer, texts, pad_to):
+    return tokenizer(list(texts), padding="max_length", truncation=True, max_length=pad_to, return_tensors="pt")
 
 
 @torch.inference_mode()
@@ -149,14 +156,7 @@ def title_throughput(model, tokenizer, texts, batch_size, pad_to):
     dynamic = time.perf_counter() - start
     start = time.perf_counter()
     for i in range(0, len(texts), batch_size):
-        batch = tokenizer(
-            list(texts[i : i + batch_size]),
-            padding="max_length",
-            truncation=True,
-            max_length=pad_to,
-            return_tensors="pt",
-        )
-        model(**batch)
+        model(**_padded(tokenizer, texts[i : i + batch_size], pad_to))
     padded = time.perf_counter() - start
     return {
         "dynamic_titles_per_s": len(texts) / dynamic,
@@ -167,18 +167,21 @@ def title_throughput(model, tokenizer, texts, batch_size, pad_to):
 
 
 @torch.inference_mode()
-def title_passes(model, tokenizer, texts, params):
-    """Per-pass title_throughput figures, after a cold dynamic pass (timed: the first pass
-    over the titles' shapes, its own figure) and an untimed padded one (warms the padded
-    shapes, the last short batch included)."""
+def title_passes(model, tokenizer, texts, params, passes=None):
+    """Per-pass title_throughput figures (`passes` of them, default `repeats`), after a cold
+    dynamic pass (timed: the first pass over the titles' shapes, its own figure) and one
+    untimed call of each padded shape (a full batch, and the last short one)."""
     from .modeling import predict_logits
 
     start = time.perf_counter()
     predict_logits(model, tokenizer, texts, params.batch_size)
     cold = {"cold_titles_per_s": len(texts) / (time.perf_counter() - start)}
-    title_throughput(model, tokenizer, texts, params.batch_size, params.seq_len)
-    passes = {}
-    for _ in range(params.repeats):
+    # a padded batch has the shape of the first or of the last (short) one: a whole padded pass
+    # would warm nothing more
+    for first in {0, (len(texts) - 1) // params.batch_size * params.batch_size}:
+        model(**_padded(tokenizer, texts[first : first + params.batch_size], params.seq_len))
+    out = {}
+    for _ in range(passes or params.repeats):
         for key, value in title_throughput(model, tokenizer, texts, params.batch_size, params.seq_len).items():
-            passes.setdefault(key, []).append(value)
-    return passes, cold
+            out.setdefault(key, []).append(value)
+    return out, cold

@@ -11,15 +11,13 @@ ready (by a hash of the client's address and port) and none waits behind a loadi
 Linux (and BSDs with SO_REUSEPORT) only; a worker dies with its parent (PR_SET_PDEATHSIG).
 """
 
-import ctypes
 import os
 import signal
 import socket
 import sys
 
 from .errors import PipelineError
-
-PR_SET_PDEATHSIG = 1
+from .parent_death import die_with_parent
 
 
 def thread_share(threads, workers):
@@ -83,21 +81,14 @@ def fork(workers, host, port, threads=None):
     _probe(host, port)
     sys.stdout.flush()
     sys.stderr.flush()
-    pids = []
+    pids, parent = [], os.getpid()
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
-            _die_with_parent()
+            die_with_parent(parent)
             return
         pids.append(pid)
     sys.exit(_supervise(pids))
-
-
-def _die_with_parent():
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: a parent killed with SIGKILL leaves its workers running
 
 
 def _supervise(pids):

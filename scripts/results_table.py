@@ -98,14 +98,21 @@ def _agreement(vs):
     return f"{vs['prediction_agreement']:.2%} [{vs['agreement_lo']:.2%}, {vs['agreement_hi']:.2%}]"
 
 
+def alone(setup):
+    """Where each model was timed: metrics from before benchmark.processes had one process each."""
+    n = setup.get("processes", 1)
+    return "a fresh process" if n == 1 else f"{n} fresh processes, in turn with the other models"
+
+
 def trained_table(ev, bench, train):
     setup = bench["setup"]
     real = bench["real_titles"]
+    several = setup.get("processes", 1) > 1
     lines = [
         f"Speed of the trained default model ({train['train_examples']:,} titles, {train['epochs']:g} epochs, "
-        f"{train['wall_seconds'] / 60:.1f} min of training), each model timed alone in a fresh process; median "
-        f"[interval, as above] of {setup['repeats']} passes; cold: the first pass over unseen shapes, what a server that "
-        f"has just started meets; real titles: {setup['title_samples']:,} test titles, length-sorted batches of "
+        f"{train['wall_seconds'] / 60:.1f} min of training), each model timed alone in {alone(setup)}; median "
+        f"[interval, as above] of {setup['repeats']} passes{' in all' * several}; cold: the first pass over unseen "
+        f"shapes{', the median over the processes' * several}, what a server that has just started meets; real titles: {setup['title_samples']:,} test titles, length-sorted batches of "
         f"{setup['batch_size']} padded per batch, tokenizing included:",
         "",
         f"| model | file MiB | weights in memory MiB | batch-1 p50 ms | batch-{setup['batch_size']} seq/s | "
@@ -185,7 +192,7 @@ def shape_label(bench):
 def shape_table(bench):
     base, batch = bench["reference_shape"], bench["setup"]["batch_size"]
     lines = [
-        f"{shape_label(bench)} (random weights, the same recipes, each model alone in a fresh process; ratios from "
+        f"{shape_label(bench)} (random weights, the same recipes, each model alone in {alone(bench['setup'])}; ratios from "
         "all pairs of passes of one run, with their 95% intervals; the best baseline is the fastest non-int8 model, FP32 "
         "or BF16, of the same run):",
         "",

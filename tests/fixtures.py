@@ -94,6 +94,7 @@ MICRO_PARAMS = {
         "runs": 5,
         "throughput_runs": 2,
         "repeats": 3,
+        "processes": 1,  # several per model: tests/test_launcher.py
         "title_samples": 50,
         "reference_shape": False,
     },

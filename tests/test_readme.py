@@ -46,5 +46,6 @@ def test_the_benchmark_defaults_the_readme_states_are_the_schemas():
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     defaults = BenchmarkParams()
-    assert f"`benchmark.repeats` passes (default {defaults.repeats})" in readme
+    assert f"`benchmark.repeats` passes (default {defaults.repeats}, in all)" in readme
+    assert f"`benchmark.processes` processes per model (default {defaults.processes})" in readme
     assert f"(default {defaults.disturbed_share:.0%})" in readme

@@ -1,6 +1,7 @@
 import hashlib
 import os
 from math import comb
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,11 +14,21 @@ from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.ranking import named
 from bert_int8.reference_shape import benchmark_shape, build_shape
 from bert_int8.sizes import file_bytes, weight_bytes
-from bert_int8.timing import dummy_batch, fixed_shape_passes, median_interval, quantile_interval, ratio_interval
+from bert_int8.timing import (
+    dummy_batch,
+    fixed_shape_passes,
+    median_interval,
+    quantile_interval,
+    ratio_interval,
+    title_passes,
+)
 from bert_int8.tokenizer import train_wordpiece
 
 BACKENDS = ["torch", "onnxruntime", "openvino"]
-PARAMS = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, repeats=3)
+# one process per model: tests/test_launcher.py and tests/test_disturbance.py time several
+PARAMS = BenchmarkParams(
+    threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, repeats=3, processes=1
+)
 
 
 def _linear_weight_count(model):
@@ -190,6 +201,37 @@ def test_fixed_shapes_warm_up_every_shape_before_timing_and_cold_is_the_first_ca
     assert timed == ([one] * 2 + [big]) * params.repeats  # 6 runs over 3 passes; one big call each
     assert len(passes["latency_ms_p50"]) == len(passes["throughput_seq_per_s"]) == params.repeats
     assert len(passes["latency_ms_calls"]) == 6
+
+
+def test_a_process_runs_its_share_of_the_passes_each_as_long_as_one_of_all_repeats():
+    model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 1, "runs": 6, "throughput_runs": 3})
+    passes, _ = fixed_shape_passes(model, 50, params, passes=1)
+    one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
+    # cold one and big, warm-up big, then one pass of 6 / 3 repeats = 2 batch-1 calls and one big
+    assert model.shapes == [one, big, big, one, one, big] and len(passes["latency_ms_calls"]) == 2
+
+
+class TitleRecorder(ShapeRecorder):
+    """A stand-in classifier for the real-title timings: records shapes, answers zero logits."""
+
+    config = SimpleNamespace(num_labels=2)
+
+    def __call__(self, input_ids, **_):
+        super().__call__(input_ids)
+        return SimpleNamespace(logits=torch.zeros(len(input_ids), 2))
+
+
+def test_title_passes_warm_every_padded_shape_before_the_timed_passes():
+    texts = [t for t, _ in make_titles(2, 5)][:10]  # batches of 4, 4, 2
+    tok = train_wordpiece(texts, 120, 1, False, 16)
+    model, params = TitleRecorder(), PARAMS.model_copy(update={"batch_size": 4, "seq_len": 12})
+    passes, cold = title_passes(model, tok, texts, params, passes=2)
+    # the cold dynamic pass (3 batches), one call of each padded shape, then two timed passes of
+    # 3 dynamic and 3 padded batches: every padded shape timed was seen before the first
+    shapes = model.shapes
+    assert len(shapes) == 3 + 2 + 2 * 6 and sorted(shapes[3:5]) == [(2, 12), (4, 12)]
+    assert shapes[8:11] == shapes[14:17] == [(4, 12), (4, 12), (2, 12)]
+    assert len(passes["dynamic_titles_per_s"]) == 2 and cold["cold_titles_per_s"] > 0
 
 
 def test_dummy_batch_is_seeded():
