@@ -23,6 +23,8 @@ import collections
 import threading
 import time
 
+from .params import serving_default
+
 
 class QueueFull(Exception):
     """More titles are waiting than the queue holds."""
@@ -40,7 +42,15 @@ class _Job:
 
 
 class DynamicBatcher:
-    def __init__(self, predict, max_batch=64, max_wait_ms=0.0, max_queue=4096, shares_batches=True, on_batch=None):
+    def __init__(
+        self,
+        predict,
+        max_batch=serving_default("max_batch"),
+        max_wait_ms=serving_default("max_wait_ms"),
+        max_queue=serving_default("max_queue"),
+        shares_batches=True,
+        on_batch=None,
+    ):
         """`predict(texts) -> list of results, one per text` runs one forward pass (in the
         inference thread); `on_batch(titles, requests)` is told the size of each pass."""
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000

@@ -11,6 +11,7 @@ import json
 import sys
 
 from .errors import PipelineError, run_stage
+from .params import serving_default
 
 PROGRESS_ABOVE = 5000  # lines; smaller inputs finish before a bar would help
 
@@ -159,15 +160,22 @@ def build_parser():
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-texts", type=int, default=256, help="most titles per request")
     s.add_argument("--max-chars", type=int, default=512, help="longest title accepted")
-    s.add_argument("--max-batch", type=int, default=64, help="most titles in one forward pass across requests")
+    s.add_argument(
+        "--max-batch",
+        type=int,
+        default=serving_default("max_batch"),
+        help="most titles in one forward pass across requests",
+    )
     s.add_argument(
         "--max-wait-ms",
         type=float,
-        default=0.0,
+        default=serving_default("max_wait_ms"),
         help="longest a request waits for batch-mates (0: a pass takes what is queued; under load, "
         "requests queue while the previous pass runs)",
     )
-    s.add_argument("--max-queue", type=int, default=4096, help="most titles waiting; beyond it, 503")
+    s.add_argument(
+        "--max-queue", type=int, default=serving_default("max_queue"), help="most titles waiting; beyond it, 503"
+    )
     s.add_argument("--timeout-s", type=float, default=10.0, help="a request not answered by then gets 504")
     s.add_argument(
         "--max-body-bytes",

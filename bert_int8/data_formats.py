@@ -204,14 +204,22 @@ def read_dataset(data_params):
     return classes, splits, cut
 
 
+def check_same_labels(classes, labels, key, ordered=False):
+    """An error naming `key` unless a model's `labels` are the data's `classes` (and in their
+    order, when `ordered`), saying which differ."""
+    only_data, only_model = sorted(set(classes) - set(labels)), sorted(set(labels) - set(classes))
+    if only_data or only_model or len(labels) != len(classes):
+        what = f"only in the data: {only_data or 'none'}; only in the model: {only_model or 'none'}"
+    elif ordered and list(labels) != list(classes):
+        what = f"same labels in another order: model {list(labels)}, data {list(classes)}"
+    else:
+        return
+    raise PipelineError(f"{key}: the model's labels differ from the data's ({what})")
+
+
 def in_label_order(classes, splits, labels, key="model.finetuned"):
     """(labels, splits) with label ids renumbered to `labels` (a fine-tuned model's order), when
     it holds the same label names as `classes`; otherwise an error saying which differ."""
-    if sorted(labels) != sorted(classes):
-        only_data, only_model = sorted(set(classes) - set(labels)), sorted(set(labels) - set(classes))
-        raise PipelineError(
-            f"{key}: the model's labels differ from the data's "
-            f"(only in the data: {only_data or 'none'}; only in the model: {only_model or 'none'})"
-        )
+    check_same_labels(classes, labels, key)
     new_id = {i: labels.index(c) for i, c in enumerate(classes)}
     return list(labels), {name: Split(s.texts, [new_id[y] for y in s.labels]) for name, s in splits.items()}

@@ -8,6 +8,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from .config_dir import check_model_dir
+from .data_formats import check_same_labels
 from .errors import PipelineError, first_line
 from .progress import progress
 
@@ -124,15 +125,7 @@ def load_finetuned(name_or_path, classes, key="model.finetuned"):
     """A classifier fine-tuned elsewhere, checked to predict exactly `classes`, in their order."""
     from transformers import AutoModelForSequenceClassification
 
-    labels = model_labels(name_or_path, key)
-    if labels != list(classes):
-        only_data, only_model = sorted(set(classes) - set(labels)), sorted(set(labels) - set(classes))
-        what = (
-            f"only in the data: {only_data or 'none'}; only in the model: {only_model or 'none'}"
-            if only_data or only_model
-            else f"same labels in another order: model {labels}, data {list(classes)}"
-        )
-        raise PipelineError(f"{key}: the model's labels differ from the data's ({what})")
+    check_same_labels(classes, model_labels(name_or_path, key), key, ordered=True)
     try:
         with no_load_bars():
             model = AutoModelForSequenceClassification.from_pretrained(name_or_path)

@@ -91,6 +91,14 @@ class ModelParams(Section):
         return self
 
 
+def per_process_batch(batch_size, processes, over="train.processes", error=PipelineError):
+    """Each process's share of the global batch; `error` if it does not divide evenly (params
+    check train.processes; training checks the world size a launcher gave it)."""
+    if batch_size % processes:
+        raise error(f"train.batch_size ({batch_size}, the global batch) must divide evenly over {over} ({processes})")
+    return batch_size // processes
+
+
 class TrainParams(Section):
     epochs: float = Field(2.0, gt=0, description="Passes over the train split (a fraction stops mid-way)")
     batch_size: int = Field(64, ge=1, description="The global batch: all processes together")
@@ -110,11 +118,7 @@ class TrainParams(Section):
 
     @model_validator(mode="after")
     def _batch_divides_over_processes(self):
-        if self.batch_size % self.processes:
-            raise ValueError(
-                f"train.batch_size ({self.batch_size}, the global batch) must divide evenly over "
-                f"train.processes ({self.processes})"
-            )
+        per_process_batch(self.batch_size, self.processes, error=ValueError)
         return self
 
     def resolved_learning_rate(self, pretrained):
@@ -202,6 +206,12 @@ class BenchmarkParams(Section):
                 "each process needs a timed pass of its own"
             )
         return self
+
+
+def serving_default(name):
+    """The service's default for one of its limits (max_batch, max_wait_ms, max_queue): the load
+    test's, so that `bert-int8 serve` with no flags is what the committed load test measured."""
+    return LoadTestParams.model_fields[name].default
 
 
 class LoadTestParams(Section):

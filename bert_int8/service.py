@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints,
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .batcher import Closed, DynamicBatcher, QueueFull
+from .params import serving_default
 
 
 class Score(BaseModel):
@@ -100,9 +101,9 @@ def create_app(
     max_texts=256,
     max_chars=512,
     top_k=3,
-    max_batch=64,
-    max_wait_ms=0.0,
-    max_queue=4096,
+    max_batch=serving_default("max_batch"),
+    max_wait_ms=serving_default("max_wait_ms"),
+    max_queue=serving_default("max_queue"),
     timeout_s=10.0,
     max_body_bytes=None,
     chosen=None,

@@ -23,7 +23,9 @@ import numpy as np
 from transformers import TrainerCallback
 
 from . import paths
-from .errors import ERROR_FILE_ENV, PipelineError
+from .errors import ERROR_FILE_ENV
+from .metrics import accuracy
+from .params import per_process_batch
 from .progress import clock
 
 FINGERPRINT_FILE = "run_fingerprint.json"
@@ -66,7 +68,7 @@ def resumable_checkpoint(checkpoint_dir, fingerprint):
 
 def accuracy_metric(eval_pred):
     logits, labels = eval_pred
-    return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
+    return {"accuracy": accuracy(labels, np.argmax(logits, axis=-1))}
 
 
 class TitleDataset:
@@ -134,15 +136,6 @@ def launch(processes, script):
         os.unlink(error_file)
 
 
-def per_process_batch(batch_size, world_size):
-    if batch_size % world_size:
-        raise PipelineError(
-            f"params.yaml: train.batch_size {batch_size} (the global batch) must divide evenly "
-            f"over {world_size} processes"
-        )
-    return batch_size // world_size
-
-
 def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
     """Train a new classifier (model.*) on train_split, measured on dev_split. Returns
     (model, report) on rank 0 and None on the other ranks."""
@@ -154,7 +147,7 @@ def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
 
     rank, world_size, local_processes = world()
     torch.set_num_threads(max(1, train_p.threads // local_processes))  # train.threads is per machine
-    batch = per_process_batch(train_p.batch_size, world_size)
+    batch = per_process_batch(train_p.batch_size, world_size, over="the launcher's processes")
     set_seed(train_p.seed)
     train_ds = TitleDataset(encode(tokenizer, train_split.texts), train_split.labels)
     dev_ds = TitleDataset(encode(tokenizer, dev_split.texts), dev_split.labels)
@@ -259,7 +252,7 @@ def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
     if world()[0] != 0:  # under a launcher: nothing to share out, rank 0 does it alone
         return None
     model = load_finetuned(name_or_path, classes)
-    dev_accuracy = float((predict_logits(model, tokenizer, dev_split.texts).argmax(axis=1) == dev_split.labels).mean())
+    dev_accuracy = accuracy(dev_split.labels, predict_logits(model, tokenizer, dev_split.texts).argmax(axis=1))
     live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False)
     live.log_metric("eval/accuracy", dev_accuracy)
     live.end()
