@@ -1,8 +1,8 @@
 """Each model timed in fresh processes of its own, in turn with the others, the machine
 watched while they run.
 
-Several runtimes in one process leave their thread pools alive side by side (torch's OpenMP,
-ONNX Runtime's, OpenVINO's) and on 2 cores they fight: the one-process benchmark named the
+Several runtimes in one process leave their thread pools alive side by side (torch's OpenMP
+and each other runtime's own) and on 2 cores they fight: the one-process benchmark named the
 wrong real-title winner. So, as optimum-benchmark's process launcher and pyperf's workers do,
 the parent starts `python -m bert_int8.launcher SPEC OUT` for one model at a time and collects
 its per-pass figures. One process per model was not enough: three runs of the stage moved the
