@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import PipelineError
+from .metrics_files import read_metrics
 
 SPLITS = ("train", "dev", "test")
 # THUCNews titles are at most 38 characters; anything this long is not a title. The same limit
@@ -214,9 +215,15 @@ def data_report(classes, splits, cut=None):
     return report
 
 
+def prepared_classes():
+    """The class names prepare_data wrote (a JSON list of strings); one line naming the file if not."""
+    classes = read_metrics(paths.CLASSES, expect=list)
+    if not all(isinstance(c, str) for c in classes):
+        raise PipelineError(f"{paths.CLASSES}: expected a JSON list of class names")
+    return classes
+
+
 def load_prepared(name):
     """(classes, split) of a split that prepare_data wrote to data/prepared/."""
-    import json
-
-    classes = json.loads(paths.CLASSES.read_text(encoding="utf-8"))
+    classes = prepared_classes()
     return classes, read_split(paths.prepared_split(name), len(classes))

@@ -7,13 +7,17 @@ PyTorch's.
 """
 
 import fnmatch
+import random
 import shutil
 
-from . import backends
+from . import atomic, backends, paths
 from .accuracy_budget import dev_uncertainty, fit_budget, macro_f1_of, predictions
+from .data import load_prepared
 from .errors import PipelineError
+from .modeling import load_fp32
 from .progress import progress
 from .quantization import fp32_linear_names
+from .tokenizer import load_tokenizer
 
 
 def _fresh(path):
@@ -85,3 +89,33 @@ def _check_budget(backend, report, budget, kept, all_kept):
             f"{backend} keeps all {kept} in FP32 "
             "(raise the budget, or set quantize.allow_over_budget: true)"
         )
+
+
+def run(params, say=print):
+    """The quantize stage: every chosen backend's models from models_save/fp32 into the layout,
+    swapped in together, and metrics/quantize.json."""
+    model = load_fp32(paths.FP32_DIR)
+    tokenizer = load_tokenizer(paths.FP32_DIR)
+    classes, dev = load_prepared("dev")
+    calibration = []
+    chosen = [b.name for b in backends.chosen(params.backends)]
+    if any(backends.get(b).needs_calibration for b in chosen):
+        train_texts = load_prepared("train")[1].texts
+        calibration = random.Random(0).sample(train_texts, min(params.calibration_samples, len(train_texts)))
+    outputs = [d for b in backends.BACKENDS.values() for d in b.quantize_outputs()]
+    with atomic.output_tree(paths.MODELS, outputs) as root:
+        report = build_int8_models(params, model, tokenizer, dev, classes, calibration, root)
+        for d in outputs:  # each output exists for DVC even when its backend is off
+            atomic.write_json(root / d / "backends.json", sorted(chosen))
+        atomic.write_json(paths.METRICS / "quantize.json", report)
+    torch_recipe = report["recipes"][backends.REFERENCE]
+    say(
+        f"PyTorch: {torch_recipe['int8_linear_layers']} Linear layers int8, {len(torch_recipe['fp32_linear_layers'])} FP32"
+    )
+    for backend, b in report["budget"].items():
+        if isinstance(b, dict) and "dev_f1_drop" in b:  # no entries when quantize.max_f1_drop is null
+            say(
+                f"{backend}: dev macro-F1 drop {b['dev_f1_drop']} [{b['dev_f1_drop_lo']}, {b['dev_f1_drop_hi']}] "
+                f"at 95%, {b['dev_verdict']} (budget {params.max_f1_drop}), "
+                f"kept FP32 for the budget: {b['kept_fp32_for_budget'] or 'none'}"
+            )

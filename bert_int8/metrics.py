@@ -72,3 +72,21 @@ def evaluate_models(models, tokenizer, split, classes, params, confusion_dir):
                 **compare(split.labels, preds["fp32"], preds[name], len(classes)),
             }
     return report
+
+
+def summary_lines(report, names):
+    """One line per model of an evaluate report: accuracy with its interval, macro-F1, and
+    against FP32 the agreement and the macro-F1 drop with its interval and verdict."""
+    for name in names:
+        r = report[name]
+        vs = report.get(f"{name}_vs_fp32")
+        extra = (
+            f", agreement with fp32 {vs['prediction_agreement']:.4f}, macro-F1 drop {vs['macro_f1_drop']:+.4f} "
+            f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}"
+            if vs
+            else ""
+        )
+        yield (
+            f"{name}: accuracy {r['accuracy']:.4f} [{r['accuracy_lo']:.4f}, {r['accuracy_hi']:.4f}], "
+            f"macro-F1 {r['macro_f1']:.4f}{extra}"
+        )

@@ -15,7 +15,7 @@ from bert_int8 import atomic, backends, paths
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
 from bert_int8.machine import environment
-from bert_int8.metrics import evaluate_models
+from bert_int8.metrics import evaluate_models, summary_lines
 from bert_int8.model_dir import built_models
 from bert_int8.params import load_params
 from bert_int8.tokenizer import load_tokenizer
@@ -30,19 +30,8 @@ def main():
         report = evaluate_models(models, tokenizer, test, classes, params, confusion)
         report["environment"] = environment(backends.libraries())
         atomic.write_json(paths.METRICS / "evaluate.json", report)
-    for name in models:
-        r = report[name]
-        vs = report.get(f"{name}_vs_fp32")
-        extra = (
-            f", agreement with fp32 {vs['prediction_agreement']:.4f}, macro-F1 drop {vs['macro_f1_drop']:+.4f} "
-            f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}"
-            if vs
-            else ""
-        )
-        print(
-            f"{name}: accuracy {r['accuracy']:.4f} [{r['accuracy_lo']:.4f}, {r['accuracy_hi']:.4f}], "
-            f"macro-F1 {r['macro_f1']:.4f}{extra}"
-        )
+    for line in summary_lines(report, models):
+        print(line)
 
 
 if __name__ == "__main__":
