@@ -72,7 +72,7 @@ def output_dirs(paths):
 @contextlib.contextmanager
 def output_tree(root, names):
     """Yield a fresh temporary directory standing for `root`: when the block succeeds, each
-    root/<name> is replaced by what the block wrote at <tmp>/<name> (an empty directory where
+    root/<name> (a folder directly under root) is replaced by what the block wrote at <tmp>/<name> (an empty directory where
     it wrote nothing), all together as `output_dirs` does; on any exception nothing changes."""
     root = Path(root)
     with output_dirs([root / n for n in names]) as tmps:

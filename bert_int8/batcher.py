@@ -23,7 +23,7 @@ import collections
 import threading
 import time
 
-from .params import serving_default
+from . import serving_limits
 
 
 class QueueFull(Exception):
@@ -45,9 +45,9 @@ class DynamicBatcher:
     def __init__(
         self,
         predict,
-        max_batch=serving_default("max_batch"),
-        max_wait_ms=serving_default("max_wait_ms"),
-        max_queue=serving_default("max_queue"),
+        max_batch=serving_limits.MAX_BATCH,
+        max_wait_ms=serving_limits.MAX_WAIT_MS,
+        max_queue=serving_limits.MAX_QUEUE,
         shares_batches=True,
         on_batch=None,
     ):

@@ -10,8 +10,8 @@ import gc
 import json
 import sys
 
+from . import serving_limits
 from .errors import PipelineError, run_stage
-from .params import serving_default
 
 PROGRESS_ABOVE = 5000  # lines; smaller inputs finish before a bar would help
 
@@ -67,10 +67,16 @@ def cmd_predict(args):
 
 
 def cmd_params(args):
+    from . import backends
     from .params import load_params
     from .params_doc import render
 
-    sys.stdout.write(render(load_params(args.file)))
+    params = load_params(args.file)
+    backends.chosen(params.quantize.backends)  # the quantize stage's own check and line
+    sys.stdout.write(render(params))
+    sys.stdout.write("\nquantize.backends, the registered runtimes (bert_int8/backends):\n")
+    for b in backends.BACKENDS.values():
+        sys.stdout.write(f"  {b.name}: {b.description}\n")
 
 
 def cmd_serve(args):
@@ -163,18 +169,18 @@ def build_parser():
     s.add_argument(
         "--max-batch",
         type=int,
-        default=serving_default("max_batch"),
+        default=serving_limits.MAX_BATCH,
         help="most titles in one forward pass across requests",
     )
     s.add_argument(
         "--max-wait-ms",
         type=float,
-        default=serving_default("max_wait_ms"),
+        default=serving_limits.MAX_WAIT_MS,
         help="longest a request waits for batch-mates (0: a pass takes what is queued; under load, "
         "requests queue while the previous pass runs)",
     )
     s.add_argument(
-        "--max-queue", type=int, default=serving_default("max_queue"), help="most titles waiting; beyond it, 503"
+        "--max-queue", type=int, default=serving_limits.MAX_QUEUE, help="most titles waiting; beyond it, 503"
     )
     s.add_argument("--timeout-s", type=float, default=10.0, help="a request not answered by then gets 504")
     s.add_argument(

@@ -30,12 +30,15 @@ class ModelDir:
         """Read what `path` holds; a PipelineError names the directory if it is not a model."""
         path = Path(path)
         check_model_dir(path)
-        for backend in backends.BACKENDS.values():
-            precision = backend.precision_of(path)
-            if precision:
-                return cls(path, backend.name, precision)
-        files = sorted({f.name for b in backends.BACKENDS.values() for f in b.files(path, "fp32")})
-        raise PipelineError(f"{path}: not a model directory (no model file: none of {', '.join(files)})")
+        claims = {b.name: b.precision_of(path) for b in backends.BACKENDS.values()}
+        claims = {name: precision for name, precision in claims.items() if precision}
+        if len(claims) > 1:  # files of two runtimes in one directory: which one is meant?
+            raise PipelineError(f"{path}: holds the model files of several backends ({', '.join(claims)})")
+        if not claims:
+            files = sorted({f.name for b in backends.BACKENDS.values() for f in b.files(path, "fp32")})
+            raise PipelineError(f"{path}: not a model directory (no model file: none of {', '.join(files)})")
+        ((name, precision),) = claims.items()
+        return cls(path, name, precision)
 
     @property
     def runtime(self):

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import serving_limits
 from .errors import PipelineError, first_line
 
 
@@ -208,12 +209,6 @@ class BenchmarkParams(Section):
         return self
 
 
-def serving_default(name):
-    """The service's default for one of its limits (max_batch, max_wait_ms, max_queue): the load
-    test's, so that `bert-int8 serve` with no flags is what the committed load test measured."""
-    return LoadTestParams.model_fields[name].default
-
-
 class LoadTestParams(Section):
     concurrency: list[Annotated[int, Field(ge=1, le=256)]] = Field(
         [1, 8, 32], description="Concurrent clients, each posting back to back; one run per level"
@@ -223,11 +218,18 @@ class LoadTestParams(Section):
     )
     seconds: float = Field(5.0, gt=0, le=600, description="Length of each run")
     threads: int = Field(2, ge=1, description="Threads of the served model (all of them, over its workers)")
-    max_batch: int = Field(64, ge=1, description="The service's largest pass (bert-int8 serve --max-batch)")
-    max_wait_ms: float = Field(
-        0.0, ge=0, le=1000, description="How long a pass waits for more titles (bert-int8 serve --max-wait-ms)"
+    max_batch: int = Field(
+        serving_limits.MAX_BATCH, ge=1, description="The service's largest pass (bert-int8 serve --max-batch)"
     )
-    max_queue: int = Field(4096, ge=1, description="Titles queued before 503 (bert-int8 serve --max-queue)")
+    max_wait_ms: float = Field(
+        serving_limits.MAX_WAIT_MS,
+        ge=0,
+        le=1000,
+        description="How long a pass waits for more titles (bert-int8 serve --max-wait-ms)",
+    )
+    max_queue: int = Field(
+        serving_limits.MAX_QUEUE, ge=1, description="Titles queued before 503 (bert-int8 serve --max-queue)"
+    )
     disturbed_share: float = Field(
         0.05,
         gt=0,

@@ -66,14 +66,14 @@ def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, 
     return models_under(out_dir, bf16, wanted=[b.name for b in backends.chosen(quantize_params.backends)])
 
 
-def benchmark_shape(config, recipe, backends, tokenizer, calibration_texts, params, bf16):
+def benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params, bf16):
     """(comparison, kernel): compare_models on the shape (bert_int8.comparison), and how close
     each int8 model comes at batch `params.batch_size` to the machine's int8 matrix-product rate."""
     quantize_params = QuantizeParams(
         scheme=recipe["scheme"],
         embeddings=recipe["embeddings"],
         keep_fp32=recipe["keep_fp32"],
-        backends=list(backends),
+        backends=list(built),
         max_f1_drop=None,
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,8 +30,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import serving_limits
 from .batcher import Closed, DynamicBatcher, QueueFull
-from .params import serving_default
 
 
 class Score(BaseModel):
@@ -101,9 +101,9 @@ def create_app(
     max_texts=256,
     max_chars=512,
     top_k=3,
-    max_batch=serving_default("max_batch"),
-    max_wait_ms=serving_default("max_wait_ms"),
-    max_queue=serving_default("max_queue"),
+    max_batch=serving_limits.MAX_BATCH,
+    max_wait_ms=serving_limits.MAX_WAIT_MS,
+    max_queue=serving_limits.MAX_QUEUE,
     timeout_s=10.0,
     max_body_bytes=None,
     chosen=None,

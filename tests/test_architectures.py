@@ -72,7 +72,8 @@ def test_every_backend_loads_and_fp32_matches(built):
         if d.precision == "fp32":
             np.testing.assert_allclose(logits, reference, atol=1e-4, err_msg=f"{arch} {name}")
         else:
-            assert np.abs(logits - reference).max() < 0.2, f"{arch} {name}"
+            # relative to the logits' own scale (tiny random models give logits of about 0.03)
+            assert np.abs(logits - reference).max() < 0.25 * np.abs(reference).max(), f"{arch} {name}"
     if arch == "distilbert":
         import onnx
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bert_int8.atomic import output_dir, output_dirs, write_json, write_text
+from bert_int8.atomic import output_dir, output_dirs, output_tree, write_json, write_text
 
 
 def _tree(path):
@@ -42,3 +42,25 @@ def test_write_json_is_sorted_and_replaces_whole(tmp_path):
     assert path.read_text(encoding="utf-8") == '{\n  "a": "漢",\n  "b": 1\n}\n'
     write_text(path, "x")
     assert path.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_output_tree_replaces_each_named_folder_together_or_not_at_all(tmp_path):
+    root = tmp_path / "models"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "old.txt").write_text("old")
+    (root / "keep").mkdir()
+    with pytest.raises(RuntimeError):
+        with output_tree(root, ["a", "c"]) as staging:
+            (staging / "a").mkdir()
+            (staging / "a" / "new.txt").write_text("new")
+            raise RuntimeError("a later write fails")
+    assert sorted(p.name for p in root.iterdir()) == ["a", "keep"] and (root / "a" / "old.txt").is_file()
+
+    with output_tree(root, ["a", "c", "d"]) as staging:
+        (staging / "a").mkdir()
+        (staging / "a" / "new.txt").write_text("new")
+        (staging / "c").mkdir()
+        (staging / "c" / "x.txt").write_text("x")
+    assert sorted(p.name for p in (root / "a").iterdir()) == ["new.txt"]  # replaced whole
+    assert (root / "c" / "x.txt").is_file() and (root / "d").is_dir() and not list((root / "d").iterdir())
+    assert sorted(p.name for p in root.iterdir()) == ["a", "c", "d", "keep"]  # no staging left

@@ -90,3 +90,15 @@ def test_stages_that_load_an_own_model_depend_on_models_in():
     tracked = subprocess.run(["git", "ls-files", "models_in"], cwd=REPO, capture_output=True, text=True).stdout
     assert "models_in/.gitkeep" in tracked.split()
     assert not [f for f in tracked.split() if f.lower().endswith((".md", ".txt", ".rst"))]
+
+
+def test_quantize_outputs_and_model_deps_are_the_registrys():
+    """Every backend's folders under models_save/ are quantize's outs, and deps of each stage
+    that reads the models: a runtime added to the registry but not here would never rerun them."""
+    from bert_int8 import backends
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    folders = {f"models_save/{d}" for b in backends.BACKENDS.values() for d in b.quantize_outputs()}
+    assert {o for o in stages["quantize"]["outs"] if isinstance(o, str)} == folders
+    for name in ("evaluate", "benchmark", "load_test"):
+        assert folders | {"models_save/fp32"} <= set(stages[name]["deps"]), name

@@ -1,4 +1,4 @@
-"""Lean serving: for ONNX Runtime and OpenVINO directories, `bert-int8 predict` and `serve` run in
+"""Lean serving: for the directories of backends with numpy_io, `bert-int8 predict` and `serve` run in
 a process where importing torch or transformers fails, and answer what the full path answers
 (the transformers tokenizer, `modeling.predict_logits`, the model's torch call), computed here
 in-process. `auto` runs there too, on metrics written for the tiny models."""

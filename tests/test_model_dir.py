@@ -1,6 +1,6 @@
 """A PyTorch model loaded with `threads` runs its own calls with that many threads and leaves the
-process's torch.set_num_threads setting as it found it (ONNX Runtime and OpenVINO sessions
-carry their own)."""
+process's torch.set_num_threads setting as it found it (the other runtimes' sessions carry
+their own). And opening a directory says which backend's it is, or why it is none."""
 
 import pytest
 import torch
@@ -63,3 +63,19 @@ def test_a_torch_directory_without_torch_fails_in_one_line(tmp_path, monkeypatch
     monkeypatch.setattr(builtins, "__import__", no_torch)
     with pytest.raises(PipelineError, match=r"a PyTorch model needs torch and transformers \(pip install"):
         found.load()
+
+
+def test_a_directory_with_two_runtimes_model_files_is_refused(tmp_path):
+    from bert_int8.errors import PipelineError
+
+    fp32_dir, _ = save_tiny_model_dirs(tmp_path)
+    (fp32_dir / "model.onnx").write_bytes(b"")  # a second runtime's model file beside PyTorch's
+    with pytest.raises(PipelineError, match=r"holds the model files of several backends \(torch, onnxruntime\)"):
+        ModelDir.open(fp32_dir)
+
+
+def test_an_older_pytorch_save_opens_as_pytorch_fp32(tmp_path):
+    fp32_dir, _ = save_tiny_model_dirs(tmp_path)
+    (fp32_dir / "model.safetensors").rename(fp32_dir / "pytorch_model.bin")
+    found = ModelDir.open(fp32_dir)
+    assert (found.backend, found.precision, found.files) == ("torch", "fp32", [fp32_dir / "pytorch_model.bin"])

@@ -57,3 +57,24 @@ def test_an_unknown_backend_stops_quantize_naming_the_key(workdir):
         "error: quantize.backends: unknown backend 'tensorrt' (known: torch, onnxruntime, openvino)"
     ]
     assert not (workdir / "metrics" / "quantize.json").exists()
+    # `bert-int8 params` checks the list as the stage does, with the same line
+    listed = subprocess.run(
+        [sys.executable, "-m", "bert_int8.cli", "params"], cwd=workdir, capture_output=True, text=True
+    )
+    assert listed.returncode == 2 and listed.stderr.strip().splitlines() == result.stderr.strip().splitlines()
+
+
+def test_a_broken_plugin_is_one_line_naming_the_variable(workdir):
+    save_tiny_model_dirs(workdir / "models_save")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "BERT_INT8_BACKENDS": "no_such_runtime"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bert_int8.cli", "predict", "models_save/fp32", "x"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: BERT_INT8_BACKENDS: cannot load backend module 'no_such_runtime': No module named 'no_such_runtime'"
+    ]

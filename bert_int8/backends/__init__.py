@@ -3,13 +3,15 @@
 Adding a runtime is its module (a `BACKEND` object) and one line in MODULES. A module named in
 the BERT_INT8_BACKENDS environment variable (comma-separated import paths) joins them: how a
 plugin, or the tests' stub runtime, is added without editing this package; stage subprocesses
-inherit it.
+inherit it. The registry loads on first use, so a bad plugin is the one-line error of the
+stage or command that meets it.
 """
 
+import functools
 import importlib
 import os
 
-from ..errors import PipelineError
+from ..errors import PipelineError, first_line
 from .base import PRECISIONS, Backend, Fp32Source  # noqa: F401 (the seam's names, for callers)
 
 # In the order of tables and of quantize.backends' default; PyTorch first, the reference.
@@ -19,61 +21,76 @@ MODULES = (
     "bert_int8.backends.openvino",
 )
 PLUGINS_ENV = "BERT_INT8_BACKENDS"
+REFERENCE = "torch"  # always built: the reference int8 model, and the FP32 model's runtime
 
 
-def _load():
+@functools.cache
+def _registry():
     plugins = [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
     found = {}
     for module in (*MODULES, *plugins):
-        backend = importlib.import_module(module).BACKEND
+        try:
+            backend = importlib.import_module(module).BACKEND
+        except (ImportError, AttributeError) as err:
+            raise PipelineError(f"{PLUGINS_ENV}: cannot load backend module {module!r}: {first_line(err)}") from None
+        for attr in ("name", "prefix", "subdir"):
+            taken = [b.name for b in found.values() if getattr(b, attr) == getattr(backend, attr)]
+            if taken:
+                raise PipelineError(
+                    f"{PLUGINS_ENV}: backend module {module!r} has the {attr} {getattr(backend, attr)!r} "
+                    f"of backend {taken[0]!r}"
+                )
         found[backend.name] = backend
     return found
 
 
-BACKENDS = _load()
-REFERENCE = "torch"  # always built: the reference int8 model, and the FP32 model's runtime
+def __getattr__(name):
+    if name == "BACKENDS":  # name -> Backend, loaded on first use
+        return _registry()
+    raise AttributeError(name)
 
 
 def get(name):
-    return BACKENDS[name]
+    return _registry()[name]
+
+
+def names():
+    return list(_registry())
 
 
 def chosen(wanted, key="quantize.backends"):
     """The backends named in `wanted` (None: all), in the registry's order; a PipelineError
     naming `key` for an unknown name or a list without the reference."""
+    registry = _registry()
     if wanted is None:
-        return list(BACKENDS.values())
-    unknown = [n for n in wanted if n not in BACKENDS]
+        return list(registry.values())
+    unknown = [n for n in wanted if n not in registry]
     if unknown:
-        raise PipelineError(f"{key}: unknown backend {unknown[0]!r} (known: {', '.join(BACKENDS)})")
+        raise PipelineError(f"{key}: unknown backend {unknown[0]!r} (known: {', '.join(registry)})")
     if REFERENCE not in wanted:
         raise PipelineError(f"{key} must include {REFERENCE!r} (the reference int8 model)")
-    return [b for b in BACKENDS.values() if b.name in wanted]
-
-
-def names():
-    return list(BACKENDS)
+    return [b for b in registry.values() if b.name in wanted]
 
 
 def split_name(model_name):
     """(backend, precision) of a model name: onnx_int8 -> (onnxruntime, int8)."""
-    for backend in sorted(BACKENDS.values(), key=lambda b: -len(b.prefix)):
+    for backend in sorted(_registry().values(), key=lambda b: -len(b.prefix)):
         precision = model_name.removeprefix(backend.prefix)
         if model_name.startswith(backend.prefix) and precision in (*PRECISIONS, "bf16"):
             return backend.name, precision
-    raise ValueError(f"{model_name}: not a model name of any backend ({', '.join(BACKENDS)})")
+    raise PipelineError(f"{model_name}: not a model name of any backend ({', '.join(_registry())})")
 
 
 def model_name(backend, precision):
-    return BACKENDS[backend].prefix + precision
+    return _registry()[backend].prefix + precision
 
 
 def independent_of_batch(backend, precision):
     """False for dynamic int8 (activation scales computed per batch, so a title's answer moves
     with its batch-mates); true for FP32, BF16 and static int8."""
-    return precision != "int8" or not BACKENDS[backend].int8_depends_on_batch
+    return precision != "int8" or not _registry()[backend].int8_depends_on_batch
 
 
 def libraries():
     """Every runtime's distributions, for the machine record."""
-    return [lib for b in BACKENDS.values() for lib in b.libraries]
+    return [lib for b in _registry().values() for lib in b.libraries]

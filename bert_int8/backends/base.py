@@ -1,6 +1,6 @@
 """What the pipeline asks of a runtime: one `Backend` per runtime, in backends/<name>.py, listed
 once in backends/__init__.py. Quantize, evaluate, the benchmark, `predict`, the service,
-params and the machine record ask a backend; none of them names a runtime.
+`bert-int8 params` and the machine record ask the registry; none of them names a runtime.
 
 A runtime's models live at models_save/<subdir>/{fp32,int8}/ (`model_path`). PyTorch's subdir
 is empty: its FP32 model, models_save/fp32/, is what training writes and what every other

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import PipelineError
 from .base import Backend
 
-FP32_WEIGHTS = "model.safetensors"  # save_pretrained's
+FP32_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # save_pretrained's, and older saves
 RECIPE_FILE = "quantization_recipe.json"
 WEIGHTS_FILE = "int8_state_dict.pt"
 
@@ -51,10 +51,13 @@ class PyTorch(Backend):
     def precision_of(self, path):
         if (Path(path) / RECIPE_FILE).is_file():
             return "int8"
-        return "fp32" if (Path(path) / FP32_WEIGHTS).is_file() else None
+        return "fp32" if any((Path(path) / f).is_file() for f in FP32_WEIGHTS) else None
 
     def files(self, path, precision):
-        return [Path(path) / (WEIGHTS_FILE if precision == "int8" else FP32_WEIGHTS)]
+        if precision == "int8":
+            return [Path(path) / WEIGHTS_FILE]
+        found = [Path(path) / f for f in FP32_WEIGHTS if (Path(path) / f).is_file()]
+        return found[:1] or [Path(path) / FP32_WEIGHTS[0]]
 
     def load(self, path, precision, threads=None):
         try:
