@@ -1,4 +1,5 @@
-"""Tiny THUCNews-style data written by the tests themselves (no line of the real data set)."""
+"""Tiny THUCNews-style data written by the tests themselves (no line of the real data set),
+and the one tiny model shape."""
 
 import random
 from pathlib import Path
@@ -53,6 +54,11 @@ def write_raw(dest, n_train=30, n_eval=10, seed=0):
     return dest
 
 
+# The one tiny model shape of the tests: 1 layer, 32 wide, 2 heads, 64 in the feed-forward.
+# Random-weight models (tiny_config, tiny_bert) and the micro pipeline's trained model have it.
+TINY = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+TINY_POSITIONS = 64
+
 # Params small enough that the whole pipeline runs in seconds.
 MICRO_PARAMS = {
     "data": {"raw_dir": "data/raw", "max_train_samples": None, "seed": 1, "max_seq_length": 16},
@@ -60,10 +66,10 @@ MICRO_PARAMS = {
     "model": {
         "pretrained": None,
         "finetuned": None,
-        "layers": 1,
-        "hidden": 32,
-        "heads": 2,
-        "intermediate": 64,
+        "layers": TINY["num_hidden_layers"],
+        "hidden": TINY["hidden_size"],
+        "heads": TINY["num_attention_heads"],
+        "intermediate": TINY["intermediate_size"],
         "dropout": 0.0,
     },
     "train": {
@@ -124,23 +130,37 @@ def check_call(rows, names, figure, lowest, said):
         assert said.startswith(f"tie: {best}, ") and set(said[5:].split(", ")) == set(names) - clear, said
 
 
+def tiny_config(arch="bert", vocab_size=120, num_labels=len(CLASSES), **overrides):
+    """The tiny shape (TINY) as a transformers config of `arch`: bert, roberta, electra or
+    distilbert (whose keys have other names); `overrides` go to the config as they are."""
+    from transformers import BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig
+
+    common = dict(vocab_size=vocab_size, num_labels=num_labels)
+    if arch == "distilbert":
+        sizes = dict(
+            dim=TINY["hidden_size"],
+            n_layers=TINY["num_hidden_layers"],
+            n_heads=TINY["num_attention_heads"],
+            hidden_dim=TINY["intermediate_size"],
+            max_position_embeddings=TINY_POSITIONS,
+            pad_token_id=0,
+        )
+        return DistilBertConfig(**common, **sizes, **overrides)
+    if arch == "roberta":  # positions start after the padding index: two more of them
+        return RobertaConfig(**common, **TINY, max_position_embeddings=TINY_POSITIONS + 2, pad_token_id=0, **overrides)
+    if arch == "electra":
+        return ElectraConfig(**common, **TINY, max_position_embeddings=TINY_POSITIONS, embedding_size=16, **overrides)
+    assert arch == "bert", arch
+    return BertConfig(**common, **{**TINY, "max_position_embeddings": TINY_POSITIONS, **overrides})
+
+
 def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):
-    """A 1-layer BERT classifier with random weights, in eval mode."""
+    """A tiny BERT classifier (tiny_config) with random weights drawn from `seed`, in eval mode."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     torch.manual_seed(seed)
-    config = dict(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=num_labels,
-    )
-    config.update(overrides)
-    return BertForSequenceClassification(BertConfig(**config)).eval()
+    return BertForSequenceClassification(tiny_config("bert", vocab_size, num_labels, **overrides)).eval()
 
 
 def save_tiny_model_dirs(root):

@@ -5,7 +5,7 @@ from math import comb
 import numpy as np
 import pytest
 import torch
-from fixtures import check_call, make_titles, tiny_bert
+from fixtures import check_call, make_titles, tiny_bert, tiny_config
 
 from bert_int8.comparison import compare_models
 from bert_int8.params import BenchmarkParams, QuantizeParams
@@ -52,19 +52,9 @@ def test_per_channel_counts_its_scales():
 @pytest.fixture(scope="module")
 def toy_shape(tmp_path_factory):
     """Every backend's FP32 and int8 directory of a 1-layer toy BERT, as the pipeline builds them."""
-    from transformers import BertConfig
-
     texts = [t for t, _ in make_titles(2, 5)]
     tok = train_wordpiece(texts, 120, 1, False, 16)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-    )
+    config = tiny_config(vocab_size=len(tok), num_labels=3)
     qp = QuantizeParams(backends=BACKENDS, max_f1_drop=None)
     dirs = build_shape(config, qp, tok, texts, tmp_path_factory.mktemp("shape"), bf16=True)
     return config, tok, texts, dirs
