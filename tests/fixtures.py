@@ -1,7 +1,13 @@
 """Tiny THUCNews-style data written by the tests themselves (no line of the real data set),
-and the one tiny model shape."""
+the one tiny model shape, and the ways tests wait for another thread or process without
+sleeping: a batcher queue they await, and reading a child's output until it says it is ready."""
 
+import asyncio
+import collections
+import os
 import random
+import select
+import time
 from pathlib import Path
 
 CLASSES = [
@@ -182,3 +188,56 @@ def save_tiny_model_dirs(root):
     with output_dir(root / "int8") as out:
         save_quantized(apply_recipe(model, recipe), tok, recipe, out)
     return root / "fp32", root / "int8"
+
+
+class JoinCount(collections.deque):
+    """A DynamicBatcher's job queue that counts the requests joining it, so that a test awaits
+    `reach(n)` (n requests queued, some maybe taken since) instead of polling the clock. Jobs
+    join in the event loop's thread (DynamicBatcher.submit), where `reach` waits too."""
+
+    def __init__(self):
+        super().__init__()
+        self.joined, self._event = 0, None
+
+    def append(self, job):
+        super().append(job)
+        self.joined += 1
+        if self._event is not None:
+            self._event.set()
+
+    async def reach(self, n, timeout=30):
+        async def joined():
+            while self.joined < n:
+                self._event = asyncio.Event()
+                await self._event.wait()
+
+        await asyncio.wait_for(joined(), timeout)
+
+
+def count_joins(batcher):
+    """Give `batcher` (before any request) a JoinCount queue; returns it."""
+    with batcher.cond:
+        assert not batcher.jobs
+        batcher.jobs = JoinCount()
+    return batcher.jobs
+
+
+def read_until(pipe, done, timeout=120):
+    """Read a child's output `pipe` (binary) as it comes until `done(text so far)` holds, or
+    `done` is a string that has appeared; blocks on the pipe (select with the time left), never
+    sleeps. Returns the text read; fails at end of file (the child exited) or after `timeout` s."""
+    if isinstance(done, str):
+        marker = done
+
+        def done(text):
+            return marker in text
+
+    fd, data, deadline = pipe.fileno(), b"", time.monotonic() + timeout
+    while not done(data.decode("utf-8", "replace")):
+        left = deadline - time.monotonic()
+        ready = left > 0 and select.select([fd], [], [], left)[0]
+        assert ready, f"not said within {timeout} s; it said: {data.decode('utf-8', 'replace')[-2000:]}"
+        chunk = os.read(fd, 1 << 16)
+        assert chunk, f"the process closed its output first; it said: {data.decode('utf-8', 'replace')[-2000:]}"
+        data += chunk
+    return data.decode("utf-8", "replace")
