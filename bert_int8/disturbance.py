@@ -56,17 +56,22 @@ def _process_seconds(pid, reaped=True):
     return sum(int(v) for v in fields[11 : 15 if reaped else 13]) / TICKS
 
 
-def tree_seconds(pids):
-    """CPU seconds used by `pids` and every descendant of theirs alive now."""
-    seen, todo, total = set(), list(pids), 0.0
+def descendants(pids):
+    """`pids` and every descendant of theirs, those alive now (a set): the children of every
+    thread of each, as /proc lists them, down the whole tree."""
+    seen, todo = set(), list(pids)
     while todo:
         pid = todo.pop()
-        if pid in seen:
+        if pid in seen or not os.path.isdir(f"/proc/{pid}"):
             continue
         seen.add(pid)
-        total += _process_seconds(pid)
         todo += _children(pid)
-    return total
+    return seen
+
+
+def tree_seconds(pids):
+    """CPU seconds used by `pids` and every descendant of theirs alive now."""
+    return sum(_process_seconds(pid) for pid in descendants(pids))
 
 
 class CpuWatch:
