@@ -1,7 +1,7 @@
 """Is anything else using the machine while we time? The CPU time of everyone but us.
 
 A figure timed beside another busy process is not the model's: on 2 cores a low-priority
-package install halved OpenVINO's throughput and nothing said so. `CpuWatch` samples the
+package install halved a runtime's throughput and nothing said so. `CpuWatch` samples the
 machine's busy time from /proc/stat (steal included: time the hypervisor gave to other
 guests) and subtracts the CPU time of the processes we run (this one's own threads, and the
 pids it is told to watch with their descendants), every `interval` seconds, in a thread of its
@@ -56,17 +56,22 @@ def _process_seconds(pid, reaped=True):
     return sum(int(v) for v in fields[11 : 15 if reaped else 13]) / TICKS
 
 
-def tree_seconds(pids):
-    """CPU seconds used by `pids` and every descendant of theirs alive now."""
-    seen, todo, total = set(), list(pids), 0.0
+def descendants(pids):
+    """`pids` and every descendant of theirs, those alive now (a set): the children of every
+    thread of each, as /proc lists them, down the whole tree."""
+    seen, todo = set(), list(pids)
     while todo:
         pid = todo.pop()
-        if pid in seen:
+        if pid in seen or not os.path.isdir(f"/proc/{pid}"):
             continue
         seen.add(pid)
-        total += _process_seconds(pid)
         todo += _children(pid)
-    return total
+    return seen
+
+
+def tree_seconds(pids):
+    """CPU seconds used by `pids` and every descendant of theirs alive now."""
+    return sum(_process_seconds(pid) for pid in descendants(pids))
 
 
 class CpuWatch:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from .disturbance import CpuWatch
+from .disturbance import CpuWatch, descendants
 from .errors import PipelineError
 
 PROBE_TITLE = "新闻"  # the first request a started server answers: valid under any --max-chars
@@ -37,20 +37,15 @@ class Served(str):
 def tree_rss_kib(pids):
     """VmRSS summed over `pids` and their descendants alive now (KiB; pages that processes
     share, as forked workers do, count once per process)."""
-    seen, todo, total = set(), list(pids), 0
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                todo += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return total
+    return sum(_rss_kib(pid) for pid in descendants(pids))
+
+
+def _rss_kib(pid):
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0  # ended since it was listed
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
 
 
 def free_port():

@@ -1,6 +1,13 @@
-"""Tiny THUCNews-style data written by the tests themselves (no line of the real data set)."""
+"""Tiny THUCNews-style data written by the tests themselves (no line of the real data set),
+the one tiny model shape, and the ways tests wait for another thread or process without
+sleeping: a batcher queue they await, and reading a child's output until it says it is ready."""
 
+import asyncio
+import collections
+import os
 import random
+import select
+import time
 from pathlib import Path
 
 CLASSES = [
@@ -53,6 +60,11 @@ def write_raw(dest, n_train=30, n_eval=10, seed=0):
     return dest
 
 
+# The one tiny model shape of the tests: 1 layer, 32 wide, 2 heads, 64 in the feed-forward.
+# Random-weight models (tiny_config, tiny_bert) and the micro pipeline's trained model have it.
+TINY = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+TINY_POSITIONS = 64
+
 # Params small enough that the whole pipeline runs in seconds.
 MICRO_PARAMS = {
     "data": {"raw_dir": "data/raw", "max_train_samples": None, "seed": 1, "max_seq_length": 16},
@@ -60,10 +72,10 @@ MICRO_PARAMS = {
     "model": {
         "pretrained": None,
         "finetuned": None,
-        "layers": 1,
-        "hidden": 32,
-        "heads": 2,
-        "intermediate": 64,
+        "layers": TINY["num_hidden_layers"],
+        "hidden": TINY["hidden_size"],
+        "heads": TINY["num_attention_heads"],
+        "intermediate": TINY["intermediate_size"],
         "dropout": 0.0,
     },
     "train": {
@@ -97,6 +109,9 @@ MICRO_PARAMS = {
         "processes": 1,  # several per model: tests/test_launcher.py
         "title_samples": 50,
         "reference_shape": False,
+        # never retimed: on a CI machine shared with other jobs a retime only doubles the time;
+        # retiming and marking are tested in test_disturbance and test_service
+        "disturbed_share": 1.0,
     },
     "load_test": {
         "concurrency": [1, 4],
@@ -106,6 +121,7 @@ MICRO_PARAMS = {
         "max_batch": 16,
         "max_wait_ms": 0.0,
         "max_queue": 1024,
+        "disturbed_share": 1.0,
     },
 }
 
@@ -125,23 +141,37 @@ def check_call(rows, names, figure, lowest, said):
         assert said.startswith(f"tie: {best}, ") and set(said[5:].split(", ")) == set(names) - clear, said
 
 
+def tiny_config(arch="bert", vocab_size=120, num_labels=len(CLASSES), **overrides):
+    """The tiny shape (TINY) as a transformers config of `arch`: bert, roberta, electra or
+    distilbert (whose keys have other names); `overrides` go to the config as they are."""
+    from transformers import BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig
+
+    common = dict(vocab_size=vocab_size, num_labels=num_labels)
+    if arch == "distilbert":
+        sizes = dict(
+            dim=TINY["hidden_size"],
+            n_layers=TINY["num_hidden_layers"],
+            n_heads=TINY["num_attention_heads"],
+            hidden_dim=TINY["intermediate_size"],
+            max_position_embeddings=TINY_POSITIONS,
+            pad_token_id=0,
+        )
+        return DistilBertConfig(**common, **sizes, **overrides)
+    if arch == "roberta":  # positions start after the padding index: two more of them
+        return RobertaConfig(**common, **TINY, max_position_embeddings=TINY_POSITIONS + 2, pad_token_id=0, **overrides)
+    if arch == "electra":
+        return ElectraConfig(**common, **TINY, max_position_embeddings=TINY_POSITIONS, embedding_size=16, **overrides)
+    assert arch == "bert", arch
+    return BertConfig(**common, **{**TINY, "max_position_embeddings": TINY_POSITIONS, **overrides})
+
+
 def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):
-    """A 1-layer BERT classifier with random weights, in eval mode."""
+    """A tiny BERT classifier (tiny_config) with random weights drawn from `seed`, in eval mode."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     torch.manual_seed(seed)
-    config = dict(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=num_labels,
-    )
-    config.update(overrides)
-    return BertForSequenceClassification(BertConfig(**config)).eval()
+    return BertForSequenceClassification(tiny_config("bert", vocab_size, num_labels, **overrides)).eval()
 
 
 def save_tiny_model_dirs(root):
@@ -163,3 +193,56 @@ def save_tiny_model_dirs(root):
     with output_dir(root / "int8") as out:
         save_quantized(apply_recipe(model, recipe), tok, recipe, out)
     return root / "fp32", root / "int8"
+
+
+class JoinCount(collections.deque):
+    """A DynamicBatcher's job queue that counts the requests joining it, so that a test awaits
+    `reach(n)` (n requests queued, some maybe taken since) instead of polling the clock. Jobs
+    join in the event loop's thread (DynamicBatcher.submit), where `reach` waits too."""
+
+    def __init__(self):
+        super().__init__()
+        self.joined, self._event = 0, None
+
+    def append(self, job):
+        super().append(job)
+        self.joined += 1
+        if self._event is not None:
+            self._event.set()
+
+    async def reach(self, n, timeout=30):
+        async def joined():
+            while self.joined < n:
+                self._event = asyncio.Event()
+                await self._event.wait()
+
+        await asyncio.wait_for(joined(), timeout)
+
+
+def count_joins(batcher):
+    """Give `batcher` (before any request) a JoinCount queue; returns it."""
+    with batcher.cond:
+        assert not batcher.jobs
+        batcher.jobs = JoinCount()
+    return batcher.jobs
+
+
+def read_until(pipe, done, timeout=120):
+    """Read a child's output `pipe` (binary) as it comes until `done(text so far)` holds, or
+    `done` is a string that has appeared; blocks on the pipe (select with the time left), never
+    sleeps. Returns the text read; fails at end of file (the child exited) or after `timeout` s."""
+    if isinstance(done, str):
+        marker = done
+
+        def done(text):
+            return marker in text
+
+    fd, data, deadline = pipe.fileno(), b"", time.monotonic() + timeout
+    while not done(data.decode("utf-8", "replace")):
+        left = deadline - time.monotonic()
+        ready = left > 0 and select.select([fd], [], [], left)[0]
+        assert ready, f"not said within {timeout} s; it said: {data.decode('utf-8', 'replace')[-2000:]}"
+        chunk = os.read(fd, 1 << 16)
+        assert chunk, f"the process closed its output first; it said: {data.decode('utf-8', 'replace')[-2000:]}"
+        data += chunk
+    return data.decode("utf-8", "replace")

@@ -5,7 +5,7 @@ FP32-parity test: every registered backend, every architecture, one place."""
 
 import numpy as np
 import pytest
-from fixtures import CLASSES, make_titles
+from fixtures import CLASSES, make_titles, tiny_config
 
 from bert_int8.backends import BACKENDS
 from bert_int8.data import Split
@@ -18,29 +18,6 @@ from bert_int8.tokenizer import train_wordpiece
 
 ROWS = make_titles(3, 11)
 SPLIT = Split([t for t, _ in ROWS], [y for _, y in ROWS])
-SIZES = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-
-
-def _config(arch, vocab_size):
-    from transformers import BertConfig, DistilBertConfig, ElectraConfig, RobertaConfig
-
-    labels = {"id2label": dict(enumerate(CLASSES)), "label2id": {c: i for i, c in enumerate(CLASSES)}}
-    if arch == "distilbert":
-        return DistilBertConfig(
-            vocab_size=vocab_size,
-            dim=32,
-            n_layers=1,
-            n_heads=2,
-            hidden_dim=64,
-            max_position_embeddings=64,
-            pad_token_id=0,
-            **labels,
-        )
-    if arch == "roberta":
-        return RobertaConfig(vocab_size=vocab_size, max_position_embeddings=66, pad_token_id=0, **SIZES, **labels)
-    if arch == "electra":
-        return ElectraConfig(vocab_size=vocab_size, embedding_size=16, max_position_embeddings=64, **SIZES, **labels)
-    return BertConfig(vocab_size=vocab_size, max_position_embeddings=64, **SIZES, **labels)
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "distilbert", "electra"])
@@ -53,7 +30,8 @@ def built(request, tmp_path_factory):
     if arch == "distilbert":
         tok.model_input_names = ["input_ids", "attention_mask"]  # as DistilBERT's own tokenizer
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_config(_config(arch, len(tok))).eval()
+    labels = {"id2label": dict(enumerate(CLASSES)), "label2id": {c: i for i, c in enumerate(CLASSES)}}
+    model = AutoModelForSequenceClassification.from_config(tiny_config(arch, len(tok), **labels)).eval()
     root = tmp_path_factory.mktemp(arch)
     model.save_pretrained(root / "fp32")
     tok.save_pretrained(root / "fp32")

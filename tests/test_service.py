@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fixtures import CLASSES, save_tiny_model_dirs
+from fixtures import CLASSES, count_joins, save_tiny_model_dirs
 
 from bert_int8.batcher import DynamicBatcher, QueueFull
 from bert_int8.http_load import running_server
@@ -18,14 +18,6 @@ from bert_int8.predict import Classifier
 from bert_int8.service import NOT_BLANK, create_app, default_max_body_bytes
 
 LIMITS = ["--max-texts", "4", "--max-chars", "20", "--max-wait-ms", "20"]
-
-
-async def until(condition, what, timeout=30):
-    """Let the event loop run until `condition()` holds; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not reached within {timeout} s: {what}"
-        await asyncio.sleep(0.001)
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +127,12 @@ def test_which_models_answer_independently_of_batch_mates(model_dirs, static_int
     title, others = "银行利率上调", ["球队比赛冠军", "电影明星导演演唱会", "股票", "高考考生留学大学学校"] * 8
     alone = clf.predict([title], top_k=10)[0]["top_k"]
     together = clf.predict([title] + others, top_k=10)[0]["top_k"]
-    moved = max(
-        abs(a["probability"] - b["probability"])
-        for a, b in zip(sorted(alone, key=lambda s: s["label"]), sorted(together, key=lambda s: s["label"]))
-    )
     assert clf.answers_independent_of_batch == (which != "dynamic_int8")
     if clf.answers_independent_of_batch:
+        moved = max(
+            abs(a["probability"] - b["probability"])
+            for a, b in zip(sorted(alone, key=lambda s: s["label"]), sorted(together, key=lambda s: s["label"]))
+        )
         assert moved <= 1e-5, moved
     else:
         # Alone, its answer is reproducible to the bit; among batch-mates, whose activations set
@@ -292,17 +284,20 @@ class GatedClassifier(Classifier):
 def test_concurrent_requests_share_forward_passes_and_get_their_own_results(model_dirs):
     clf = GatedClassifier(model_dirs[0])
     batcher = DynamicBatcher(lambda texts: clf.predict(texts), max_batch=64, max_wait_ms=50)
+    queue = count_joins(batcher)
     requests = [[f"银行{i}", f"球队{i}"] for i in range(8)]
 
     async def go():
         tasks = [asyncio.ensure_future(batcher.submit(texts)) for texts in requests]
-        # every title is in the pass held at the gate or queued behind it
-        await until(lambda: clf.entered.is_set() and clf.held + batcher.depth() == 16, "all 16 titles in")
+        await queue.reach(len(requests))
+        assert await asyncio.to_thread(clf.entered.wait, 30), "no pass reached the gate"
+        titles_in = clf.held + batcher.depth()
         clf.gate.set()
-        return await asyncio.gather(*tasks)
+        return titles_in, await asyncio.gather(*tasks)
 
-    results = asyncio.run(go())
+    titles_in, results = asyncio.run(go())
     batcher.close()
+    assert titles_in == 16  # every title was in the pass held at the gate or queued behind it
     assert [[r["text"] for r in rows] for rows in results] == requests
     assert sum(clf.calls) == 16 and len(clf.calls) < len(requests)
     assert max(clf.calls) > 2
@@ -311,14 +306,16 @@ def test_concurrent_requests_share_forward_passes_and_get_their_own_results(mode
 def test_a_full_queue_refuses_and_a_slow_answer_times_out(model_dirs):
     clf = GatedClassifier(model_dirs[0])
     app = create_app(clf, max_texts=1, max_queue=1, timeout_s=0.5, max_wait_ms=0)
+    queue = count_joins(app.state.batcher)
 
     async def go():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             first = asyncio.ensure_future(client.post("/predict", json={"texts": ["银行"]}))  # taken, held at the gate
-            await until(clf.entered.is_set, "the first request at the gate")
+            assert await asyncio.to_thread(clf.entered.wait, 30), "the first request never reached the gate"
             second = asyncio.ensure_future(client.post("/predict", json={"texts": ["球队"]}))  # waits in the queue
-            await until(lambda: app.state.batcher.depth() == 1, "the second request queued")
+            await queue.reach(2)
+            assert app.state.batcher.depth() == 1
             third = await client.post("/predict", json={"texts": ["电影"]})  # queue full
             return third, await first, await second
 
@@ -332,14 +329,18 @@ def test_a_full_queue_refuses_and_a_slow_answer_times_out(model_dirs):
 def test_a_dynamic_int8_batcher_runs_each_request_alone(model_dirs):
     clf = GatedClassifier(model_dirs[1])
     batcher = DynamicBatcher(lambda texts: clf.predict(texts), max_wait_ms=50, shares_batches=False)
+    queue = count_joins(batcher)
 
     async def go():
         tasks = [asyncio.ensure_future(batcher.submit([f"银行{i}"])) for i in range(4)]
-        await until(lambda: clf.entered.is_set() and batcher.depth() == 3, "one request at the gate, 3 queued")
+        await queue.reach(4)
+        assert await asyncio.to_thread(clf.entered.wait, 30), "no pass reached the gate"
+        queued = batcher.depth()
         clf.gate.set()
-        return await asyncio.gather(*tasks)
+        await asyncio.gather(*tasks)
+        return queued
 
-    asyncio.run(go())
+    assert asyncio.run(go()) == 3  # one request at the gate, alone; the other three wait
     batcher.close()
     assert clf.calls == [1, 1, 1, 1]
 
@@ -349,12 +350,14 @@ def test_closing_answers_every_queued_request(model_dirs):
 
     clf = GatedClassifier(model_dirs[0])
     batcher = DynamicBatcher(lambda texts: clf.predict(texts), max_wait_ms=0)
+    queue = count_joins(batcher)
 
     async def go():
         first = asyncio.ensure_future(batcher.submit(["银行"]))  # taken, held at the gate
-        await until(clf.entered.is_set, "the first request at the gate")
+        assert await asyncio.to_thread(clf.entered.wait, 30), "the first request never reached the gate"
         second = asyncio.ensure_future(batcher.submit(["球队"]))  # queued
-        await until(lambda: batcher.depth() == 1, "the second request queued")
+        await queue.reach(2)
+        assert batcher.depth() == 1
         closing = asyncio.get_running_loop().run_in_executor(None, batcher.close)
         with pytest.raises(Closed):  # the queued request is answered while the pass still runs
             await second
@@ -578,3 +581,25 @@ def test_workers_refuse_a_port_another_server_listens_on_and_bad_counts():
         workers.fork(0, "127.0.0.1", 8000)
     with pytest.raises(PipelineError, match="^--threads 1 over --workers 2: each worker needs a thread of its own$"):
         workers.fork(2, "127.0.0.1", 8000, threads=1)
+
+
+def test_a_sweep_runs_every_level_and_sets_each_against_the_models_own_rate(served, monkeypatch):
+    """Known answers: every run serves 30 titles/s (a stand-in load generator), the model alone
+    120, so each run's share is 0.25; the runs are keyed by clients and titles per request."""
+    from bert_int8 import http_load
+    from bert_int8.params import LoadTestParams
+
+    runs = []
+
+    def fake_watched_drive(base, texts, concurrency, seconds, per_request, disturbed_share, label):
+        runs.append((concurrency, per_request, label))
+        return {"titles_per_s": 30.0}
+
+    monkeypatch.setattr(http_load, "drive", lambda *args, **kwargs: None)  # the warm-up
+    monkeypatch.setattr(http_load, "watched_drive", fake_watched_drive)
+    params = LoadTestParams(concurrency=[1, 4], texts_per_request=[1, 3], seconds=0.1)
+    report = http_load.sweep(served, ["银行"], params, model_rate=120.0, name="toy")
+    assert runs == [(1, 1, "toy c1"), (4, 1, "toy c4"), (1, 3, "toy c1_batch3"), (4, 3, "toy c4_batch3")]
+    for key in ("c1", "c4", "c1_batch3", "c4_batch3"):
+        assert report[key] == {"titles_per_s": 30.0, "share_of_model_rate": 0.25}, key
+    assert report["shares_batches"] is True and report["rss_mib_at_start"] > 0

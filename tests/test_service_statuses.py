@@ -4,11 +4,10 @@ requests of every kind the service refuses, driven in-process against the app.""
 import asyncio
 import json
 import threading
-import time
 
 import httpx
 import pytest
-from fixtures import CLASSES, save_tiny_model_dirs
+from fixtures import CLASSES, count_joins, save_tiny_model_dirs
 
 from bert_int8.predict import Classifier
 from bert_int8.service import create_app
@@ -29,14 +28,6 @@ class Held:
         self.entered.set()
         self.gate.wait(30)
         return [{"text": t, "label": "finance", "label_id": 0, "top_k": []} for t in texts]
-
-
-async def until(condition, timeout=30):
-    """Let the event loop run until `condition()` holds; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not reached within {timeout} s"
-        await asyncio.sleep(0.001)
 
 
 def declared(app, path="/predict", method="post"):
@@ -120,14 +111,16 @@ def test_a_body_that_is_not_utf8_is_the_standard_422_not_400(fp32_app):
 def test_busy_and_slow_answers_are_declared():
     clf = Held()
     app = create_app(clf, **LIMITS)
+    queue = count_joins(app.state.batcher)
 
     async def go():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             held = asyncio.ensure_future(client.post("/predict", json={"texts": ["a"]}))  # at the gate
-            await until(clf.entered.is_set)
+            assert await asyncio.to_thread(clf.entered.wait, 30), "the first request never reached the gate"
             queued = asyncio.ensure_future(client.post("/predict", json={"texts": ["b", "c"]}))  # fills the queue
-            await until(lambda: app.state.batcher.depth() == 2)
+            await queue.reach(2)
+            assert app.state.batcher.depth() == 2
             full = await client.post("/predict", json={"texts": ["d"]})
             return full, await held, await queued
 

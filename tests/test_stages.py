@@ -4,12 +4,32 @@ import json
 import shutil
 
 import pytest
+import yaml
 from conftest import ok, run_script, set_params
-from fixtures import CLASSES, make_titles, save_tiny_model_dirs, tiny_bert
+from fixtures import CLASSES, MICRO_PARAMS, make_titles, save_tiny_model_dirs, tiny_bert, write_raw
 
 from bert_int8.tokenizer import train_wordpiece
 
 _set_params, _ok = set_params, ok
+
+
+@pytest.fixture(scope="module")
+def prepared_once(tmp_path_factory):
+    """data/ and metrics/ after prepare_data on the micro params, run once for this module."""
+    root = tmp_path_factory.mktemp("prepared")
+    write_raw(root / "data" / "raw")
+    (root / "params.yaml").write_text(yaml.safe_dump(MICRO_PARAMS), encoding="utf-8")
+    _ok(run_script("prepare_data", root))
+    return root
+
+
+@pytest.fixture
+def prepared(workdir, prepared_once):
+    """The scratch repository (workdir) as prepare_data leaves it on the micro params."""
+    for name in ("data", "metrics"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+        shutil.copytree(prepared_once / name, workdir / name)
+    return workdir
 
 
 def _error_line(result):
@@ -86,53 +106,49 @@ def test_train_with_a_missing_pretrained_model(workdir):
 
 
 @pytest.mark.parametrize("stage", ["quantize", "evaluate", "benchmark"])
-def test_later_stages_without_a_model(workdir, stage):
-    _ok(run_script("prepare_data", workdir))
-    (workdir / "models_save" / "fp32").mkdir(parents=True)
-    line = _error_line(run_script(stage, workdir))
+def test_later_stages_without_a_model(prepared, stage):
+    (prepared / "models_save" / "fp32").mkdir(parents=True)
+    line = _error_line(run_script(stage, prepared))
     if stage == "benchmark":  # it reads evaluate's metrics first, before any model or timing
         assert line == "error: metrics/evaluate.json: not found (run the stage that writes it: dvc repro)"
     else:
         assert "models_save/fp32: not a model directory (config.json missing)" in line
 
 
-def test_quantize_and_evaluate_without_onnxruntime(workdir):
-    _ok(run_script("prepare_data", workdir))
-    save_tiny_model_dirs(workdir / "models_save")
-    shutil.rmtree(workdir / "models_save" / "int8")
-    _set_params(workdir, quantize={"backends": ["torch"]})
-    quantized = _ok(run_script("quantize", workdir))
-    assert sorted(p.name for p in (workdir / "models_save" / "onnx").iterdir()) == ["backends.json"]
-    budget = json.loads((workdir / "metrics" / "quantize.json").read_text())["budget"]["torch"]
+def test_quantize_and_evaluate_without_onnxruntime(prepared):
+    save_tiny_model_dirs(prepared / "models_save")
+    shutil.rmtree(prepared / "models_save" / "int8")
+    _set_params(prepared, quantize={"backends": ["torch"]})
+    quantized = _ok(run_script("quantize", prepared))
+    assert sorted(p.name for p in (prepared / "models_save" / "onnx").iterdir()) == ["backends.json"]
+    budget = json.loads((prepared / "metrics" / "quantize.json").read_text())["budget"]["torch"]
     assert (
         f"[{budget['dev_f1_drop_lo']}, {budget['dev_f1_drop_hi']}] at 95%, {budget['dev_verdict']}" in quantized.stdout
     )
-    evaluated = _ok(run_script("evaluate", workdir))
-    report = json.loads((workdir / "metrics" / "evaluate.json").read_text())
+    evaluated = _ok(run_script("evaluate", prepared))
+    report = json.loads((prepared / "metrics" / "evaluate.json").read_text())
     assert {"fp32", "int8", "int8_vs_fp32"} <= set(report) and "onnx_int8" not in report
     vs = report["int8_vs_fp32"]
     assert f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}" in evaluated.stdout
 
 
-def test_budget_that_cannot_hold_stops_quantize(workdir):
-    _ok(run_script("prepare_data", workdir))
-    save_tiny_model_dirs(workdir / "models_save")
+def test_budget_that_cannot_hold_stops_quantize(prepared):
+    save_tiny_model_dirs(prepared / "models_save")
     # Every Linear kept in FP32 leaves nothing quantized: no int8 recipe meets the budget,
     # and the stage must say so and stop.
-    _set_params(workdir, quantize={"max_f1_drop": 0.0, "keep_fp32": ["*"]})
-    line = _error_line(run_script("quantize", workdir))
+    _set_params(prepared, quantize={"max_f1_drop": 0.0, "keep_fp32": ["*"]})
+    line = _error_line(run_script("quantize", prepared))
     assert "quantize.max_f1_drop: no recipe meets the budget of 0.0" in line
-    assert not (workdir / "metrics" / "quantize.json").exists()
+    assert not (prepared / "metrics" / "quantize.json").exists()
 
 
-def test_quantize_without_a_budget_and_openvino_without_onnxruntime(workdir):
-    _ok(run_script("prepare_data", workdir))
-    save_tiny_model_dirs(workdir / "models_save")
-    _set_params(workdir, quantize={"backends": ["torch", "openvino"], "max_f1_drop": None})
-    result = run_script("quantize", workdir)
+def test_quantize_without_a_budget_and_openvino_without_onnxruntime(prepared):
+    save_tiny_model_dirs(prepared / "models_save")
+    _set_params(prepared, quantize={"backends": ["torch", "openvino"], "max_f1_drop": None})
+    result = run_script("quantize", prepared)
     _ok(result)
-    assert sorted(p.name for p in (workdir / "models_save" / "onnx").iterdir()) == ["backends.json"]
-    ov = workdir / "models_save" / "openvino"
+    assert sorted(p.name for p in (prepared / "models_save" / "onnx").iterdir()) == ["backends.json"]
+    ov = prepared / "models_save" / "openvino"
     assert sorted(p.name for p in ov.iterdir()) == ["backends.json", "fp32", "int8"]  # the ONNX export is gone
-    report = json.loads((workdir / "metrics" / "quantize.json").read_text())
+    report = json.loads((prepared / "metrics" / "quantize.json").read_text())
     assert report["budget"]["openvino"] == {} and "onnxruntime" not in report["budget"]
