@@ -116,11 +116,14 @@ def cmd_serve(args):
 
 
 def _model_dirs_help():
-    from .backends import BACKENDS
+    from . import backends
 
-    return ", ".join(f"{b.model_path('{fp32,int8}', 'models_save')} ({b.label})" for b in BACKENDS.values()), ", ".join(
-        b.label for b in BACKENDS.values()
-    )
+    try:
+        registry = list(backends.BACKENDS.values())
+    except PipelineError:  # a bad plugin: the command that meets it says so, in one line
+        return "a directory of any backend", "any backend"
+    dirs = ", ".join(f"{b.model_path('{fp32,int8}', 'models_save')} ({b.label})" for b in registry)
+    return dirs, ", ".join(b.label for b in registry)
 
 
 def build_parser():

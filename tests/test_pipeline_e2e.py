@@ -175,7 +175,7 @@ def test_changing_one_quantize_param_reruns_only_what_follows(repo):
     assert {"models_save/int8/", "models_save/onnx/"} <= modified
     assert not any(p.startswith(("models_save/fp32", "data/")) for p in modified)
     diff = json.loads(dvc(["metrics", "diff", "HEAD~1", "HEAD", "--json"], repo))["metrics/quantize.json"]
-    assert diff["recipe.scheme"] == {"old": "per_tensor", "new": "per_channel"}
+    assert diff["recipes.torch.scheme"] == {"old": "per_tensor", "new": "per_channel"}
     pdiff = json.loads(dvc(["params", "diff", "HEAD~1", "HEAD", "--json"], repo))
     assert pdiff["params.yaml"]["quantize.scheme"] == {"old": "per_tensor", "new": "per_channel"}
 
