@@ -60,11 +60,19 @@ def test_a_hog_beside_us_is_seen_and_our_own_work_is_not(hog):
     assert watch.worst_share >= 0.6 * hog and watch.mean_share >= 0.5 * hog
 
 
+# What these tests can hold a quiet machine to. Ours miscounted as another's would read as a
+# whole core (1 / cores of the machine) each; half of that is the bound. The stage's own 5%
+# is a target for an idle benchmark machine (checked by the stage's runs, not here): a CI
+# machine is a guest whose steal time and neighbours can take that much with nothing of ours
+# wrong, and a test held to it failed there.
+OWN_CORE_MISCOUNTED = 0.5 / os.cpu_count()
+
+
 def test_our_own_work_on_a_quiet_machine_is_not_flagged():
     # the benchmark's own window (1 s): shorter ones count a tick or two of kernel threads as a share
     with CpuWatch() as watch:
         _busy_wait(3.0)
-    assert watch.worst_share < BenchmarkParams().disturbed_share
+    assert watch.worst_share < OWN_CORE_MISCOUNTED, f"others took {watch.worst_share:.1%}"
 
 
 def test_a_model_timed_beside_a_hog_is_retimed_then_marked(toy_dir, hog):
@@ -83,6 +91,8 @@ def test_a_model_timed_beside_a_hog_is_retimed_then_marked(toy_dir, hog):
 
 
 def test_a_model_timed_on_a_quiet_machine_is_not_marked(toy_dir):
+    # the workers (ours, a core each while they time) must not count as others
+    params = PARAMS.model_copy(update={"disturbed_share": OWN_CORE_MISCOUNTED})
     said = []
-    _, _, share, disturbed = time_in_processes({"fp32": toy_dir}, PARAMS, _vocab(toy_dir), say=said.append)["fp32"]
-    assert not disturbed and share < PARAMS.disturbed_share and said == []
+    _, _, share, disturbed = time_in_processes({"fp32": toy_dir}, params, _vocab(toy_dir), say=said.append)["fp32"]
+    assert not disturbed and share < params.disturbed_share and said == [], f"others took {share:.1%}: {said}"
