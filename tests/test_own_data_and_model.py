@@ -54,16 +54,7 @@ def test_own_csv_then_own_finetuned_model(workdir):
     assert again["fp32"] == first["fp32"]  # the same model, the same test predictions
     assert "openvino_int8" in out.stdout
 
-    # the reference-shape benchmark times this model's shape, at data.max_seq_length (16), not
-    # bert-base at benchmark.seq_len
-    _set(workdir, benchmark={"reference_shape": True, "seq_len": 8})
-    _ok(run_script("benchmark", workdir))
-    bench = json.loads((workdir / "metrics/benchmark.json").read_text())
-    shape = bench["reference_shape_config"]
-    assert (shape["config"], shape["from"], shape["layers"], shape["seq_len"]) == ("my-model", "model.finetuned", 1, 16)
-    assert set(bench["reference_shape"]) == {"fp32", "int8", "openvino_fp32", "openvino_int8"} | (
-        {"bf16", "openvino_bf16"} if "bf16" in bench["trained"] else set()
-    )
+    # the reference-shape benchmark of this model's shape: tests/test_reference_shape.py
 
     # a model whose labels are not the data's: one line naming the difference
     config = json.loads((workdir / "my-model/config.json").read_text())

@@ -84,3 +84,35 @@ def test_the_benchmark_times_that_shape_at_that_length(saved, monkeypatch):
     result, kernel = benchmark_shape(config, recipe, ["torch"], tok, texts, params, bf16=False)
     assert timed == [(MAX_SEQ_LENGTH, config.vocab_size, {"fp32": 1, "int8": 1})]
     assert set(result["models"]) == {"fp32", "int8"} and "gop_per_sequence" in kernel
+
+
+def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkeypatch):
+    """benchmark.reference, as the stage calls it: with model.finetuned set, the shape it builds
+    and times is that model's at data.max_seq_length (the timing itself is the test above's)."""
+    from fixtures import save_tiny_model_dirs
+
+    from bert_int8 import benchmark
+    from bert_int8.params import parse_params
+
+    monkeypatch.chdir(tmp_path)
+    fp32, _ = save_tiny_model_dirs(tmp_path / "models_save")
+    timed = []
+
+    def fake_benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params, bf16):
+        timed.append((config.num_hidden_layers, params.seq_len, built))
+        return {"models": {}, "winners": {}, "headline": {}, "others_cpu_share": {}}, {}
+
+    monkeypatch.setattr(reference_shape, "benchmark_shape", fake_benchmark_shape)
+    all_params = parse_params(
+        {"model": {"finetuned": str(fp32)}, "data": {"max_seq_length": MAX_SEQ_LENGTH}, "benchmark": {"seq_len": 8}}
+    )
+    report = {"winners": {}, "headline": {}, "setup": {"others_cpu_share": {}}}
+    benchmark.reference(all_params, ["银行利率"], report, say=lambda line: None)
+    assert timed == [(1, MAX_SEQ_LENGTH, ["torch"])]
+    shape = report["reference_shape_config"]
+    assert (shape["config"], shape["from"], shape["layers"], shape["seq_len"]) == (
+        str(fp32),
+        "model.finetuned",
+        1,
+        MAX_SEQ_LENGTH,
+    )
