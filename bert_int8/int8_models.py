@@ -94,11 +94,11 @@ def _check_budget(backend, report, budget, kept, all_kept):
 def run(params, say=print):
     """The quantize stage: every chosen backend's models from models_save/fp32 into the layout,
     swapped in together, and metrics/quantize.json."""
+    chosen = [b.name for b in backends.chosen(params.backends)]  # a bad name stops it before any loading
     model = load_fp32(paths.FP32_DIR)
     tokenizer = load_tokenizer(paths.FP32_DIR)
     classes, dev = load_prepared("dev")
     calibration = []
-    chosen = [b.name for b in backends.chosen(params.backends)]
     if any(backends.get(b).needs_calibration for b in chosen):
         train_texts = load_prepared("train")[1].texts
         calibration = random.Random(0).sample(train_texts, min(params.calibration_samples, len(train_texts)))

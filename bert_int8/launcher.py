@@ -4,8 +4,8 @@ watched while they run.
 Several runtimes in one process leave their thread pools alive side by side (torch's OpenMP
 and each other runtime's own) and on 2 cores they fight: the one-process benchmark named the
 wrong real-title winner. So, as optimum-benchmark's process launcher and pyperf's workers do,
-the parent starts `python -m bert_int8.launcher SPEC OUT` for one model at a time and collects
-its per-pass figures. One process per model was not enough: three runs of the stage moved the
+the parent has a worker process started for one model at a time and collects its per-pass
+figures. One process per model was not enough: three runs of the stage moved the
 headline ratios by 6% and flipped a winner, because what differs from one process to the next
 (thread placement, memory layout, runtime state) outweighs what differs between passes of one
 process, and an interval from one process cannot cover it. So, as pyperf does, each model gets
@@ -13,10 +13,17 @@ process, and an interval from one process cannot cover it. So, as pyperf does, e
 its figures come from all of their passes pooled. The processes go round the models (A B C A B
 C ...), so a slow phase of the machine falls on every model alike, not on one.
 
+A fresh interpreter spends about 3 s importing torch and transformers before it can time
+anything, and a stage starts 48 workers. So the workers are forked from a zygote (`Zygote`),
+one process per comparison that has imported those and run nothing: each
+worker is still a new process in which no model has been loaded and no runtime's thread pool
+started (torch's OpenMP pool starts at its first operation), as fresh as a new interpreter for
+what is timed, and it starts in milliseconds.
+
 While a worker runs, `CpuWatch` measures how much of the machine's CPU went to anything else;
 above `disturbed_share` that process is run once more, and if it is still disturbed its passes
-are kept and the model is marked. A worker ends with the parent (PR_SET_PDEATHSIG): a benchmark
-killed mid-way leaves nothing timing on.
+are kept and the model is marked. The zygote ends with the stage and a worker with the zygote
+(PR_SET_PDEATHSIG): a benchmark killed mid-way leaves nothing timing on.
 """
 
 import json
@@ -24,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +58,14 @@ def time_in_processes(model_dirs, params, vocab_size, titles=None, say=print, do
     `done()` is called after each process."""
     runs = {name: [] for name in model_dirs}
     shares = process_shares(params.repeats, params.processes)
-    for i, passes in enumerate(shares):
-        for name, model_dir in model_dirs.items():
-            where = f"{name} (process {i + 1} of {len(shares)})"
-            runs[name].append(time_process(_spec(model_dir, params, vocab_size, titles, passes), params, where, say))
-            if done:
-                done()
+    with Zygote() as zygote:
+        for i, passes in enumerate(shares):
+            for name, model_dir in model_dirs.items():
+                where = f"{name} (process {i + 1} of {len(shares)})"
+                spec = _spec(model_dir, params, vocab_size, titles, passes)
+                runs[name].append(time_process(spec, params, where, say, zygote))
+                if done:
+                    done()
     out = {}
     for name, got in runs.items():
         passes, extra = pool([result for result, _, _ in got])
@@ -79,16 +89,15 @@ def _spec(model_dir, params, vocab_size, titles, passes):
         "vocab_size": vocab_size,
         "titles_file": str(titles[0]) if titles else None,
         "tokenizer_dir": str(titles[1]) if titles else None,
-        "parent": os.getpid(),
     }
 
 
-def time_process(spec, params, where, say=print):
-    """(the worker's {passes, extra}, others' worst CPU share, disturbed) for one fresh process,
-    run once more when others took more than `disturbed_share` of the CPU; `where` names it in
-    the line that says so."""
+def time_process(spec, params, where, say, zygote):
+    """(the worker's {passes, extra}, others' worst CPU share, disturbed) for one fresh process
+    forked by `zygote`, run once more when others took more than `disturbed_share` of the CPU;
+    `where` names it in the line that says so."""
     for attempt in (1, 2):
-        result, share = _run_worker(spec)
+        result, share = _run_worker(spec, zygote)
         if share is None or share <= params.disturbed_share:
             return result, share, False
         if attempt == 1:
@@ -112,21 +121,113 @@ def pool(results):
     return passes, extra
 
 
-def _run_worker(spec):
+class Zygote:
+    """A process that has imported what every worker needs (`_preload`) and forks one worker at
+    a time on request. Context manager; the process starts when first asked for (`pid`) and ends
+    when the block closes its stdin, or with us."""
+
+    proc = None
+
+    def __enter__(self):
+        return self
+
+    @property
+    def pid(self):
+        return self._started().pid
+
+    def _started(self):
+        if self.proc is None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bert_int8.launcher", str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            if self.proc.stdout.readline().strip() != "ready":
+                raise PipelineError(f"the benchmark's zygote process failed to start (exit {self.proc.wait()})")
+        return self.proc
+
+    def start(self, spec_file, out_file, err_file):
+        """The pid of a worker forked to time `spec_file` into `out_file`."""
+        stdin = self._started().stdin
+        stdin.write(json.dumps([str(spec_file), str(out_file), str(err_file)]) + "\n")
+        stdin.flush()
+        return int(self._answer())
+
+    def wait(self):
+        """That worker's exit status (negative: the signal that ended it)."""
+        return int(self._answer())
+
+    def _answer(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise PipelineError(f"the benchmark's zygote process ended (exit {self.proc.wait()})")
+        return line
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+def _run_worker(spec, zygote):
     with tempfile.TemporaryDirectory(prefix="bert-int8-timing-") as tmp:
         spec_file, out_file, err_file = (Path(tmp) / n for n in ("spec.json", "out.json", "error.txt"))
         spec_file.write_text(json.dumps(spec), encoding="utf-8")
-        env = {**os.environ, ERROR_FILE_ENV: str(err_file)}
-        with CpuWatch() as watch:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bert_int8.launcher", str(spec_file), str(out_file)], env=env
-            )
-            watch.watch(proc.pid)
-            code = proc.wait()
+        with CpuWatch([zygote.pid]) as watch:  # idle while its worker runs; the worker is its child
+            watch.watch(zygote.start(spec_file, out_file, err_file))
+            code = zygote.wait()
         if code:
             said = err_file.read_text(encoding="utf-8").strip() if err_file.is_file() else ""
             raise PipelineError(said.removeprefix("error: ") or f"{spec['path']}: timing process failed (exit {code})")
         return json.loads(out_file.read_text(encoding="utf-8")), watch.worst_share
+
+
+def _preload():
+    """What every worker imports before it can time anything (about 3 s of a fresh interpreter
+    here): torch, transformers' classes the models and tokenizers load through, and ours."""
+    import torch  # noqa: F401
+    from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedTokenizerFast  # noqa: F401
+
+    from . import model_dir, modeling, params, sizes, timing, tokenizer  # noqa: F401
+
+
+def _zygote(parent):
+    """The zygote's loop: a line [spec file, out file, error file] on stdin forks a worker; it
+    answers the worker's pid, then its exit status, a line each. The workers' own prints go to
+    stderr, so that stdout carries only those answers."""
+    die_with_parent(int(parent))
+    _preload()
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    print("ready", file=answers, flush=True)
+    for line in sys.stdin:
+        spec_file, out_file, err_file = json.loads(line)
+        me = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _forked_worker(me, spec_file, out_file, err_file)
+        print(pid, file=answers, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), file=answers, flush=True)
+
+
+def _forked_worker(zygote, spec_file, out_file, err_file):
+    """A forked worker: _worker under run_stage (its error line to `err_file`); never returns."""
+    code = 1
+    try:
+        die_with_parent(zygote)
+        os.environ[ERROR_FILE_ENV] = err_file
+        run_stage(_worker, spec_file, out_file)
+        code = 0
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _worker(spec_file, out_file):
@@ -138,7 +239,6 @@ def _worker(spec_file, out_file):
     from .timing import fixed_shape_passes, title_passes
 
     spec = json.loads(Path(spec_file).read_text(encoding="utf-8"))
-    die_with_parent(spec["parent"])
     params = BenchmarkParams(**spec["params"])
     model_dir = ModelDir.open(spec["path"])
     if spec["precision"] == "bf16":
@@ -158,4 +258,4 @@ def _worker(spec_file, out_file):
 
 
 if __name__ == "__main__":
-    run_stage(_worker, *sys.argv[1:3])
+    run_stage(_zygote, sys.argv[1])

@@ -38,7 +38,7 @@ class FakeWorker:
         self.answers = {path: list(a) for path, a in answers.items()}
         self.started = []
 
-    def __call__(self, spec):
+    def __call__(self, spec, zygote):
         self.started.append((spec["path"], spec["passes"]))
         return self.answers[spec["path"]].pop(0)
 
@@ -145,19 +145,25 @@ def test_a_killed_parent_leaves_no_worker_behind(toy_dirs, tmp_path):
     fp32 = toy_dirs["fp32"].path
     vocab = json.loads((fp32 / "config.json").read_text())["vocab_size"]
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(fp32), str(vocab), str(fifo)])
-    worker = None
+    left = set()
     try:
         with open(fifo, "w"):
-            (worker,) = _children(parent.pid)
-            gone = os.pidfd_open(worker)
-            parent.kill()  # SIGKILL: no handler of the parent's runs, only the kernel can tell the worker
+            (zygote,) = _children(parent.pid)
+            (worker,) = _children(zygote)  # forked by the zygote, blocked on the FIFO
+            left = {worker, zygote}
+            gone = {os.pidfd_open(p): p for p in left}
+            parent.kill()  # SIGKILL: no handler of the parent's runs, only the kernel can tell the zygote
             parent.wait()
-            ended, _, _ = select.select([gone], [], [], 60)
-            os.close(gone)
-        assert ended, "the worker outlived its parent"
-        worker = None
+            while gone:
+                ended, _, _ = select.select(list(gone), [], [], 60)
+                if not ended:
+                    break
+                for fd in ended:
+                    left.discard(gone.pop(fd))
+                    os.close(fd)
+        assert not left, f"outlived their parent: {left}"
     finally:
         parent.kill()
         parent.wait()
-        if worker is not None:
-            os.kill(worker, signal.SIGKILL)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)

@@ -48,8 +48,7 @@ def test_a_fourth_runtime_through_the_registry_alone(workdir):
 
 
 def test_an_unknown_backend_stops_quantize_naming_the_key(workdir):
-    ok(run_script("prepare_data", workdir))
-    save_tiny_model_dirs(workdir / "models_save")
+    # nothing prepared, no model: the param is checked before anything is read
     set_params(workdir, quantize={"backends": ["torch", "tensorrt"]})
     result = run_script("quantize", workdir)
     assert result.returncode == 2
