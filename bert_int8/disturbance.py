@@ -46,11 +46,12 @@ def _children(pid):
 
 
 def _process_seconds(pid, reaped=True):
-    """CPU seconds used by `pid` (all its threads), plus those of its reaped children."""
+    """CPU seconds used by `pid` (all its threads), plus those of its reaped children; None
+    when it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0
+        return None
     fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
     # utime, stime, cutime, cstime are fields 14-17 (1-based), here 11-14 after the name
     return sum(int(v) for v in fields[11 : 15 if reaped else 13]) / TICKS
@@ -70,8 +71,15 @@ def descendants(pids):
 
 
 def tree_seconds(pids):
-    """CPU seconds used by `pids` and every descendant of theirs alive now."""
-    return sum(_process_seconds(pid) for pid in descendants(pids))
+    """(CPU seconds used by `pids` and every descendant of theirs alive now, those of `pids`
+    that were read: alive)."""
+    pids, total, alive = set(pids), 0.0, set()
+    for pid in descendants(pids):
+        seconds = _process_seconds(pid)
+        if seconds is not None:
+            total += seconds
+            alive |= {pid} & pids
+    return total, alive
 
 
 class CpuWatch:
@@ -100,8 +108,11 @@ class CpuWatch:
     def _sample(self):
         with self._lock:
             pids = set(self.pids)
-        alive = {p for p in pids if Path(f"/proc/{p}").exists()}
-        ours = _process_seconds(os.getpid(), reaped=False) + tree_seconds(alive)
+        # alive: the watched pids whose seconds were read. One reaped between the listing and
+        # the reading (its seconds now in its parent's, maybe already read) is not, so the
+        # window in which it went is skipped, not read as others' work.
+        seconds, alive = tree_seconds(pids)
+        ours = (_process_seconds(os.getpid(), reaped=False) or 0.0) + seconds
         return time.perf_counter(), machine_busy_seconds(), ours, alive
 
     def _others(self, a, b):

@@ -14,11 +14,13 @@ its figures come from all of their passes pooled. The processes go round the mod
 C ...), so a slow phase of the machine falls on every model alike, not on one.
 
 A fresh interpreter spends about 3 s importing torch and transformers before it can time
-anything, and a stage starts 48 workers. So the workers are forked from a zygote (`Zygote`),
-one process per comparison that has imported those and run nothing: each
-worker is still a new process in which no model has been loaded and no runtime's thread pool
-started (torch's OpenMP pool starts at its first operation), as fresh as a new interpreter for
-what is timed, and it starts in milliseconds.
+anything, and a stage starts 48 workers. So the workers of one round are forked from a zygote
+(`Zygote`), a process that has imported those and run nothing: each worker is a new process in
+which no model has been loaded and no runtime's thread pool started (torch's OpenMP pool starts
+at its first operation). What a fork shares with its siblings is what exec draws at random: the
+address-space layout and the hash seed. So each round has a zygote of its own, a new
+interpreter, and a model's processes, one per round, still come from as many interpreters:
+the variation between them that pyperf's fresh workers sample is still sampled.
 
 While a worker runs, `CpuWatch` measures how much of the machine's CPU went to anything else;
 above `disturbed_share` that process is run once more, and if it is still disturbed its passes
@@ -58,8 +60,8 @@ def time_in_processes(model_dirs, params, vocab_size, titles=None, say=print, do
     `done()` is called after each process."""
     runs = {name: [] for name in model_dirs}
     shares = process_shares(params.repeats, params.processes)
-    with Zygote() as zygote:
-        for i, passes in enumerate(shares):
+    for i, passes in enumerate(shares):
+        with Zygote() as zygote:  # one per round: each of a model's processes from another interpreter
             for name, model_dir in model_dirs.items():
                 where = f"{name} (process {i + 1} of {len(shares)})"
                 spec = _spec(model_dir, params, vocab_size, titles, passes)
@@ -150,8 +152,11 @@ class Zygote:
     def start(self, spec_file, out_file, err_file):
         """The pid of a worker forked to time `spec_file` into `out_file`."""
         stdin = self._started().stdin
-        stdin.write(json.dumps([str(spec_file), str(out_file), str(err_file)]) + "\n")
-        stdin.flush()
+        try:
+            stdin.write(json.dumps([str(spec_file), str(out_file), str(err_file)]) + "\n")
+            stdin.flush()
+        except BrokenPipeError:
+            raise PipelineError(f"the benchmark's zygote process ended (exit {self.proc.wait()})") from None
         return int(self._answer())
 
     def wait(self):
@@ -164,10 +169,16 @@ class Zygote:
             raise PipelineError(f"the benchmark's zygote process ended (exit {self.proc.wait()})")
         return line
 
-    def __exit__(self, *exc):
-        if self.proc is not None:
+    def __exit__(self, exc_type, *exc):
+        if self.proc is None:
+            return
+        if exc_type is not None:  # interrupted: its worker's timing is of no use now
+            self.proc.kill()
+        try:
             self.proc.stdin.close()
-            self.proc.wait()
+        except BrokenPipeError:
+            pass
+        self.proc.wait()
 
 
 def _run_worker(spec, zygote):
@@ -197,9 +208,9 @@ def _zygote(parent):
     answers the worker's pid, then its exit status, a line each. The workers' own prints go to
     stderr, so that stdout carries only those answers."""
     die_with_parent(int(parent))
-    _preload()
     answers = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
+    os.dup2(2, 1)  # before any import: what a library prints must not reach the answers
+    _preload()
     print("ready", file=answers, flush=True)
     for line in sys.stdin:
         spec_file, out_file, err_file = json.loads(line)
@@ -221,7 +232,7 @@ def _forked_worker(zygote, spec_file, out_file, err_file):
         run_stage(_worker, spec_file, out_file)
         code = 0
     except SystemExit as err:
-        code = err.code if isinstance(err.code, int) else 1
+        code = err.code if isinstance(err.code, int) else int(err.code is not None)
     except BaseException:
         traceback.print_exc()
     finally:

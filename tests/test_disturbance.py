@@ -61,11 +61,12 @@ def test_a_hog_beside_us_is_seen_and_our_own_work_is_not(hog):
 
 
 # What these tests can hold a quiet machine to. Ours miscounted as another's would read as a
-# whole core (1 / cores of the machine) each; half of that is the bound. The stage's own 5%
-# is a target for an idle benchmark machine (checked by the stage's runs, not here): a CI
-# machine is a guest whose steal time and neighbours can take that much with nothing of ours
-# wrong, and a test held to it failed there.
-OWN_CORE_MISCOUNTED = 0.5 / os.cpu_count()
+# whole core (1 / cores of the machine) each; half of that is the bound, or the stage's own
+# threshold where that is higher (many cores). On 2 cores the stage's 5% is a target for an
+# idle benchmark machine (checked by the stage's runs, not here): a CI machine is a guest whose
+# steal time and neighbours can take that much with nothing of ours wrong, and a test held to
+# it failed there.
+OWN_CORE_MISCOUNTED = max(BenchmarkParams().disturbed_share, 0.5 / os.cpu_count())
 
 
 def test_our_own_work_on_a_quiet_machine_is_not_flagged():

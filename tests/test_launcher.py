@@ -4,6 +4,7 @@ passes pooled, a disturbed process retimed, no worker outliving its parent.
 Most tests put a recording stand-in for the worker (`launcher._run_worker`) that hands back
 pass lists made here, so every expected figure is worked out by hand from those lists."""
 
+import contextlib
 import json
 import os
 import select
@@ -145,7 +146,7 @@ def test_a_killed_parent_leaves_no_worker_behind(toy_dirs, tmp_path):
     fp32 = toy_dirs["fp32"].path
     vocab = json.loads((fp32 / "config.json").read_text())["vocab_size"]
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(fp32), str(vocab), str(fifo)])
-    left = set()
+    left, gone = set(), {}
     try:
         with open(fifo, "w"):
             (zygote,) = _children(parent.pid)
@@ -165,5 +166,8 @@ def test_a_killed_parent_leaves_no_worker_behind(toy_dirs, tmp_path):
     finally:
         parent.kill()
         parent.wait()
+        for fd in gone:
+            os.close(fd)
         for pid in left:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
