@@ -6,12 +6,12 @@ directory), or `auto`: the committed run's fastest model within the accuracy bud
 (pip install "bert-int8[serve]")."""
 
 import argparse
-import gc
 import json
 import sys
 
 from . import serving_limits
 from .errors import PipelineError, run_stage
+from .heap import freeze_heap
 
 PROGRESS_ABOVE = 5000  # lines; smaller inputs finish before a bar would help
 
@@ -102,10 +102,7 @@ def cmd_serve(args):
         max_body_bytes=args.max_body_bytes,
         chosen=chosen,
     )
-    # The model, tokenizer and app are long-lived: moving them out of the garbage collector's
-    # view keeps its full collections short, and so the service's tail latency.
-    gc.collect()
-    gc.freeze()
+    freeze_heap()  # the model, tokenizer and app are long-lived: keeps full collections short
     if args.workers <= 1:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
         return

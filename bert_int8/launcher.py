@@ -244,6 +244,7 @@ def _forked_worker(zygote, spec_file, out_file, err_file):
 def _worker(spec_file, out_file):
     """The fresh process: load one model through the one model-directory loader, time its share
     of the passes."""
+    from .heap import freeze_heap
     from .model_dir import ModelDir
     from .params import BenchmarkParams
     from .sizes import weight_bytes
@@ -255,6 +256,7 @@ def _worker(spec_file, out_file):
     if spec["precision"] == "bf16":
         model_dir = model_dir.as_bf16()
     model = model_dir.load(params.threads)
+    freeze_heap()  # what a collection would otherwise rescan in the middle of a timed pass
     passes, extra = fixed_shape_passes(model, spec["vocab_size"], params, spec["passes"])
     if spec["titles_file"]:
         from .tokenizer import load_tokenizer

@@ -168,10 +168,22 @@ class BenchmarkParams(Section):
     threads: int = Field(2, ge=1, description="Intra-op threads of each model")
     seq_len: int = Field(32, ge=4, le=512, description="Tokens per sequence of the fixed-shape timings")
     batch_size: int = Field(64, ge=2, description="The large batch of the throughput timing")
-    warmup: int = Field(5, ge=1, description="Untimed batch-1 calls before timing (the first one is the cold figure)")
-    runs: int = Field(50, ge=3, description="Timed batch-1 calls, split evenly over the repeats")
+    warmup: int = Field(
+        5,
+        ge=1,
+        description="Untimed batch-1 calls before timing (the first one is the cold figure; the cold large-batch "
+        "call warms that shape)",
+    )
+    runs: int = Field(50, ge=3, description="Timed batch-1 calls at least, split evenly over the repeats")
     throughput_runs: int = Field(
-        5, ge=1, description="Timed large-batch calls, split over the repeats (at least one each)"
+        5, ge=1, description="Timed large-batch calls at least, split over the repeats (at least one each)"
+    )
+    min_pass_seconds: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="A timed pass of batch-1 or of large-batch calls goes on until it has lasted this long "
+        "(pyperf's min_time): a fast model gets more calls, where one interrupt would move a pass of a few ms",
     )
     repeats: int = Field(
         6,
@@ -185,7 +197,7 @@ class BenchmarkParams(Section):
         description="Fresh processes per model, started in turn over the models (A B C A B C ...); each warms up, "
         "then runs its share of the repeats (process-to-process variation exceeds pass-to-pass)",
     )
-    title_samples: int = Field(2000, ge=1, description="Test titles timed with dynamic padding vs padded to seq_len")
+    title_samples: int = Field(1000, ge=1, description="Test titles timed with dynamic padding vs padded to seq_len")
     reference_shape: bool = Field(
         True,
         description="Also time a reference shape (random weights): bert-base-chinese, or model.finetuned / "

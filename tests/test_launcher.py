@@ -22,7 +22,9 @@ from bert_int8.errors import PipelineError
 from bert_int8.model_dir import ModelDir
 from bert_int8.params import BenchmarkParams, parse_params
 
-PARAMS = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=6, throughput_runs=3, repeats=6)
+PARAMS = BenchmarkParams(
+    threads=1, seq_len=8, batch_size=4, warmup=1, runs=6, throughput_runs=3, min_pass_seconds=0, repeats=6
+)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +134,7 @@ from bert_int8 import launcher
 from bert_int8.model_dir import ModelDir
 from bert_int8.params import BenchmarkParams
 
-params = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, repeats=3, processes=1)
+params = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, min_pass_seconds=0, repeats=3, processes=1)
 launcher.time_in_processes({"fp32": ModelDir.open(sys.argv[1])}, params, int(sys.argv[2]), (sys.argv[3], sys.argv[1]))
 """
 
@@ -171,3 +173,17 @@ def test_a_killed_parent_leaves_no_worker_behind(toy_dirs, tmp_path):
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_worker_freezes_the_heap_after_loading_and_before_timing(toy_dirs, tmp_path, monkeypatch):
+    from bert_int8 import heap, timing
+
+    events = []
+    monkeypatch.setattr(heap, "freeze_heap", lambda: events.append("freeze"))
+    monkeypatch.setattr(timing, "fixed_shape_passes", lambda *a: events.append("timed") or ({}, {}))
+    monkeypatch.setattr(ModelDir, "load", lambda self, threads: events.append("load"))
+    fp32 = toy_dirs["fp32"]
+    spec = launcher._spec(fp32, PARAMS, 50, None, 1)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    launcher._worker(tmp_path / "spec.json", tmp_path / "out.json")
+    assert events == ["load", "freeze", "timed"]

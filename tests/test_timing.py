@@ -1,5 +1,7 @@
+import gc
 import hashlib
 import os
+import weakref
 from math import comb
 from types import SimpleNamespace
 
@@ -9,6 +11,7 @@ import torch
 from fixtures import check_call, make_titles, tiny_bert, tiny_config
 
 from bert_int8.comparison import compare_models
+from bert_int8.heap import freeze_heap
 from bert_int8.params import BenchmarkParams, QuantizeParams
 from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.ranking import named
@@ -34,6 +37,7 @@ PARAMS = BenchmarkParams(
     warmup=1,
     runs=3,
     throughput_runs=1,
+    min_pass_seconds=0.0,  # the call counts alone (the pass duration: test_a_pass_lasts_at_least_...)
     repeats=3,
     processes=1,
     disturbed_share=1.0,
@@ -193,10 +197,11 @@ def test_fixed_shapes_warm_up_every_shape_before_timing_and_cold_is_the_first_ca
     model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 3, "runs": 6, "throughput_runs": 3})
     passes, cold = fixed_shape_passes(model, 50, params)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
-    # cold: the first call of each shape; then warm-up (the rest of `warmup` at batch 1, one big)
+    # cold: the first call of each shape (the big one is that shape's warm-up); then the rest of
+    # `warmup` at batch 1
     assert model.shapes[:2] == [one, big] and set(cold) == {"cold_latency_ms", "cold_batch_ms"}
-    assert model.shapes[2:5] == [one, one, big]
-    timed = model.shapes[5:]
+    assert model.shapes[2:4] == [one, one]
+    timed = model.shapes[4:]
     assert timed == ([one] * 2 + [big]) * params.repeats  # 6 runs over 3 passes; one big call each
     assert len(passes["latency_ms_p50"]) == len(passes["throughput_seq_per_s"]) == params.repeats
     assert len(passes["latency_ms_calls"]) == 6
@@ -206,8 +211,43 @@ def test_a_process_runs_its_share_of_the_passes_each_as_long_as_one_of_all_repea
     model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 1, "runs": 6, "throughput_runs": 3})
     passes, _ = fixed_shape_passes(model, 50, params, passes=1)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
-    # cold one and big, warm-up big, then one pass of 6 / 3 repeats = 2 batch-1 calls and one big
-    assert model.shapes == [one, big, big, one, one, big] and len(passes["latency_ms_calls"]) == 2
+    # cold one and big, then one pass of 6 / 3 repeats = 2 batch-1 calls and one big
+    assert model.shapes == [one, big, one, one, big] and len(passes["latency_ms_calls"]) == 2
+
+
+class ClockedModel(ShapeRecorder):
+    """A stand-in model whose call takes a set time on a fake clock: 2**-10 s (about 1 ms) at
+    batch 1, 2**-5 s (31.25 ms) at any larger batch; powers of two, so the sums are exact."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def __call__(self, input_ids, **_):
+        super().__call__(input_ids)
+        self.now += 2**-10 if len(input_ids) == 1 else 2**-5
+
+
+def test_a_pass_goes_on_until_it_has_lasted_min_pass_seconds(monkeypatch):
+    model = ClockedModel()
+    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    params = PARAMS.model_copy(update={"warmup": 1, "runs": 6, "throughput_runs": 3, "min_pass_seconds": 0.1})
+    passes, _ = fixed_shape_passes(model, 50, params, passes=2)
+    one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
+    # 0.1 s is 102.4 calls of 2**-10 s, so 103 (not the 2 that runs / repeats asks for), and 3.2
+    # calls of 2**-5 s, so 4
+    assert model.shapes[2:] == ([one] * 103 + [big] * 4) * 2
+    assert len(passes["latency_ms_calls"]) == 206 and passes["latency_ms_p50"] == [1000 / 1024] * 2
+    assert passes["throughput_seq_per_s"] == [params.batch_size * 32.0] * 2
+    # a slow model gets no more calls than runs / repeats
+    params = params.model_copy(update={"min_pass_seconds": 0.001})
+    model = ClockedModel()
+    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    fixed_shape_passes(model, 50, params, passes=1)
+    assert model.shapes[2:] == [one] * 2 + [big]
 
 
 class TitleRecorder(ShapeRecorder):
@@ -266,3 +306,24 @@ def test_benchmark_shape_reports_the_int8_gemm_share(toy_shape):
     assert "gops" not in report["fp32"]
     assert set(named(winners["baseline_batch_1"])) <= {"fp32", "onnx_fp32", "openvino_fp32"}
     assert "artifacts" not in result  # random weights in a directory that is gone
+
+
+class Cycle:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_freeze_heap_collects_then_keeps_what_lives_out_of_later_collections():
+    dead, live = Cycle(), Cycle()
+    gone = weakref.ref(dead)
+    del dead
+    try:
+        freeze_heap()
+        # garbage of before is freed; what lives is no longer among the objects a collection scans
+        assert gone() is None and gc.get_freeze_count() > 0
+        assert not any(o is live for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(o is live for o in gc.get_objects())
