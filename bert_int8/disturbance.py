@@ -78,7 +78,8 @@ def tree_seconds(pids):
         seconds = _process_seconds(pid)
         if seconds is not None:
             total += seconds
-            alive |= {pid} & pids
+            if pid in pids:
+                alive.add(pid)
     return total, alive
 
 

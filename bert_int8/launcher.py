@@ -156,7 +156,7 @@ class Zygote:
             stdin.write(json.dumps([str(spec_file), str(out_file), str(err_file)]) + "\n")
             stdin.flush()
         except BrokenPipeError:
-            raise PipelineError(f"the benchmark's zygote process ended (exit {self.proc.wait()})") from None
+            raise self._ended() from None
         return int(self._answer())
 
     def wait(self):
@@ -166,8 +166,11 @@ class Zygote:
     def _answer(self):
         line = self.proc.stdout.readline()
         if not line:
-            raise PipelineError(f"the benchmark's zygote process ended (exit {self.proc.wait()})")
+            raise self._ended()
         return line
+
+    def _ended(self):
+        return PipelineError(f"the benchmark's zygote process ended (exit {self.proc.wait()})")
 
     def __exit__(self, exc_type, *exc):
         if self.proc is None:
