@@ -49,3 +49,4 @@ def test_the_benchmark_defaults_the_readme_states_are_the_schemas():
     assert f"`benchmark.repeats` passes (default {defaults.repeats}, in all)" in readme
     assert f"`benchmark.processes` processes per model (default {defaults.processes})" in readme
     assert f"(default {defaults.disturbed_share:.0%})" in readme
+    assert f"`benchmark.min_pass_seconds` (default {defaults.min_pass_seconds} s;" in readme
