@@ -10,6 +10,8 @@ import select
 import time
 from pathlib import Path
 
+from bert_int8.params import BenchmarkParams
+
 CLASSES = [
     "finance",
     "realty",
@@ -247,3 +249,20 @@ def read_until(pipe, done, timeout=120):
         assert chunk, f"the process closed its output first; it said: {data.decode('utf-8', 'replace')[-2000:]}"
         data += chunk
     return data.decode("utf-8", "replace")
+
+
+# Benchmark params for toy models: one process per model (tests/test_launcher.py and
+# tests/test_disturbance.py time several), never retimed (retiming and marking are
+# test_disturbance's): on a shared machine a retime only costs time
+TOY_BENCHMARK = BenchmarkParams(
+    threads=1,
+    seq_len=8,
+    batch_size=4,
+    warmup=1,
+    runs=3,
+    throughput_runs=1,
+    min_pass_seconds=0.0,  # the call counts alone (the pass duration: test_timing's test_a_pass_goes_on_...)
+    repeats=3,
+    processes=1,
+    disturbed_share=1.0,
+)

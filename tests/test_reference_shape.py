@@ -2,28 +2,17 @@
 shape of model.finetuned / model.pretrained at data.max_seq_length when one is set."""
 
 import pytest
+from fixtures import TOY_BENCHMARK as PARAMS
 from fixtures import make_titles, tiny_bert
 
 from bert_int8 import reference_shape
 from bert_int8.errors import PipelineError
-from bert_int8.params import BenchmarkParams, ModelParams, QuantizeParams
+from bert_int8.params import ModelParams, QuantizeParams
 from bert_int8.quantization import make_recipe
 from bert_int8.reference_shape import benchmark_shape, reference_config
 from bert_int8.tokenizer import train_wordpiece
 
 # the fewest repeats, and never retimed (retiming is test_disturbance's): only the shape matters here
-PARAMS = BenchmarkParams(
-    threads=1,
-    seq_len=8,
-    batch_size=4,
-    warmup=1,
-    runs=3,
-    throughput_runs=1,
-    min_pass_seconds=0,
-    repeats=3,
-    processes=1,
-    disturbed_share=1.0,
-)
 MAX_SEQ_LENGTH = 16  # data.max_seq_length, not benchmark.seq_len
 
 

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from fixtures import TOY_BENCHMARK as PARAMS
 from fixtures import check_call, make_titles, tiny_bert, tiny_config
 
 from bert_int8.comparison import compare_models
 from bert_int8.heap import freeze_heap
-from bert_int8.params import BenchmarkParams, QuantizeParams
+from bert_int8.params import QuantizeParams
 from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.ranking import named
 from bert_int8.reference_shape import benchmark_shape, build_shape
@@ -28,20 +29,6 @@ from bert_int8.timing import (
 from bert_int8.tokenizer import train_wordpiece
 
 BACKENDS = ["torch", "onnxruntime", "openvino"]
-# one process per model (tests/test_launcher.py and tests/test_disturbance.py time several), never
-# retimed (retiming and marking are test_disturbance's): on a shared machine a retime only costs time
-PARAMS = BenchmarkParams(
-    threads=1,
-    seq_len=8,
-    batch_size=4,
-    warmup=1,
-    runs=3,
-    throughput_runs=1,
-    min_pass_seconds=0.0,  # the call counts alone (the pass duration: test_a_pass_lasts_at_least_...)
-    repeats=3,
-    processes=1,
-    disturbed_share=1.0,
-)
 
 
 def _linear_weight_count(model):
