@@ -1,5 +1,6 @@
 import copy
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,14 +27,40 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def prepared_once(tmp_path_factory):
+    """data/ and metrics/ after prepare_data on the micro params, run once for the test run."""
+    root = tmp_path_factory.mktemp("prepared")
+    write_raw(root / "data" / "raw")
+    (root / "params.yaml").write_text(yaml.safe_dump(MICRO_PARAMS), encoding="utf-8")
+    ok(run_script("prepare_data", root))
+    return root
+
+
+@pytest.fixture
+def prepared(workdir, prepared_once):
+    """The scratch repository (workdir) as prepare_data leaves it on the micro params."""
+    for name in ("data", "metrics"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+        shutil.copytree(prepared_once / name, workdir / name)
+    return workdir
+
+
 def run_script(script, cwd, env_extra=None):
-    """Run a stage script as DVC does (a subprocess), with the package importable."""
-    import subprocess
+    """Run a stage script as DVC does, in a process of its own (forked from an interpreter that
+    has imported torch and transformers: tests/preloaded.py), with the package importable."""
+    import preloaded
 
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, str(REPO / "stages" / f"{script}.py")], cwd=cwd, env=env, capture_output=True, text=True
-    )
+    return preloaded.run([REPO / "stages" / f"{script}.py"], cwd, env)
+
+
+def run_cli(args, cwd, env_extra=None):
+    """`python -m bert_int8.cli *args` as run_script runs a stage."""
+    import preloaded
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
+    return preloaded.run(["-m", "bert_int8.cli", *args], cwd, env)
 
 
 def load_script(name):

@@ -3,10 +3,14 @@ the one tiny model shape, and the ways tests wait for another thread or process 
 sleeping: a batcher queue they await, and reading a child's output until it says it is ready."""
 
 import asyncio
+import atexit
 import collections
+import functools
 import os
 import random
 import select
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,7 +123,7 @@ MICRO_PARAMS = {
     "load_test": {
         "concurrency": [1, 4],
         "texts_per_request": [1, 4],
-        "seconds": 0.5,
+        "seconds": 0.2,
         "threads": 1,
         "max_batch": 16,
         "max_wait_ms": 0.0,
@@ -178,14 +182,24 @@ def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):
 
 
 def save_tiny_model_dirs(root):
-    """A tiny FP32 model directory and its int8 twin, as the train and quantize stages save them."""
+    """A tiny FP32 model directory and its int8 twin, as the train and quantize stages save them
+    (copies of one pair built once per test run: the same seed gives the same bytes anyway)."""
+    root = Path(root)
+    for name in ("fp32", "int8"):
+        shutil.copytree(_tiny_model_dirs() / name, root / name, dirs_exist_ok=True)
+    return root / "fp32", root / "int8"
+
+
+@functools.cache
+def _tiny_model_dirs():
     from bert_int8.atomic import output_dir
     from bert_int8.modeling import label_maps
     from bert_int8.params import QuantizeParams
     from bert_int8.quantization import apply_recipe, make_recipe, save_quantized
     from bert_int8.tokenizer import train_wordpiece
 
-    root = Path(root)
+    root = Path(tempfile.mkdtemp(prefix="tiny-models-"))
+    atexit.register(shutil.rmtree, root, True)
     tok = train_wordpiece([t for t, _ in make_titles(20, 3)], 200, 1, False, 32)
     id2label, label2id = label_maps(CLASSES)
     model = tiny_bert(vocab_size=len(tok), id2label=id2label, label2id=label2id)
@@ -195,7 +209,7 @@ def save_tiny_model_dirs(root):
     recipe = make_recipe(QuantizeParams())
     with output_dir(root / "int8") as out:
         save_quantized(apply_recipe(model, recipe), tok, recipe, out)
-    return root / "fp32", root / "int8"
+    return root
 
 
 class JoinCount(collections.deque):

@@ -3,18 +3,15 @@ PyTorch FP32 under another name) joins through BERT_INT8_BACKENDS alone, and qua
 benchmark and predict run it on micro params with no other change to the project."""
 
 import json
-import os
-import subprocess
-import sys
 
-from conftest import REPO, ok, run_script, set_params
+from conftest import REPO, ok, run_cli, run_script, set_params
 from fixtures import make_titles, save_tiny_model_dirs
 
 STUB_ENV = {"BERT_INT8_BACKENDS": "stub_runtime", "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
 
 
-def test_a_fourth_runtime_through_the_registry_alone(workdir):
-    ok(run_script("prepare_data", workdir))
+def test_a_fourth_runtime_through_the_registry_alone(prepared):
+    workdir = prepared
     save_tiny_model_dirs(workdir / "models_save")
     set_params(workdir, quantize={"backends": ["torch", "stub"]}, benchmark={"repeats": 3})
     for stage in ("quantize", "evaluate", "benchmark"):
@@ -35,14 +32,8 @@ def test_a_fourth_runtime_through_the_registry_alone(workdir):
     titles = [t for t, _ in make_titles(2, 11)][:5]
     said = {}
     for model in ("models_save/fp32", "models_save/stub/int8"):
-        result = subprocess.run(
-            [sys.executable, "-m", "bert_int8.cli", "predict", model, *titles],
-            cwd=workdir,
-            env={**os.environ, **STUB_ENV},
-            capture_output=True,
-            text=True,
-        )
-        said[model] = [json.loads(line) for line in ok(result).stdout.splitlines()]
+        result = ok(run_cli(["predict", model, *titles], workdir, STUB_ENV))
+        said[model] = [json.loads(line) for line in result.stdout.splitlines()]
     # the same labels and the same top-k probabilities (to 6 digits): the same weights answered
     assert said["models_save/stub/int8"] == said["models_save/fp32"] and len(said["models_save/fp32"]) == 5
 
@@ -57,22 +48,13 @@ def test_an_unknown_backend_stops_quantize_naming_the_key(workdir):
     ]
     assert not (workdir / "metrics" / "quantize.json").exists()
     # `bert-int8 params` checks the list as the stage does, with the same line
-    listed = subprocess.run(
-        [sys.executable, "-m", "bert_int8.cli", "params"], cwd=workdir, capture_output=True, text=True
-    )
+    listed = run_cli(["params"], workdir)
     assert listed.returncode == 2 and listed.stderr.strip().splitlines() == result.stderr.strip().splitlines()
 
 
 def test_a_broken_plugin_is_one_line_naming_the_variable(workdir):
     save_tiny_model_dirs(workdir / "models_save")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "BERT_INT8_BACKENDS": "no_such_runtime"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bert_int8.cli", "predict", "models_save/fp32", "x"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(["predict", "models_save/fp32", "x"], workdir, {"BERT_INT8_BACKENDS": "no_such_runtime"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: BERT_INT8_BACKENDS: cannot load backend module 'no_such_runtime': No module named 'no_such_runtime'"

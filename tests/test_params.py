@@ -73,15 +73,10 @@ def test_params_listing_shows_a_value_set_in_params_yaml():
 
 
 def test_params_command_lists_and_fails_on_a_bad_file_exactly_as_a_stage(workdir):
-    import subprocess
-    import sys
-
-    from conftest import run_script, set_params
+    from conftest import run_cli, run_script, set_params
 
     def cli():
-        return subprocess.run(
-            [sys.executable, "-m", "bert_int8.cli", "params"], cwd=workdir, capture_output=True, text=True
-        )
+        return run_cli(["params"], workdir)
 
     listed = cli()
     assert listed.returncode == 0 and "benchmark.disturbed_share: float, > 0, <= 1; default 0.05" in listed.stdout

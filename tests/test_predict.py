@@ -32,12 +32,28 @@ def test_classifier_detects_kind_and_keeps_order(model_dirs):
 
 
 def _cli(args, stdin=None):
+    """The command as a user runs it: its own process."""
     return subprocess.run(
         [sys.executable, "-m", "bert_int8.cli", *args], input=stdin, capture_output=True, text=True, cwd=REPO
     )
 
 
-def test_predict_command_on_stdin_and_file(model_dirs, tmp_path):
+def _main(args, capsys):
+    """The same command's entry point (bert_int8.cli.main) in this process: (status, stdout,
+    stderr). One process per command costs seconds of imports; the entry is _cli's test."""
+    from bert_int8.cli import main
+
+    capsys.readouterr()
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_command_on_stdin_and_file(model_dirs, tmp_path, capsys):
     _, int8 = model_dirs
     on_stdin = _cli(["predict", str(int8), "--top-k", "2"], stdin="\n".join(TITLES) + "\n\n")
     assert on_stdin.returncode == 0, on_stdin.stderr
@@ -46,21 +62,16 @@ def test_predict_command_on_stdin_and_file(model_dirs, tmp_path):
 
     f = tmp_path / "titles.txt"
     f.write_text("\n".join(TITLES) + "\n", encoding="utf-8")
-    from_file = _cli(["predict", str(int8), "--file", str(f), "--top-k", "2", "--threads", "1"])
-    assert from_file.returncode == 0, from_file.stderr
-    assert from_file.stdout == on_stdin.stdout
-
-    as_args = _cli(["predict", str(int8), *TITLES, "--top-k", "2"])
-    assert as_args.stdout == on_stdin.stdout
+    from_file = _main(["predict", str(int8), "--file", str(f), "--top-k", "2", "--threads", "1"], capsys)
+    assert from_file == (0, on_stdin.stdout, "")
+    assert _main(["predict", str(int8), *TITLES, "--top-k", "2"], capsys) == (0, on_stdin.stdout, "")
 
 
-def test_predict_command_errors(model_dirs, tmp_path):
+def test_predict_command_errors(model_dirs, tmp_path, capsys):
     _, int8 = model_dirs
-    missing = _cli(["predict", str(tmp_path / "nope"), "x"])
-    assert (
-        missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'nope'}: model directory not found"
-    )
+    missing = _main(["predict", str(tmp_path / "nope"), "x"], capsys)
+    assert missing == (2, "", f"error: {tmp_path / 'nope'}: model directory not found\n")
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok\n\xff\xfe\n")
-    r = _cli(["predict", str(int8), "--file", str(bad)])
-    assert r.returncode == 2 and "not valid UTF-8" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    code, out, err = _main(["predict", str(int8), "--file", str(bad)], capsys)
+    assert code == 2 and out == "" and "not valid UTF-8" in err and len(err.strip().splitlines()) == 1

@@ -4,32 +4,12 @@ import json
 import shutil
 
 import pytest
-import yaml
 from conftest import ok, run_script, set_params
-from fixtures import CLASSES, MICRO_PARAMS, make_titles, save_tiny_model_dirs, tiny_bert, write_raw
+from fixtures import CLASSES, make_titles, save_tiny_model_dirs, tiny_bert
 
 from bert_int8.tokenizer import train_wordpiece
 
 _set_params, _ok = set_params, ok
-
-
-@pytest.fixture(scope="module")
-def prepared_once(tmp_path_factory):
-    """data/ and metrics/ after prepare_data on the micro params, run once for this module."""
-    root = tmp_path_factory.mktemp("prepared")
-    write_raw(root / "data" / "raw")
-    (root / "params.yaml").write_text(yaml.safe_dump(MICRO_PARAMS), encoding="utf-8")
-    _ok(run_script("prepare_data", root))
-    return root
-
-
-@pytest.fixture
-def prepared(workdir, prepared_once):
-    """The scratch repository (workdir) as prepare_data leaves it on the micro params."""
-    for name in ("data", "metrics"):
-        shutil.rmtree(workdir / name, ignore_errors=True)
-        shutil.copytree(prepared_once / name, workdir / name)
-    return workdir
 
 
 def _error_line(result):

@@ -3,12 +3,12 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 
+import preloaded
 from conftest import REPO, ok, run_script, set_params
-from fixtures import read_until
+from fixtures import read_until, save_tiny_model_dirs
 
 from bert_int8.modeling import load_fp32
 from bert_int8.training import resumable_checkpoint, run_fingerprint
@@ -35,12 +35,12 @@ def test_fingerprint_follows_params_and_data(tmp_path):
     assert run_fingerprint({"lr": 1}, [f]) != a
 
 
-def test_killed_training_resumes_from_its_last_checkpoint(workdir):
+def test_killed_training_resumes_from_its_last_checkpoint(prepared):
     """Start train, kill it after its first checkpoint, rerun: it resumes and finishes."""
+    workdir = prepared
     epochs, per_epoch = 8, math.ceil(300 / 16)  # the fixture's 300 training titles, MICRO_PARAMS' batch
     set_params(workdir, train={"epochs": epochs})
     env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
-    assert subprocess.run([sys.executable, str(REPO / "stages/prepare_data.py")], cwd=workdir, env=env).returncode == 0
 
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "stages/train.py")],
@@ -66,9 +66,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir):
     assert list(ck.glob("checkpoint-*/trainer_state.json"))  # one complete checkpoint at least
     assert not (workdir / "models_save" / "fp32").exists()  # nothing half-written
 
-    rerun = subprocess.run(
-        [sys.executable, str(REPO / "stages/train.py")], cwd=workdir, env=env, capture_output=True, text=True
-    )
+    rerun = preloaded.run([REPO / "stages/train.py"], workdir, env)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resuming from models_save/checkpoints/checkpoint-" in rerun.stdout
     report = json.loads((workdir / "metrics" / "train.json").read_text())
@@ -77,10 +75,10 @@ def test_killed_training_resumes_from_its_last_checkpoint(workdir):
     assert not ck.exists()
 
 
-def test_two_processes_train_one_model_with_the_global_batch(workdir):
+def test_two_processes_train_one_model_with_the_global_batch(prepared):
     """train.processes: 2 runs DDP under torchrun (gloo on CPU): one model, one metrics file,
     and the optimizer steps that the global batch implies, as one process would take."""
-    ok(run_script("prepare_data", workdir))
+    workdir = prepared
     set_params(workdir, train={"processes": 1, "threads": 2, "epochs": 3})
     ok(run_script("train", workdir))
     one = json.loads((workdir / "metrics" / "train.json").read_text())
@@ -113,10 +111,10 @@ def test_global_batch_must_divide_over_the_processes(workdir):
     ]
 
 
-def test_an_error_in_the_processes_is_one_line_and_exit_2(workdir, tmp_path):
+def test_an_error_in_the_processes_is_one_line_and_exit_2(prepared, tmp_path):
     """A model that cannot be loaded is found by every rank: rank 0 alone says it, the stage
     exits 2 as a single process would, and nothing is written."""
-    ok(run_script("prepare_data", workdir))
+    workdir = prepared
     set_params(workdir, model={"pretrained": str(tmp_path / "no-such-model")}, train={"processes": 2})
     result = run_script("train", workdir)
     assert result.returncode == 2, result.stderr[-2000:]
@@ -126,10 +124,8 @@ def test_an_error_in_the_processes_is_one_line_and_exit_2(workdir, tmp_path):
 
 
 def test_a_finetuned_model_is_passed_on_by_one_process_whatever_train_processes(workdir):
-    ok(run_script("prepare_data", workdir))
-    set_params(workdir, train={"epochs": 1})
-    ok(run_script("train", workdir))
-    shutil.copytree(workdir / "models_save" / "fp32", workdir / "models_in" / "mine")
+    save_tiny_model_dirs(workdir / "models_in")
+    (workdir / "models_in" / "fp32").rename(workdir / "models_in" / "mine")
     set_params(workdir, model={"finetuned": "models_in/mine"}, train={"processes": 2})
     ok(run_script("prepare_data", workdir))
     result = ok(run_script("train", workdir))
