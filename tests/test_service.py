@@ -389,6 +389,31 @@ def test_binds_to_loopback_by_default():
     assert args.host == "127.0.0.1"
 
 
+def test_serve_freezes_the_heap_before_it_serves(model_dirs, monkeypatch):
+    """`bert-int8 serve` loads its model, then moves what is alive out of the collector's way
+    (bert_int8.heap) before the first request: full collections would otherwise rescan the
+    model's and the app's objects and stretch the tail latency."""
+    import gc
+
+    import uvicorn
+
+    from bert_int8.cli import main
+
+    served = []
+
+    def run(app, **kwargs):  # uvicorn.run, which would serve until stopped
+        served.append((gc.get_freeze_count(), kwargs["port"]))
+        app.state.batcher.close()
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    gc.unfreeze()
+    try:
+        main(["serve", str(model_dirs[0]), "--port", "8123"])
+    finally:
+        gc.unfreeze()
+    assert len(served) == 1 and served[0][1] == 8123 and served[0][0] > 0, served
+
+
 def test_serve_flags_reach_the_app(model_dirs):
     app = create_app(Classifier(model_dirs[0]), max_texts=3, max_chars=7)
     schema = app.openapi()
