@@ -27,11 +27,12 @@ def _fresh(path):
     return path
 
 
-def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts, root, threads=2):
+def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts, root, threads=2, random_weights=False):
     """Write each backend's FP32 form (where it has its own) and int8 model under `root`, in the
     order of the registry; returns the report for metrics/quantize.json: per backend, the
-    budget search and the recipe. Progress: one step per backend, and the budget's trials."""
-    source = backends.Fp32Source(model, tokenizer, params, list(calibration_texts))
+    budget search and the recipe. Progress: one step per backend, and the budget's trials.
+    `random_weights`: models that are only timed (backends.Fp32Source)."""
+    source = backends.Fp32Source(model, tokenizer, params, list(calibration_texts), random_weights)
     by_params = [n for n in fp32_linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
     layers = [n for n in fp32_linear_names(model) if n not in by_params]
     budget = params.max_f1_drop
@@ -51,17 +52,20 @@ def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts,
                 # statistics against FP32 need no second pass over dev.
                 scored = {}
 
-                def trial(keep, backend=backend, fp32_dir=fp32_dir, int8_dir=int8_dir):
+                def build(keep, backend=backend, fp32_dir=fp32_dir, int8_dir=int8_dir):
                     d = source.save_config(_fresh(int8_dir))
                     report["recipes"][backend.name] = backend.build_int8(source, fp32_dir, d, by_params + keep)
-                    return backend.load(d, "int8", threads)
+                    return d
+
+                def trial(keep, backend=backend):
+                    return backend.load(build(keep), "int8", threads)
 
                 def score(m, scored=scored):
                     scored.update(model=m, preds=predictions(m, tokenizer, dev))
                     return macro_f1_of(scored["preds"], dev, classes)
 
-                if budget is None:
-                    trial([])
+                if budget is None:  # nothing to score: built, not loaded (the reference shape's bert-base)
+                    build([])
                     report["budget"][backend.name] = {}
                 else:
                     keep, qmodel, b = fit_budget(trial, score, layers, base_f1, budget, desc=f"quantize {backend.name}")

@@ -62,7 +62,7 @@ def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, 
     torch.manual_seed(0)
     fp32 = AutoModelForSequenceClassification.from_config(config).eval()
     fp32.save_pretrained(backends.get(backends.REFERENCE).model_path("fp32", out_dir))
-    build_int8_models(quantize_params, fp32, tokenizer, None, None, calibration_texts, out_dir)
+    build_int8_models(quantize_params, fp32, tokenizer, None, None, calibration_texts, out_dir, random_weights=True)
     return models_under(out_dir, bf16, wanted=[b.name for b in backends.chosen(quantize_params.backends)])
 
 

@@ -56,10 +56,16 @@ def test_zero_budget_keeps_sensitive_layers_until_it_holds(setup):
     assert min(sens[k] for k in kept) >= max([v for n, v in sens.items() if n not in kept], default=-1)
 
 
-def test_every_backend_honours_the_budget(setup, tmp_path):
+def test_every_backend_honours_the_budget(setup, tmp_path, monkeypatch):
+    from bert_int8.backends import onnxruntime, openvino
     from bert_int8.backends.graph import linear_nodes
     from bert_int8.int8_models import build_int8_models
 
+    # Full-range int8 weights whatever this CPU has: the fixture loses F1 through them in every
+    # backend, which the budget must win back. (On a CPU without VNNI the builds keep 7 bits
+    # and lose less: tests/test_backends.py.)
+    for module in (onnxruntime, openvino):
+        monkeypatch.setattr(module, "int8_weights_need_headroom", lambda: False)
     model, tok, dev = setup
     params = QuantizeParams(max_f1_drop=0.005, backends=["torch", "onnxruntime", "openvino"], calibration_samples=20)
     report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:20], tmp_path)

@@ -172,3 +172,82 @@ def test_a_directory_with_no_model_file_is_not_a_model(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(PipelineError, match=r"not a model directory \(no model file: none of .*model.onnx"):
         ModelDir.open(tmp_path)
+
+
+def test_with_no_budget_each_int8_model_is_built_and_not_loaded(tmp_path, monkeypatch):
+    """quantize.max_f1_drop null (and the reference shape's bert-base): nothing is scored, so
+    no int8 model is loaded after it is written; that load cost seconds per backend."""
+    loaded = []
+    for backend in backends.BACKENDS.values():
+        monkeypatch.setattr(backend, "load", lambda path, *a, **k: loaded.append(path))
+    tok = train_wordpiece(TEXTS, 120, 1, False, 32)
+    params = QuantizeParams(backends=[backends.REFERENCE], max_f1_drop=None)
+    report = build_int8_models(params, tiny_bert(vocab_size=len(tok)), tok, None, None, TEXTS, tmp_path)
+    assert loaded == [] and report["budget"][backends.REFERENCE] == {}
+    int8 = ModelDir.open(_dir(tmp_path, backends.REFERENCE, "int8"))
+    assert int8.precision == "int8" and all(f.is_file() for f in int8.files)
+
+
+@pytest.mark.parametrize(
+    "machine, flags, needed",
+    [
+        ("x86_64", {"avx2", "fma"}, True),  # AVX2 alone: pairs of products summed in 16 bits
+        ("x86_64", {"avx2", "avx512f", "avx512bw"}, True),  # AVX-512 without VNNI, alike
+        ("x86_64", {"avx2", "avx_vnni"}, False),
+        ("x86_64", {"avx2", "avx512f", "avx512_vnni"}, False),
+        ("aarch64", {"asimd", "asimddp"}, False),  # not x86: other kernels, no vpmaddubsw
+    ],
+)
+def test_int8_weights_keep_headroom_on_x86_without_vnni(monkeypatch, machine, flags, needed):
+    from bert_int8.backends import base
+
+    monkeypatch.setattr(base.platform, "machine", lambda: machine)
+    monkeypatch.setattr(base, "cpu_flags", lambda: flags)
+    assert base.int8_weights_need_headroom() is needed
+
+
+def _int8_weight_range(int8_dir, name):
+    """The largest |value| of the int8 MatMul weights stored in a backend's int8 model (an
+    int8 embedding table is looked up, never summed in 16 bits: not counted)."""
+    if name == "onnxruntime":
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(int8_dir / "model.onnx")).graph
+        weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    else:
+        import openvino as ov
+
+        weights = []
+        for op in ov.Core().read_model(str(int8_dir / "model.xml")).get_ops():
+            if op.get_type_name() != "MatMul":
+                continue
+            node = op.input_value(1).get_node()  # the weight, behind its dequantize steps
+            while node.get_type_name() in ("Convert", "Subtract", "Multiply", "Reshape", "Transpose"):
+                node = node.input_value(0).get_node()
+            if node.get_type_name() == "Constant" and node.get_element_type() == ov.Type.i8:
+                weights.append(node.get_data())
+    assert weights, name
+    return max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_headroom_keeps_int8_weights_to_7_bits(name, monkeypatch, tmp_path):
+    """Whatever this CPU has: with headroom the stored weights stay within 7 bits (|w| <= 64),
+    without it they use the full int8 range, and the recipe says which."""
+    module = __import__(f"bert_int8.backends.{name}", fromlist=["x"])
+    tok = train_wordpiece(TEXTS, 120, 1, False, 32)
+    model = tiny_bert(vocab_size=len(tok))
+    said = {}
+    for headroom in (True, False):
+        monkeypatch.setattr(module, "int8_weights_need_headroom", lambda headroom=headroom: headroom)
+        root = tmp_path / str(headroom)
+        model.save_pretrained(backends.get(backends.REFERENCE).model_path("fp32", root))
+        params = QuantizeParams(backends=[backends.REFERENCE, name], max_f1_drop=None)
+        recipe = build_int8_models(params, model, tok, None, None, TEXTS, root)["recipes"][name]
+        said[headroom] = (recipe, _int8_weight_range(_dir(root, name, "int8"), name))
+    assert said[True][1] <= 64 < said[False][1], said
+    if name == "onnxruntime":
+        assert (said[True][0]["reduce_range"], said[False][0]["reduce_range"]) == (True, False)
+    else:
+        assert (said[True][0]["overflow_fix"], said[False][0]["overflow_fix"]) == ("every layer", "first layer")

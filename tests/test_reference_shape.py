@@ -114,3 +114,51 @@ def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkey
         1,
         MAX_SEQ_LENGTH,
     )
+
+
+def _matmul_biases(xml):
+    """{Add node: its constant} for every Add right after a MatMul: a Linear's bias."""
+    import openvino as ov
+
+    biases = {}
+    for op in ov.Core().read_model(str(xml)).get_ops():
+        if op.get_type_name() != "Add":
+            continue
+        sources = [op.input_value(i).get_node() for i in range(2)]
+        kinds = [s.get_type_name() for s in sources]
+        if "MatMul" in kinds and "Constant" in kinds:
+            biases[op.get_friendly_name()] = sources[kinds.index("Constant")].get_data().copy()
+    return biases
+
+
+def test_random_weights_skip_bias_correction_and_nothing_else(saved, tmp_path):
+    """The reference shape's static int8 skips NNCF's bias correction: a pass over the
+    calibration titles that only moves Linear biases (no shape, layer or kernel changes, so no
+    speed). With it, some bias differs from FP32's; without it, every one is FP32's. (The
+    biases are set here as training leaves them, not zero: a fresh model's zero biases are
+    ones NNCF leaves alone anyway.)"""
+    import numpy as np
+    import torch
+
+    from bert_int8 import backends
+    from bert_int8.int8_models import build_int8_models
+
+    path, tok, texts = saved
+    model = tiny_bert(vocab_size=len(tok), num_labels=3)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for linear in (m for m in model.modules() if isinstance(m, torch.nn.Linear)):
+            linear.bias.normal_(0, 0.1)
+    params = QuantizeParams(backends=["torch", "openvino"], max_f1_drop=None)
+    built = {}
+    for random_weights in (False, True):
+        root = tmp_path / str(random_weights)
+        model.save_pretrained(backends.get("torch").model_path("fp32", root))
+        report = build_int8_models(params, model, tok, None, None, texts, root, random_weights=random_weights)
+        assert report["recipes"]["openvino"].get("bias_correction", True) is not random_weights
+        built[random_weights] = backends.get("openvino").model_path("int8", root) / "model.xml"
+    fp32 = _matmul_biases(backends.get("openvino").model_path("fp32", tmp_path / "True") / "model.xml")
+    corrected, uncorrected = _matmul_biases(built[False]), _matmul_biases(built[True])
+    assert set(corrected) == set(uncorrected) and set(uncorrected) <= set(fp32) and uncorrected
+    assert all(np.array_equal(uncorrected[n], fp32[n]) for n in uncorrected)
+    assert any(not np.array_equal(corrected[n], fp32[n]) for n in corrected)

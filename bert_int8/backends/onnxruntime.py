@@ -13,15 +13,16 @@ from pathlib import Path
 
 from ..atomic import write_json
 from ..errors import PipelineError, first_line
-from .base import Backend, NumpyModel
+from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import OPSET, exported_feeds, linear_nodes
 
 MODEL_FILE = "model.onnx"
 RECIPE_FILE = "onnx_recipe.json"  # beside an int8 model.onnx: how it was quantized
 
 
-def quantize_onnx(fp32_path, int8_path, per_channel, keep_fp32_linears=()):
-    """ONNX Runtime dynamic int8, every MatMul but those computing `keep_fp32_linears`."""
+def quantize_onnx(fp32_path, int8_path, per_channel, keep_fp32_linears=(), headroom=False):
+    """ONNX Runtime dynamic int8, every MatMul but those computing `keep_fp32_linears`; with
+    `headroom`, weights in 7 bits (reduce_range: base.int8_weights_need_headroom says when)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -41,6 +42,7 @@ def quantize_onnx(fp32_path, int8_path, per_channel, keep_fp32_linears=()):
             str(int8_path),
             weight_type=QuantType.QInt8,
             per_channel=per_channel,
+            reduce_range=headroom,
             nodes_to_exclude=exclude,
         )
     finally:
@@ -49,6 +51,7 @@ def quantize_onnx(fp32_path, int8_path, per_channel, keep_fp32_linears=()):
         "method": "onnxruntime.quantization.quantize_dynamic",
         "weight_type": "QInt8",
         "per_channel": per_channel,
+        "reduce_range": headroom,
         "opset": OPSET,
         "nodes_to_exclude": exclude,
     }
@@ -105,7 +108,13 @@ class OnnxRuntime(Backend):
 
     def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
         per_channel = source.params.scheme == "per_channel"
-        recipe = quantize_onnx(Path(fp32_dir) / MODEL_FILE, Path(out_dir) / MODEL_FILE, per_channel, keep_fp32)
+        recipe = quantize_onnx(
+            Path(fp32_dir) / MODEL_FILE,
+            Path(out_dir) / MODEL_FILE,
+            per_channel,
+            keep_fp32,
+            int8_weights_need_headroom(),
+        )
         write_json(Path(out_dir) / RECIPE_FILE, recipe)
         return recipe
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..atomic import write_json
 from ..errors import PipelineError, first_line
-from .base import Backend, NumpyModel
+from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import exported_feeds, linear_nodes
 
 MODEL_FILE = "model.xml"  # and model.bin beside it
@@ -52,13 +52,17 @@ def _quiet_nncf():
         logger.setLevel(level)
 
 
-def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=()):
+def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=(), bias_correction=True, headroom=False):
     """NNCF post-training int8 (transformer preset: SmoothQuant, and no quantizers where BERT
     loses accuracy to them) of the IR in fp32_dir, calibrated on `calibration` (a list of feeds);
-    the MatMuls that compute `keep_fp32_linears` go to the ignored scope. Writes out_dir/model.xml
-    and the recipe; returns the recipe."""
+    the MatMuls that compute `keep_fp32_linears` go to the ignored scope. Without
+    `bias_correction`, NNCF's bias correction (a pass over the calibration items that only moves
+    bias values) is skipped. With `headroom`, every layer's weights keep to 7 bits (NNCF's
+    overflow fix; base.int8_weights_need_headroom says when). Writes out_dir/model.xml and the
+    recipe; returns the recipe."""
     import nncf
     import openvino as ov
+    from nncf.quantization.advanced_parameters import OverflowFix
 
     model = ov.Core().read_model(str(Path(fp32_dir) / MODEL_FILE))
     matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
@@ -72,6 +76,10 @@ def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=()):
             model_type=nncf.ModelType.TRANSFORMER,
             subset_size=len(calibration),
             ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+            advanced_parameters=nncf.AdvancedQuantizationParameters(
+                overflow_fix=OverflowFix.ENABLE if headroom else OverflowFix.FIRST_LAYER,
+                disable_bias_correction=not bias_correction,
+            ),
         )
     ov.save_model(qmodel, str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
     recipe = {
@@ -79,7 +87,10 @@ def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=()):
         "model_type": "transformer",
         "calibration_items": len(calibration),
         "ignored_scope": ignored,
+        "overflow_fix": "every layer" if headroom else "first layer",
     }
+    if not bias_correction:  # recorded only when off: the pipeline's own models keep the default
+        recipe["bias_correction"] = False
     write_json(Path(out_dir) / RECIPE_FILE, recipe)
     return recipe
 
@@ -165,7 +176,14 @@ class OpenVino(Backend):
 
     def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
         calibration = calibration_batches(source.tokenizer, source.calibration_texts)
-        return quantize_int8(fp32_dir, out_dir, calibration, keep_fp32)
+        return quantize_int8(
+            fp32_dir,
+            out_dir,
+            calibration,
+            keep_fp32,
+            bias_correction=not source.random_weights,
+            headroom=int8_weights_need_headroom(),
+        )
 
 
 BACKEND = OpenVino()
