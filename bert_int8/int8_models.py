@@ -27,12 +27,12 @@ def _fresh(path):
     return path
 
 
-def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts, root, threads=2, random_weights=False):
+def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts, root, threads=2, timing_only=False):
     """Write each backend's FP32 form (where it has its own) and int8 model under `root`, in the
     order of the registry; returns the report for metrics/quantize.json: per backend, the
     budget search and the recipe. Progress: one step per backend, and the budget's trials.
-    `random_weights`: models that are only timed (backends.Fp32Source)."""
-    source = backends.Fp32Source(model, tokenizer, params, list(calibration_texts), random_weights)
+    `timing_only`: models that are only timed (backends.Fp32Source)."""
+    source = backends.Fp32Source(model, tokenizer, params, list(calibration_texts), timing_only)
     by_params = [n for n in fp32_linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
     layers = [n for n in fp32_linear_names(model) if n not in by_params]
     budget = params.max_f1_drop

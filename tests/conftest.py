@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+import preloaded  # noqa: E402
 from fixtures import MICRO_PARAMS, write_raw  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,21 +47,21 @@ def prepared(workdir, prepared_once):
     return workdir
 
 
-def run_script(script, cwd, env_extra=None):
-    """Run a stage script as DVC does, in a process of its own (forked from an interpreter that
-    has imported torch and transformers: tests/preloaded.py), with the package importable."""
-    import preloaded
+def stage_env(env_extra=None):
+    """The environment stage scripts and CLI commands run in: this one, the package importable."""
+    return {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return preloaded.run([REPO / "stages" / f"{script}.py"], cwd, env)
+
+def run_script(script, cwd, env_extra=None):
+    """Run a stage script as DVC does, in a process of its own, with the package importable.
+    The process is forked from an interpreter that has imported torch and transformers
+    (tests/preloaded.py says what it shares with that interpreter)."""
+    return preloaded.run([REPO / "stages" / f"{script}.py"], cwd, stage_env(env_extra))
 
 
 def run_cli(args, cwd, env_extra=None):
     """`python -m bert_int8.cli *args` as run_script runs a stage."""
-    import preloaded
-
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return preloaded.run(["-m", "bert_int8.cli", *args], cwd, env)
+    return preloaded.run(["-m", "bert_int8.cli", *args], cwd, stage_env(env_extra))
 
 
 def load_script(name):

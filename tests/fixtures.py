@@ -183,10 +183,11 @@ def tiny_bert(vocab_size=120, num_labels=len(CLASSES), seed=0, **overrides):
 
 def save_tiny_model_dirs(root):
     """A tiny FP32 model directory and its int8 twin, as the train and quantize stages save them
-    (copies of one pair built once per test run: the same seed gives the same bytes anyway)."""
+    (copies of one pair built once per test run: the same seed gives the same bytes anyway;
+    built with nothing of the calling test's monkeypatches in its way, torch alone)."""
     root = Path(root)
     for name in ("fp32", "int8"):
-        shutil.copytree(_tiny_model_dirs() / name, root / name, dirs_exist_ok=True)
+        shutil.copytree(_tiny_model_dirs() / name, root / name)
     return root / "fp32", root / "int8"
 
 

@@ -1,17 +1,27 @@
-"""Stage scripts run as processes of their own, forked from one interpreter that has already
-imported torch and transformers (multiprocessing's forkserver, preloaded).
+"""Stage scripts and CLI commands run as processes of their own, forked from one interpreter that
+has already imported torch and transformers (multiprocessing's forkserver, preloaded).
 
 A fresh `python stages/x.py` spends seconds importing those before it reads its first param,
 and the suite runs stage scripts dozens of times. A forked process runs the same script, as
-`__main__`, in its own working directory, environment, sys.argv and file descriptors, and exits
-with the status the script would: 2 with one error line, 1 with a traceback. What a fork cannot
-show, a stage that imports what it must not (the lean service), is tested with real
-interpreters (tests/test_lean_serving.py), and DVC runs the stages itself in the end-to-end test.
+`__main__`, in its own working directory, environment, sys.argv, sys.path (a fresh
+interpreter's) and file descriptors, with `random` and numpy's generator reseeded, and exits
+with the status the script would: 2 with one error line, 1 with a traceback.
+
+What a fork still shares with the forkserver: the modules in PRELOAD (so the environment
+variables those read on import come from the test run, and an import missing from our code
+would not show), the hash seed, and stdin (/dev/null). So what depends on those is tested with
+real interpreters: the lean service's imports (tests/test_lean_serving.py), one `predict` per
+run (tests/test_predict.py), and every stage under DVC in the end-to-end test, whose forced
+rerun checks that training and evaluation give the same bytes in new processes.
 """
 
 import atexit
+import ctypes
+import functools
+import json
 import multiprocessing
 import os
+import random
 import runpy
 import subprocess
 import sys
@@ -31,6 +41,21 @@ _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
 
 
+@functools.cache
+def _fresh_sys_path():
+    """sys.path of a fresh interpreter with no PYTHONPATH, less its first entry (the script's
+    folder, or the working directory with -m): the standard library and the venv's packages."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    said = subprocess.run(
+        [sys.executable, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(said.stdout)
+
+
 def run(argv, cwd, env):
     """subprocess.run([python, *argv], cwd=cwd, env=env, capture_output=True, text=True), in a
     process forked from the preloaded interpreter: a CompletedProcess. argv: a script and its
@@ -38,7 +63,8 @@ def run(argv, cwd, env):
     argv = [str(a) for a in argv]
     with tempfile.TemporaryDirectory() as tmp:
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        child = _context.Process(target=_child, args=(argv, str(cwd), dict(env), str(out), str(err)))
+        args = (argv, str(Path(cwd).resolve()), dict(env), _fresh_sys_path(), str(out), str(err))
+        child = _context.Process(target=_child, args=args)
         child.start()
         child.join()
         return subprocess.CompletedProcess(
@@ -49,11 +75,11 @@ def run(argv, cwd, env):
         )
 
 
-def _child(argv, cwd, env, out, err):
+def _child(argv, cwd, env, base_path, out, err):
     """In the forked process: become `python *argv` in cwd with env, then run it. A SystemExit
-    becomes the exit status and any other exception a traceback and status 1, as
-    multiprocessing's bootstrap does for its target; atexit's handlers run as at an
-    interpreter's exit."""
+    becomes the exit status and any other exception a traceback and status 1 (multiprocessing's
+    bootstrap, which calls this, does both); atexit's handlers run, and C's buffered output is
+    written, as at an interpreter's exit."""
     for fd, path in ((1, out), (2, err)):
         f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(f, fd)
@@ -61,12 +87,12 @@ def _child(argv, cwd, env, out, err):
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    random.seed()  # a fresh interpreter draws new seeds; forked siblings would share the server's
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
     module = argv[1] if argv[0] == "-m" else None
-    # a fresh interpreter's path: the script's folder (or, with -m, the working directory),
-    # PYTHONPATH, then Python's own and the venv's
-    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    own = [p for p in sys.path if p.startswith((sys.prefix, sys.base_prefix))]
-    sys.path[:] = [cwd if module else str(Path(argv[0]).parent), *extra, *own]
+    extra = [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:] = [cwd if module else str(Path(argv[0]).resolve().parent), *extra, *base_path]
     try:
         if module:
             sys.argv = ["-m", *argv[2:]]  # runpy sets argv[0] to the module's file
@@ -78,3 +104,4 @@ def _child(argv, cwd, env, out, err):
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
+        ctypes.CDLL(None).fflush(None)  # the process ends in os._exit, which skips C's stdio

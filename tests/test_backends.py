@@ -214,7 +214,13 @@ def _int8_weight_range(int8_dir, name):
         from onnx import numpy_helper
 
         graph = onnx.load(str(int8_dir / "model.onnx")).graph
-        weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+        int8 = {t.name: t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8}
+        # a dynamic int8 MatMul is MatMulInteger(activations, weights, ...)
+        weights = [
+            numpy_helper.to_array(int8[n.input[1]])
+            for n in graph.node
+            if n.op_type == "MatMulInteger" and n.input[1] in int8
+        ]
     else:
         import openvino as ov
 

@@ -47,8 +47,8 @@ def _main(args, capsys):
     try:
         main(args)
         code = 0
-    except SystemExit as exit:
-        code = exit.code
+    except SystemExit as stopped:
+        code = stopped.code
     out, err = capsys.readouterr()
     return code, out, err
 

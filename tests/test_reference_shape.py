@@ -131,7 +131,7 @@ def _matmul_biases(xml):
     return biases
 
 
-def test_random_weights_skip_bias_correction_and_nothing_else(saved, tmp_path):
+def test_timing_only_models_skip_bias_correction(saved, tmp_path):
     """The reference shape's static int8 skips NNCF's bias correction: a pass over the
     calibration titles that only moves Linear biases (no shape, layer or kernel changes, so no
     speed). With it, some bias differs from FP32's; without it, every one is FP32's. (The
@@ -151,12 +151,12 @@ def test_random_weights_skip_bias_correction_and_nothing_else(saved, tmp_path):
             linear.bias.normal_(0, 0.1)
     params = QuantizeParams(backends=["torch", "openvino"], max_f1_drop=None)
     built = {}
-    for random_weights in (False, True):
-        root = tmp_path / str(random_weights)
+    for timing_only in (False, True):
+        root = tmp_path / str(timing_only)
         model.save_pretrained(backends.get("torch").model_path("fp32", root))
-        report = build_int8_models(params, model, tok, None, None, texts, root, random_weights=random_weights)
-        assert report["recipes"]["openvino"].get("bias_correction", True) is not random_weights
-        built[random_weights] = backends.get("openvino").model_path("int8", root) / "model.xml"
+        report = build_int8_models(params, model, tok, None, None, texts, root, timing_only=timing_only)
+        assert report["recipes"]["openvino"].get("bias_correction", True) is not timing_only
+        built[timing_only] = backends.get("openvino").model_path("int8", root) / "model.xml"
     fp32 = _matmul_biases(backends.get("openvino").model_path("fp32", tmp_path / "True") / "model.xml")
     corrected, uncorrected = _matmul_biases(built[False]), _matmul_biases(built[True])
     assert set(corrected) == set(uncorrected) and set(uncorrected) <= set(fp32) and uncorrected

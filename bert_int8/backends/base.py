@@ -89,9 +89,9 @@ class Fp32Source:
     tokenizer: object
     params: object  # QuantizeParams
     calibration_texts: list = field(default_factory=list)
-    # Random weights (the reference shape): its models are only timed, so a build step that only
+    # Models that are only timed (the reference shape's random weights): a build step that only
     # tunes values to the weights, changing no shape, layer or kernel, may be skipped.
-    random_weights: bool = False
+    timing_only: bool = False
 
     def save_config(self, path):
         """config.json and the tokenizer, which every model directory carries."""

@@ -181,7 +181,7 @@ class OpenVino(Backend):
             out_dir,
             calibration,
             keep_fp32,
-            bias_correction=not source.random_weights,
+            bias_correction=not source.timing_only,
             headroom=int8_weights_need_headroom(),
         )
 
