@@ -171,8 +171,8 @@ class BenchmarkParams(Section):
     warmup: int = Field(
         5,
         ge=1,
-        description="Untimed batch-1 calls before timing (the first one is the cold figure; the cold large-batch "
-        "call warms that shape)",
+        description="Untimed batch-1 calls before timing at least (the first one is the cold figure); the warm-up "
+        "of each shape also lasts min_pass_seconds",
     )
     runs: int = Field(50, ge=3, description="Timed batch-1 calls at least, split evenly over the repeats")
     throughput_runs: int = Field(
@@ -187,15 +187,16 @@ class BenchmarkParams(Section):
     )
     repeats: int = Field(
         6,
-        ge=3,
+        ge=5,
         description="Timed passes of every figure per model, in all, split over its processes; the median and its "
         "95% interval come from all of them (6 is the fewest whose min-max covers the median at 95%)",
     )
     processes: int = Field(
-        3,
+        6,
         ge=1,
         description="Fresh processes per model, started in turn over the models (A B C A B C ...); each warms up, "
-        "then runs its share of the repeats (process-to-process variation exceeds pass-to-pass)",
+        "then runs its share of the repeats (process-to-process variation exceeds pass-to-pass: one pass each "
+        "by default)",
     )
     title_samples: int = Field(1000, ge=1, description="Test titles timed with dynamic padding vs padded to seq_len")
     reference_shape: bool = Field(

@@ -9,7 +9,7 @@ that has just started meets.
 """
 
 import time
-from math import comb
+from math import ceil, comb
 
 import numpy as np
 import torch
@@ -131,13 +131,18 @@ def fixed_shape_passes(model, vocab_size, params, passes=None):
     each shape (before any warm-up). `passes`: this process's share of the timed passes
     (default all `repeats`). A pass has at least as many calls whatever the share, so the calls
     add up to at least `runs` and `throughput_runs` over all processes, and lasts at least
-    `min_pass_seconds`. The cold large-batch call is that shape's warm-up: a second untimed
-    one would cost a bert-base FP32 process two seconds and warm nothing more."""
+    `min_pass_seconds`. Each shape's warm-up, the cold call included, is at least `warmup`
+    calls at batch 1 and lasts at least `min_pass_seconds` too."""
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
-    cold = {"cold_latency_ms": _seconds(model, one) * 1000, "cold_batch_ms": _seconds(model, big) * 1000}
-    for _ in range(params.warmup - 1):
-        model(**one)
+    cold_one, cold_big = _seconds(model, one), _seconds(model, big)
+    cold = {"cold_latency_ms": cold_one * 1000, "cold_batch_ms": cold_big * 1000}
+    # Warm-up as long as a timed pass, of each shape (pyperf's warm-up value): the first 0.1 s
+    # of batch-1 calls in a fresh process ran 3-20% slower than the next on an AVX2 EPYC, so a
+    # few calls were not enough. The cold call counts towards it: a bert-base batch-64 call
+    # lasts seconds and warms that shape alone.
+    _pass_seconds(model, one, params.warmup - 1, params.min_pass_seconds - cold_one)
+    _pass_seconds(model, big, 0, params.min_pass_seconds - cold_big)
     per_pass = max(1, -(-params.runs // params.repeats))
     per_pass_big = max(1, -(-params.throughput_runs // params.repeats))
     out = {"latency_ms_p50": [], "latency_ms_calls": [], "throughput_seq_per_s": []}
@@ -155,24 +160,27 @@ def _padded(tokenizer, texts, pad_to):
 
 
 @torch.inference_mode()
-def title_throughput(model, tokenizer, texts, batch_size, pad_to):
+def title_throughput(model, tokenizer, texts, batch_size, pad_to, rounds=1):
     """One pass over real titles, two ways: length-sorted batches padded to their longest
     title (what predict_logits does), and every title padded to `pad_to` tokens in file order
-    (what a fixed-shape pipeline does). Tokenizing is inside both timings."""
+    (what a fixed-shape pipeline does), each going `rounds` times through the titles.
+    Tokenizing is inside both timings."""
     from .modeling import predict_logits
 
     tokens = sum(len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"])
     start = time.perf_counter()
-    predict_logits(model, tokenizer, texts, batch_size)
+    for _ in range(rounds):
+        predict_logits(model, tokenizer, texts, batch_size)
     dynamic = time.perf_counter() - start
     start = time.perf_counter()
-    for i in range(0, len(texts), batch_size):
-        model(**_padded(tokenizer, texts[i : i + batch_size], pad_to))
+    for _ in range(rounds):
+        for i in range(0, len(texts), batch_size):
+            model(**_padded(tokenizer, texts[i : i + batch_size], pad_to))
     padded = time.perf_counter() - start
     return {
-        "dynamic_titles_per_s": len(texts) / dynamic,
-        "dynamic_tokens_per_s": tokens / dynamic,
-        "padded_titles_per_s": len(texts) / padded,
+        "dynamic_titles_per_s": rounds * len(texts) / dynamic,
+        "dynamic_tokens_per_s": rounds * tokens / dynamic,
+        "padded_titles_per_s": rounds * len(texts) / padded,
         "dynamic_over_padded": padded / dynamic,
     }
 
@@ -180,19 +188,26 @@ def title_throughput(model, tokenizer, texts, batch_size, pad_to):
 @torch.inference_mode()
 def title_passes(model, tokenizer, texts, params, passes=None):
     """Per-pass title_throughput figures (`passes` of them, default `repeats`), after a cold
-    dynamic pass (timed: the first pass over the titles' shapes, its own figure) and one
-    untimed call of each padded shape (a full batch, and the last short one)."""
+    dynamic pass (timed: the first pass over the titles' shapes, its own figure, and the
+    dynamic shapes' warm-up) and one untimed call of each padded shape (a full batch, and the
+    last short one)."""
     from .modeling import predict_logits
 
     start = time.perf_counter()
     predict_logits(model, tokenizer, texts, params.batch_size)
-    cold = {"cold_titles_per_s": len(texts) / (time.perf_counter() - start)}
+    cold_seconds = time.perf_counter() - start
+    cold = {"cold_titles_per_s": len(texts) / cold_seconds}
+    # a pass goes through the titles as often as the cold pass would need to last
+    # min_pass_seconds (1,000 titles by the fastest model on a Zen 5 took 90 ms): a warm pass
+    # is faster than the cold one, so it may end a little short of the floor
+    rounds = max(1, ceil(params.min_pass_seconds / cold_seconds)) if cold_seconds > 0 else 1
     # a padded batch has the shape of the first or of the last (short) one: a whole padded pass
     # would warm nothing more
     for first in {0, (len(texts) - 1) // params.batch_size * params.batch_size}:
         model(**_padded(tokenizer, texts[first : first + params.batch_size], params.seq_len))
     out = {}
     for _ in range(passes or params.repeats):
-        for key, value in title_throughput(model, tokenizer, texts, params.batch_size, params.seq_len).items():
+        timed = title_throughput(model, tokenizer, texts, params.batch_size, params.seq_len, rounds)
+        for key, value in timed.items():
             out.setdefault(key, []).append(value)
     return out, cold

@@ -102,7 +102,7 @@ def test_figures_and_ratios_come_from_every_pass_of_every_process(monkeypatch, t
 
 
 def test_a_disturbed_process_is_retimed_once_and_a_model_still_disturbed_is_marked(monkeypatch):
-    params = PARAMS.model_copy(update={"repeats": 4, "processes": 2, "disturbed_share": 0.05})
+    params = PARAMS.model_copy(update={"repeats": 5, "processes": 2, "disturbed_share": 0.05})
     fake = FakeWorker(
         {
             # a: the first process disturbed then clean on its retry; the second disturbed twice
@@ -114,7 +114,8 @@ def test_a_disturbed_process_is_retimed_once_and_a_model_still_disturbed_is_mark
     monkeypatch.setattr(launcher, "_run_worker", fake)
     said = []
     out = launcher.time_in_processes({n: _Dir(n) for n in "ab"}, params, 50, say=said.append)
-    assert fake.started == [("/m/a", 2), ("/m/a", 2), ("/m/b", 2), ("/m/a", 2), ("/m/a", 2), ("/m/b", 2)]
+    # 5 passes over 2 processes: 3, then 2
+    assert fake.started == [("/m/a", 3), ("/m/a", 3), ("/m/b", 3), ("/m/a", 2), ("/m/a", 2), ("/m/b", 2)]
     passes, _, share, disturbed = out["a"]
     # the retry's passes replace the disturbed ones; the worst share is that of the passes kept
     assert passes["throughput_seq_per_s"] == [3.0, 4.0, 7.0, 8.0] and share == 0.2 and disturbed
@@ -125,7 +126,7 @@ def test_a_disturbed_process_is_retimed_once_and_a_model_still_disturbed_is_mark
 
 def test_more_processes_than_passes_is_refused():
     with pytest.raises(PipelineError, match="benchmark.processes"):
-        parse_params({"benchmark": {"repeats": 3, "processes": 4}})
+        parse_params({"benchmark": {"repeats": 5, "processes": 6}})
 
 
 PARENT = """
@@ -134,7 +135,7 @@ from bert_int8 import launcher
 from bert_int8.model_dir import ModelDir
 from bert_int8.params import BenchmarkParams
 
-params = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, min_pass_seconds=0, repeats=3, processes=1)
+params = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, min_pass_seconds=0, repeats=5, processes=1)
 launcher.time_in_processes({"fp32": ModelDir.open(sys.argv[1])}, params, int(sys.argv[2]), (sys.argv[3], sys.argv[1]))
 """
 

@@ -189,16 +189,17 @@ def test_fixed_shapes_warm_up_every_shape_before_timing_and_cold_is_the_first_ca
     assert model.shapes[:2] == [one, big] and set(cold) == {"cold_latency_ms", "cold_batch_ms"}
     assert model.shapes[2:4] == [one, one]
     timed = model.shapes[4:]
-    assert timed == ([one] * 2 + [big]) * params.repeats  # 6 runs over 3 passes; one big call each
+    # 6 runs over 5 passes: 2 calls each (rounded up, so at least `runs` in all); one big call each
+    assert timed == ([one] * 2 + [big]) * params.repeats
     assert len(passes["latency_ms_p50"]) == len(passes["throughput_seq_per_s"]) == params.repeats
-    assert len(passes["latency_ms_calls"]) == 6
+    assert len(passes["latency_ms_calls"]) == 2 * params.repeats
 
 
 def test_a_process_runs_its_share_of_the_passes_each_as_long_as_one_of_all_repeats():
     model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 1, "runs": 6, "throughput_runs": 3})
     passes, _ = fixed_shape_passes(model, 50, params, passes=1)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
-    # cold one and big, then one pass of 6 / 3 repeats = 2 batch-1 calls and one big
+    # cold one and big, then one pass of 6 / 5 repeats, rounded up: 2 batch-1 calls and one big
     assert model.shapes == [one, big, one, one, big] and len(passes["latency_ms_calls"]) == 2
 
 
@@ -224,17 +225,21 @@ def test_a_pass_goes_on_until_it_has_lasted_min_pass_seconds(monkeypatch):
     params = PARAMS.model_copy(update={"warmup": 1, "runs": 6, "throughput_runs": 3, "min_pass_seconds": 0.1})
     passes, _ = fixed_shape_passes(model, 50, params, passes=2)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
+    # the warm-up of each shape lasts a pass too, its cold call included: 0.1 s less one cold
+    # call of 2**-10 s is 101.4 calls, so 102; 0.1 s less 2**-5 s is 2.2 calls, so 3
+    warm_up = [one] * 102 + [big] * 3
     # 0.1 s is 102.4 calls of 2**-10 s, so 103 (not the 2 that runs / repeats asks for), and 3.2
     # calls of 2**-5 s, so 4
-    assert model.shapes[2:] == ([one] * 103 + [big] * 4) * 2
+    assert model.shapes[2:] == warm_up + ([one] * 103 + [big] * 4) * 2
     assert len(passes["latency_ms_calls"]) == 206 and passes["latency_ms_p50"] == [1000 / 1024] * 2
     assert passes["throughput_seq_per_s"] == [params.batch_size * 32.0] * 2
-    # a slow model gets no more calls than runs / repeats
+    # a slow model gets no more calls than runs / repeats, and no more warm-up than it needs:
+    # 0.001 s less the cold 2**-10 s leaves one batch-1 call; the cold big call outlasts 0.001 s
     params = params.model_copy(update={"min_pass_seconds": 0.001})
     model = ClockedModel()
     monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
     fixed_shape_passes(model, 50, params, passes=1)
-    assert model.shapes[2:] == [one] * 2 + [big]
+    assert model.shapes[2:] == [one] + [one] * 2 + [big]
 
 
 class TitleRecorder(ShapeRecorder):
@@ -258,6 +263,40 @@ def test_title_passes_warm_every_padded_shape_before_the_timed_passes():
     assert len(shapes) == 3 + 2 + 2 * 6 and sorted(shapes[3:5]) == [(2, 12), (4, 12)]
     assert shapes[8:11] == shapes[14:17] == [(4, 12), (4, 12), (2, 12)]
     assert len(passes["dynamic_titles_per_s"]) == 2 and cold["cold_titles_per_s"] > 0
+
+
+class ClockedTitleModel(TitleRecorder):
+    """TitleRecorder whose every call takes 2**-5 s on a fake clock."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def __call__(self, input_ids, **kw):
+        self.now += 2**-5
+        return super().__call__(input_ids, **kw)
+
+
+def test_a_title_pass_goes_through_the_titles_until_the_cold_pass_would_have_lasted_min_pass_seconds(monkeypatch):
+    texts = [t for t, _ in make_titles(2, 5)][:10]  # batches of 4, 4, 2
+    tok = train_wordpiece(texts, 120, 1, False, 16)
+    model = ClockedTitleModel()
+    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    params = PARAMS.model_copy(update={"batch_size": 4, "seq_len": 12, "min_pass_seconds": 0.2})
+    passes, cold = title_passes(model, tok, texts, params, passes=2)
+    # cold: 3 calls, 3/32 s = 0.09375 s, so 0.2 s takes ceil(2.13) = 3 rounds of the titles; each
+    # timed pass is 3 rounds of 3 dynamic batches, then 3 rounds of 3 padded ones
+    assert cold["cold_titles_per_s"] == 10 / (3 / 32)
+    assert len(model.shapes) == 3 + 2 + 2 * (9 + 9)
+    assert passes["dynamic_titles_per_s"] == passes["padded_titles_per_s"] == [30 / (9 / 32)] * 2
+    # with no floor, one round
+    model = ClockedTitleModel()
+    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    title_passes(model, tok, texts, params.model_copy(update={"min_pass_seconds": 0.0}), passes=1)
+    assert len(model.shapes) == 3 + 2 + 6
 
 
 def test_dummy_batch_is_seeded():
