@@ -192,11 +192,10 @@ class BenchmarkParams(Section):
         "95% interval come from all of them (6 is the fewest whose min-max covers the median at 95%)",
     )
     processes: int = Field(
-        6,
+        3,
         ge=1,
         description="Fresh processes per model, started in turn over the models (A B C A B C ...); each warms up, "
-        "then runs its share of the repeats (process-to-process variation exceeds pass-to-pass: one pass each "
-        "by default)",
+        "then runs its share of the repeats (process-to-process variation exceeds pass-to-pass)",
     )
     title_samples: int = Field(1000, ge=1, description="Test titles timed with dynamic padding vs padded to seq_len")
     reference_shape: bool = Field(
