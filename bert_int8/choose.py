@@ -9,7 +9,10 @@ From `metrics/` (relative to the repository root, where the pipeline writes them
   throughput among the models whose answers do not depend on their batch-mates (dynamic int8
   scales activations per batch, so it is left out); by latency: the best batch-1 p50 among all;
 - the winner follows the benchmark's 95% intervals (`ranking.call`): a tie goes to the smaller
-  artifact (`file_bytes`), then to the better point figure;
+  artifact (`file_bytes`), then to the better point figure, among the tied models close to the
+  fastest: each one's median inside the other's interval. Intervals overlap when one slow
+  pass widens one of them, and a model with half the fastest one's median is then "tied" with
+  it; serving it for its size would give up speed the figures do show;
 - refused, in one line naming the file: metrics missing or unreadable, figures from another CPU
   or ISA than this machine's (unless `allow_other_machine`), or a chosen directory whose files
   differ from those the benchmark measured (`benchmark.json` `artifacts`, sha256).
@@ -109,13 +112,14 @@ def choose(prefer="throughput", allow_other_machine=False, root="."):
     if not tied:
         reasons = "; ".join(f"{n}: {why}" for n, why in skipped.items()) or "no models timed"
         raise PipelineError(f"{bench_file}: no model to choose by {prefer} ({reasons})")
+    close = [n for n in tied if _close(trained[tied[0]], trained[n], key)]  # tied is best first
     if winner:
         chosen = winner
-    else:  # the smaller artifact, then the better point figure (tied is best first)
-        chosen = min(tied, key=lambda n: (trained[n].get("file_bytes", float("inf")), tied.index(n)))
+    else:  # the smaller artifact, then the better point figure
+        chosen = min(close, key=lambda n: (trained[n].get("file_bytes", float("inf")), close.index(n)))
     candidates.sort(key=lambda n: trained[n][key] * (1 if lowest else -1))
 
-    reason = _reason(chosen, tied, len(candidates), trained, key, bench["setup"].get("batch_size"))
+    reason = _reason(chosen, tied, close, len(candidates), trained, key, bench["setup"].get("batch_size"))
     if other_machine:
         reason += f"; measured on {measured[0]} ({measured[1]}), not this machine (--allow-other-machine)"
     model = _measured_dir(chosen, artifacts, bench_file, Path(root))
@@ -143,6 +147,16 @@ def _left_out(name, figures, key, prefer, budget, evaluation):
     return None
 
 
+def _interval(figures, key):
+    return figures.get(f"{key}_lo", figures[key]), figures.get(f"{key}_hi", figures[key])
+
+
+def _close(a, b, key):
+    """Whether each of two models' medians lies inside the other's interval."""
+    (a_lo, a_hi), (b_lo, b_hi) = _interval(a, key), _interval(b, key)
+    return a_lo <= b[key] <= a_hi and b_lo <= a[key] <= b_hi
+
+
 def _figure(figures, key):
     value, lo, hi = figures[key], figures.get(f"{key}_lo"), figures.get(f"{key}_hi")
     fmt = "{:,.0f}" if key.startswith("throughput") else "{:.2f}"
@@ -151,7 +165,7 @@ def _figure(figures, key):
     return fmt.format(value) + unit + interval
 
 
-def _reason(chosen, tied, n_candidates, trained, key, batch_size):
+def _reason(chosen, tied, close, n_candidates, trained, key, batch_size):
     at = f"at batch {batch_size}" if key.startswith("throughput") and batch_size else "at batch 1"
     if key.startswith("throughput") and not batch_size:
         at = "batched"
@@ -161,11 +175,16 @@ def _reason(chosen, tied, n_candidates, trained, key, batch_size):
     others = [n for n in tied if n != chosen]
     if not others:
         return reason + (", ahead of every other candidate's interval" if n_candidates > 1 else ", the only candidate")
+    near, far = [n for n in close if n != chosen], [n for n in others if n not in close]
+    tie = f"{reason}, tie with {', '.join(others)}"
+    apart = f"{', '.join(far)} and {close[0]}: their medians do not lie inside each other's intervals"
+    if not near:
+        return f"{tie}; the best median ({apart})"
     size = trained[chosen].get("file_bytes")
-    by_size = size is not None and all(size < trained[n].get("file_bytes", float("inf")) for n in others)
+    by_size = size is not None and all(size < trained[n].get("file_bytes", float("inf")) for n in near)
     what = "broken by size" if by_size else "the same size; the better point figure"
     mib = f" ({size / 2**20:.1f} MiB)" if size is not None else ""
-    return f"{reason}, tie with {', '.join(others)} {what}{mib}"
+    return f"{tie} {what}{mib}" + (f"; not by size against {apart}" if far else "")
 
 
 def _measured_dir(name, artifacts, bench_file, root):

@@ -171,8 +171,8 @@ class BenchmarkParams(Section):
     warmup: int = Field(
         5,
         ge=1,
-        description="Untimed batch-1 calls before timing at least (the first one is the cold figure); the warm-up "
-        "of each shape also lasts min_pass_seconds",
+        description="Batch-1 calls before the timed passes, at least (the first, timed alone, is the cold figure); "
+        "each shape's warm-up, its cold call included, also lasts min_pass_seconds",
     )
     runs: int = Field(50, ge=3, description="Timed batch-1 calls at least, split evenly over the repeats")
     throughput_runs: int = Field(
@@ -183,11 +183,13 @@ class BenchmarkParams(Section):
         ge=0,
         le=10,
         description="A timed pass of batch-1 or of large-batch calls goes on until it has lasted this long "
-        "(pyperf's min_time): a fast model gets more calls, where one interrupt would move a pass of a few ms",
+        "(pyperf's min_time): a fast model gets more calls, where one interrupt would move a pass of a few ms. "
+        "Each shape's warm-up lasts this long too, and a real-title pass goes through the titles as many rounds "
+        "as a warm pass needs to last it",
     )
     repeats: int = Field(
         6,
-        ge=5,
+        ge=6,
         description="Timed passes of every figure per model, in all, split over its processes; the median and its "
         "95% interval come from all of them (6 is the fewest whose min-max covers the median at 95%)",
     )

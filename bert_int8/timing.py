@@ -108,6 +108,12 @@ def summarize(passes, digits):
     return out
 
 
+def _seconds_of(fn, *args):
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
 def _seconds(model, batch):
     start = time.perf_counter()
     model(**batch)
@@ -137,10 +143,10 @@ def fixed_shape_passes(model, vocab_size, params, passes=None):
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
     cold_one, cold_big = _seconds(model, one), _seconds(model, big)
     cold = {"cold_latency_ms": cold_one * 1000, "cold_batch_ms": cold_big * 1000}
-    # Warm-up as long as a timed pass, of each shape (pyperf's warm-up value): the first 0.1 s
-    # of batch-1 calls in a fresh process ran 3-20% slower than the next on an AVX2 EPYC, so a
-    # few calls were not enough. The cold call counts towards it: a bert-base batch-64 call
-    # lasts seconds and warms that shape alone.
+    # Each shape's warm-up lasts at least min_pass_seconds (pyperf's warm-up value): the first
+    # 0.1 s of batch-1 calls in a fresh process ran 3-20% slower than the next on an AVX2 EPYC,
+    # so a few calls were not enough. The cold call counts towards it: a bert-base batch-64
+    # call lasts seconds and warms that shape alone.
     _pass_seconds(model, one, params.warmup - 1, params.min_pass_seconds - cold_one)
     _pass_seconds(model, big, 0, params.min_pass_seconds - cold_big)
     per_pass = max(1, -(-params.runs // params.repeats))
@@ -187,20 +193,25 @@ def title_throughput(model, tokenizer, texts, batch_size, pad_to, rounds=1):
 
 @torch.inference_mode()
 def title_passes(model, tokenizer, texts, params, passes=None):
-    """Per-pass title_throughput figures (`passes` of them, default `repeats`), after a cold
-    dynamic pass (timed: the first pass over the titles' shapes, its own figure, and the
-    dynamic shapes' warm-up) and one untimed call of each padded shape (a full batch, and the
-    last short one)."""
+    """Per-pass title_throughput figures (`passes` of them, default `repeats`), each pass going
+    through the titles as many rounds as make a warm pass last `min_pass_seconds`. Before
+    them: a cold dynamic pass (timed: the first pass over the titles' shapes, its own figure),
+    untimed warm dynamic passes, at least one, until the warm-up has lasted `min_pass_seconds`,
+    and one untimed call of each padded shape (a full batch, and the last short one)."""
     from .modeling import predict_logits
 
-    start = time.perf_counter()
-    predict_logits(model, tokenizer, texts, params.batch_size)
-    cold_seconds = time.perf_counter() - start
-    cold = {"cold_titles_per_s": len(texts) / cold_seconds}
-    # a pass goes through the titles as often as the cold pass would need to last
-    # min_pass_seconds (1,000 titles by the fastest model on a Zen 5 took 90 ms): a warm pass
-    # is faster than the cold one, so it may end a little short of the floor
-    rounds = max(1, ceil(params.min_pass_seconds / cold_seconds)) if cold_seconds > 0 else 1
+    warm_up = _seconds_of(predict_logits, model, tokenizer, texts, params.batch_size)
+    cold = {"cold_titles_per_s": len(texts) / warm_up}
+    # Warm dynamic passes, untimed, until the warm-up (the cold pass included) has lasted
+    # min_pass_seconds; at least one, whose length sets how many rounds of the titles a timed
+    # pass makes to last min_pass_seconds (1,000 titles by the fastest model on a Zen 5 took
+    # 90 ms warm; a cold pass is up to about 3x slower, so it cannot set them)
+    while True:
+        warm = _seconds_of(predict_logits, model, tokenizer, texts, params.batch_size)
+        warm_up += warm
+        if warm_up >= params.min_pass_seconds:
+            break
+    rounds = max(1, ceil(params.min_pass_seconds / warm)) if warm > 0 else 1
     # a padded batch has the shape of the first or of the last (short) one: a whole padded pass
     # would warm nothing more
     for first in {0, (len(texts) - 1) // params.batch_size * params.batch_size}:

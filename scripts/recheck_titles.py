@@ -1,6 +1,8 @@
 """A second opinion on the benchmark's real-title figures: each built model, alone in a fresh
 process, `passes` passes of timing.title_throughput in a row (no warm-up of our own), median
-titles/s against what metrics/benchmark.json says, within `--tolerance`.
+titles/s against what metrics/benchmark.json says, within `--tolerance`. A pass here is one
+round of the titles, a cold first pass included; the stage's passes make more rounds only where
+a warm pass lasts less than benchmark.min_pass_seconds.
 
     python scripts/recheck_titles.py [--passes 5] [--tolerance 0.15]
 

@@ -112,7 +112,7 @@ MICRO_PARAMS = {
         "runs": 5,
         "throughput_runs": 2,
         "min_pass_seconds": 0.0,  # the counts alone: a toy model's pass would otherwise be 0.1 s of calls
-        "repeats": 5,
+        "repeats": 6,
         "processes": 1,  # several per model: tests/test_launcher.py
         "title_samples": 50,
         "reference_shape": False,
@@ -277,7 +277,7 @@ TOY_BENCHMARK = BenchmarkParams(
     runs=3,
     throughput_runs=1,
     min_pass_seconds=0.0,  # the call counts alone (the pass duration: test_timing's test_a_pass_goes_on_...)
-    repeats=5,
+    repeats=6,
     processes=1,
     disturbed_share=1.0,
 )

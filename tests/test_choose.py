@@ -123,6 +123,35 @@ def test_a_tie_goes_to_the_smaller_artifact(tmp_path):
     assert choice.candidates == ["openvino_fp32", "openvino_int8"]
 
 
+def test_size_breaks_a_tie_only_between_models_whose_medians_lie_inside_each_others_intervals(tmp_path):
+    # the figures of an AVX2 EPYC run: one slow process stretched openvino_fp32's interval down
+    # to 631 seq/s, which reaches openvino_int8's 681, so the call is a tie; but openvino_fp32's
+    # median (1,192) is far outside openvino_int8's [443, 681]: 665 seq/s is no tie for size
+    def measured(tp, lo, hi, size):
+        return {**fig(tp, 1.0, size), "throughput_seq_per_s_lo": lo, "throughput_seq_per_s_hi": hi}
+
+    trained = {
+        "openvino_fp32": measured(1192, 631, 1323, 23_200_000),
+        "openvino_int8": measured(665, 443, 681, 6_100_000),
+    }
+    choice = choose(root=write_run(tmp_path / "two", trained))
+    assert choice.model.name == "openvino_fp32"
+    assert choice.reason == (
+        "openvino_fp32: 1,192 seq/s [631, 1,323] at batch 64, tie with openvino_int8; the best median "
+        "(openvino_int8 and openvino_fp32: their medians do not lie inside each other's intervals)"
+    )
+    # a third model close to the fastest (1,150 inside [631, 1,323], 1,192 inside [1,000, 1,250])
+    # and smaller than it takes the tie by size; openvino_int8, smaller still, does not
+    trained["fp32"] = measured(1150, 1000, 1250, 20_000_000)
+    choice = choose(root=write_run(tmp_path / "three", trained))
+    assert choice.model.name == "fp32"
+    assert choice.reason == (
+        "fp32: 1,150 seq/s [1,000, 1,250] at batch 64, tie with openvino_fp32, openvino_int8 broken by size "
+        "(19.1 MiB); not by size against openvino_int8 and openvino_fp32: their medians do not lie inside each "
+        "other's intervals"
+    )
+
+
 def test_a_tie_of_equal_sizes_goes_to_the_better_point_figure(tmp_path):
     root = write_run(
         tmp_path, {"fp32": fig(1000, 3.0, 1000, 0.05), "openvino_fp32": fig(1020, 2.4, 1000, 0.05)}, budget=None

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(machine_busy_seconds() is None, reason="needs Li
 HOG = "import time\nend = time.time() + 120\nwhile time.time() < end: pass"
 # a toy model takes a second or two per timing: a few hundred calls, in two processes
 PARAMS = BenchmarkParams(
-    threads=1, seq_len=8, batch_size=4, warmup=2, runs=600, throughput_runs=60, repeats=5, processes=2
+    threads=1, seq_len=8, batch_size=4, warmup=2, runs=600, throughput_runs=60, repeats=6, processes=2
 )
 
 

@@ -53,13 +53,13 @@ def _result(throughput, latency=(1.0,), cold=1.0):
 
 
 def test_processes_go_round_robin_over_the_models_with_their_share_of_the_passes(monkeypatch):
-    params = PARAMS.model_copy(update={"repeats": 5, "processes": 3})
+    params = PARAMS.model_copy(update={"repeats": 7, "processes": 3})
     names = ["a", "b", "c"]
     fake = FakeWorker({f"/m/{n}": [(_result([1.0]), 0.0)] * 3 for n in names})
     monkeypatch.setattr(launcher, "_run_worker", fake)
     launcher.time_in_processes({n: _Dir(n) for n in names}, params, 50, say=_no_lines)
-    # 5 passes over 3 processes: 2, 2, 1; every model's first process before any model's second
-    assert fake.started == [(f"/m/{n}", k) for k in (2, 2, 1) for n in names]
+    # 7 passes over 3 processes: 3, 2, 2; every model's first process before any model's second
+    assert fake.started == [(f"/m/{n}", k) for k in (3, 2, 2) for n in names]
 
 
 class _Dir:
@@ -102,23 +102,23 @@ def test_figures_and_ratios_come_from_every_pass_of_every_process(monkeypatch, t
 
 
 def test_a_disturbed_process_is_retimed_once_and_a_model_still_disturbed_is_marked(monkeypatch):
-    params = PARAMS.model_copy(update={"repeats": 5, "processes": 2, "disturbed_share": 0.05})
+    params = PARAMS.model_copy(update={"repeats": 6, "processes": 2, "disturbed_share": 0.05})
     fake = FakeWorker(
         {
             # a: the first process disturbed then clean on its retry; the second disturbed twice
-            "/m/a": [(_result([1.0, 2.0]), 0.5), (_result([3.0, 4.0]), 0.01)]
-            + [(_result([5.0, 6.0]), 0.3), (_result([7.0, 8.0]), 0.2)],
-            "/m/b": [(_result([1.0, 1.0]), 0.01), (_result([1.0, 1.0]), 0.02)],
+            "/m/a": [(_result([1.0, 2.0, 2.5]), 0.5), (_result([3.0, 4.0, 4.5]), 0.01)]
+            + [(_result([5.0, 6.0, 6.5]), 0.3), (_result([7.0, 8.0, 8.5]), 0.2)],
+            "/m/b": [(_result([1.0, 1.0, 1.0]), 0.01), (_result([1.0, 1.0, 1.0]), 0.02)],
         }
     )
     monkeypatch.setattr(launcher, "_run_worker", fake)
     said = []
     out = launcher.time_in_processes({n: _Dir(n) for n in "ab"}, params, 50, say=said.append)
-    # 5 passes over 2 processes: 3, then 2
-    assert fake.started == [("/m/a", 3), ("/m/a", 3), ("/m/b", 3), ("/m/a", 2), ("/m/a", 2), ("/m/b", 2)]
+    # 6 passes over 2 processes: 3 each
+    assert fake.started == [("/m/a", 3), ("/m/a", 3), ("/m/b", 3), ("/m/a", 3), ("/m/a", 3), ("/m/b", 3)]
     passes, _, share, disturbed = out["a"]
     # the retry's passes replace the disturbed ones; the worst share is that of the passes kept
-    assert passes["throughput_seq_per_s"] == [3.0, 4.0, 7.0, 8.0] and share == 0.2 and disturbed
+    assert passes["throughput_seq_per_s"] == [3.0, 4.0, 4.5, 7.0, 8.0, 8.5] and share == 0.2 and disturbed
     assert out["b"][2:] == (0.02, False)
     assert [line.split(":")[0] for line in said] == ["benchmark", "benchmark", "warning"]
     assert "a (process 1 of 2)" in said[0] and "a (process 2 of 2)" in said[1] and said[2].startswith("warning: a ")
@@ -126,7 +126,7 @@ def test_a_disturbed_process_is_retimed_once_and_a_model_still_disturbed_is_mark
 
 def test_more_processes_than_passes_is_refused():
     with pytest.raises(PipelineError, match="benchmark.processes"):
-        parse_params({"benchmark": {"repeats": 5, "processes": 6}})
+        parse_params({"benchmark": {"repeats": 6, "processes": 7}})
 
 
 PARENT = """
@@ -135,7 +135,7 @@ from bert_int8 import launcher
 from bert_int8.model_dir import ModelDir
 from bert_int8.params import BenchmarkParams
 
-params = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, min_pass_seconds=0, repeats=5, processes=1)
+params = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, min_pass_seconds=0, repeats=6, processes=1)
 launcher.time_in_processes({"fp32": ModelDir.open(sys.argv[1])}, params, int(sys.argv[2]), (sys.argv[3], sys.argv[1]))
 """
 

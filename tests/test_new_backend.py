@@ -13,7 +13,7 @@ STUB_ENV = {"BERT_INT8_BACKENDS": "stub_runtime", "PYTHONPATH": f"{REPO}:{REPO /
 def test_a_fourth_runtime_through_the_registry_alone(prepared):
     workdir = prepared
     save_tiny_model_dirs(workdir / "models_save")
-    set_params(workdir, quantize={"backends": ["torch", "stub"]}, benchmark={"repeats": 5})
+    set_params(workdir, quantize={"backends": ["torch", "stub"]}, benchmark={"repeats": 6})
     for stage in ("quantize", "evaluate", "benchmark"):
         ok(run_script(stage, workdir, STUB_ENV))
 

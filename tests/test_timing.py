@@ -181,25 +181,25 @@ class ShapeRecorder:
 
 
 def test_fixed_shapes_warm_up_every_shape_before_timing_and_cold_is_the_first_call():
-    model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 3, "runs": 6, "throughput_runs": 3})
+    model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 3, "runs": 12, "throughput_runs": 3})
     passes, cold = fixed_shape_passes(model, 50, params)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
-    # cold: the first call of each shape (the big one is that shape's warm-up); then the rest of
-    # `warmup` at batch 1
+    # cold: the first call of each shape; then the rest of `warmup` at batch 1 (with
+    # min_pass_seconds 0 the cold big call is that shape's whole warm-up)
     assert model.shapes[:2] == [one, big] and set(cold) == {"cold_latency_ms", "cold_batch_ms"}
     assert model.shapes[2:4] == [one, one]
     timed = model.shapes[4:]
-    # 6 runs over 5 passes: 2 calls each (rounded up, so at least `runs` in all); one big call each
+    # 12 runs over 6 passes: 2 calls each; 3 big calls over 6 passes: one each (at least one)
     assert timed == ([one] * 2 + [big]) * params.repeats
     assert len(passes["latency_ms_p50"]) == len(passes["throughput_seq_per_s"]) == params.repeats
     assert len(passes["latency_ms_calls"]) == 2 * params.repeats
 
 
 def test_a_process_runs_its_share_of_the_passes_each_as_long_as_one_of_all_repeats():
-    model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 1, "runs": 6, "throughput_runs": 3})
+    model, params = ShapeRecorder(), PARAMS.model_copy(update={"warmup": 1, "runs": 12, "throughput_runs": 3})
     passes, _ = fixed_shape_passes(model, 50, params, passes=1)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
-    # cold one and big, then one pass of 6 / 5 repeats, rounded up: 2 batch-1 calls and one big
+    # cold one and big, then one pass of 12 / 6 repeats = 2 batch-1 calls and one big
     assert model.shapes == [one, big, one, one, big] and len(passes["latency_ms_calls"]) == 2
 
 
@@ -222,7 +222,7 @@ class ClockedModel(ShapeRecorder):
 def test_a_pass_goes_on_until_it_has_lasted_min_pass_seconds(monkeypatch):
     model = ClockedModel()
     monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
-    params = PARAMS.model_copy(update={"warmup": 1, "runs": 6, "throughput_runs": 3, "min_pass_seconds": 0.1})
+    params = PARAMS.model_copy(update={"warmup": 1, "runs": 12, "throughput_runs": 3, "min_pass_seconds": 0.1})
     passes, _ = fixed_shape_passes(model, 50, params, passes=2)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
     # the warm-up of each shape lasts a pass too, its cold call included: 0.1 s less one cold
@@ -257,11 +257,13 @@ def test_title_passes_warm_every_padded_shape_before_the_timed_passes():
     tok = train_wordpiece(texts, 120, 1, False, 16)
     model, params = TitleRecorder(), PARAMS.model_copy(update={"batch_size": 4, "seq_len": 12})
     passes, cold = title_passes(model, tok, texts, params, passes=2)
-    # the cold dynamic pass (3 batches), one call of each padded shape, then two timed passes of
-    # 3 dynamic and 3 padded batches: every padded shape timed was seen before the first
+    # the cold dynamic pass (3 batches), one warm one (min_pass_seconds is 0: the warm-up's
+    # floor is met, and one warm pass is the least), one call of each padded shape, then two
+    # timed passes of 3 dynamic and 3 padded batches: every shape timed was seen before
     shapes = model.shapes
-    assert len(shapes) == 3 + 2 + 2 * 6 and sorted(shapes[3:5]) == [(2, 12), (4, 12)]
-    assert shapes[8:11] == shapes[14:17] == [(4, 12), (4, 12), (2, 12)]
+    assert len(shapes) == 3 + 3 + 2 + 2 * 6 and shapes[:3] == shapes[3:6]
+    assert sorted(shapes[6:8]) == [(2, 12), (4, 12)]
+    assert shapes[11:14] == shapes[17:20] == [(4, 12), (4, 12), (2, 12)]
     assert len(passes["dynamic_titles_per_s"]) == 2 and cold["cold_titles_per_s"] > 0
 
 
@@ -280,23 +282,24 @@ class ClockedTitleModel(TitleRecorder):
         return super().__call__(input_ids, **kw)
 
 
-def test_a_title_pass_goes_through_the_titles_until_the_cold_pass_would_have_lasted_min_pass_seconds(monkeypatch):
+def test_title_warm_up_and_each_pass_last_min_pass_seconds(monkeypatch):
     texts = [t for t, _ in make_titles(2, 5)][:10]  # batches of 4, 4, 2
     tok = train_wordpiece(texts, 120, 1, False, 16)
     model = ClockedTitleModel()
     monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
     params = PARAMS.model_copy(update={"batch_size": 4, "seq_len": 12, "min_pass_seconds": 0.2})
     passes, cold = title_passes(model, tok, texts, params, passes=2)
-    # cold: 3 calls, 3/32 s = 0.09375 s, so 0.2 s takes ceil(2.13) = 3 rounds of the titles; each
-    # timed pass is 3 rounds of 3 dynamic batches, then 3 rounds of 3 padded ones
+    # cold: 3 calls, 3/32 s = 0.09375 s; warm passes until the warm-up lasts 0.2 s: 6/32 s is
+    # short of it, 9/32 s is not, so two; the last, 3/32 s, makes a timed pass ceil(2.13) = 3
+    # rounds of the titles: 3 rounds of 3 dynamic batches, then 3 rounds of 3 padded ones
     assert cold["cold_titles_per_s"] == 10 / (3 / 32)
-    assert len(model.shapes) == 3 + 2 + 2 * (9 + 9)
+    assert len(model.shapes) == 3 + 2 * 3 + 2 + 2 * (9 + 9)
     assert passes["dynamic_titles_per_s"] == passes["padded_titles_per_s"] == [30 / (9 / 32)] * 2
-    # with no floor, one round
+    # with no floor, one warm pass and one round
     model = ClockedTitleModel()
     monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
     title_passes(model, tok, texts, params.model_copy(update={"min_pass_seconds": 0.0}), passes=1)
-    assert len(model.shapes) == 3 + 2 + 6
+    assert len(model.shapes) == 3 + 3 + 2 + 6
 
 
 def test_dummy_batch_is_seeded():
