@@ -11,8 +11,11 @@ From `metrics/` (relative to the repository root, where the pipeline writes them
 - the winner follows the benchmark's 95% intervals (`ranking.call`): a tie goes to the smaller
   artifact (`file_bytes`), then to the better point figure, among the tied models close to the
   fastest: each one's median inside the other's interval. Intervals overlap when one slow
-  pass widens one of them, and a model with half the fastest one's median is then "tied" with
-  it; serving it for its size would give up speed the figures do show;
+  process widens one of them, and a model with half the fastest one's median is then "tied"
+  with it; serving it for its size would give up speed the figures do show. (`winners` keeps
+  calling every overlap a tie: that is the benchmark's statement, this is a choice.) With
+  min..max intervals a model whose one fast process reaches the fastest's median can still be
+  close: neither median is then implausible for the other model;
 - refused, in one line naming the file: metrics missing or unreadable, figures from another CPU
   or ISA than this machine's (unless `allow_other_machine`), or a chosen directory whose files
   differ from those the benchmark measured (`benchmark.json` `artifacts`, sha256).
@@ -112,7 +115,8 @@ def choose(prefer="throughput", allow_other_machine=False, root="."):
     if not tied:
         reasons = "; ".join(f"{n}: {why}" for n, why in skipped.items()) or "no models timed"
         raise PipelineError(f"{bench_file}: no model to choose by {prefer} ({reasons})")
-    close = [n for n in tied if _close(trained[tied[0]], trained[n], key)]  # tied is best first
+    # tied is best first; the fastest is close to itself even if its median sat outside its interval
+    close = tied[:1] + [n for n in tied[1:] if _close(trained[tied[0]], trained[n], key)]
     if winner:
         chosen = winner
     else:  # the smaller artifact, then the better point figure
@@ -157,12 +161,27 @@ def _close(a, b, key):
     return a_lo <= b[key] <= a_hi and b_lo <= a[key] <= b_hi
 
 
+def _number(key, value):
+    return ("{:,.0f}" if key.startswith("throughput") else "{:.2f}").format(value)
+
+
 def _figure(figures, key):
     value, lo, hi = figures[key], figures.get(f"{key}_lo"), figures.get(f"{key}_hi")
-    fmt = "{:,.0f}" if key.startswith("throughput") else "{:.2f}"
     unit = " seq/s" if key.startswith("throughput") else " ms p50"
-    interval = f" [{fmt.format(lo)}, {fmt.format(hi)}]" if lo is not None and hi is not None else ""
-    return fmt.format(value) + unit + interval
+    interval = f" [{_number(key, lo)}, {_number(key, hi)}]" if lo is not None and hi is not None else ""
+    return _number(key, value) + unit + interval
+
+
+def _apart(trained, fastest, name, key):
+    """Why `name`, tied with `fastest` by the call, is not close to it: whose median lies outside
+    whose interval."""
+    lo, hi = _interval(trained[name], key)
+    inner, outer = (fastest, name) if not lo <= trained[fastest][key] <= hi else (name, fastest)
+    lo, hi = _interval(trained[outer], key)
+    return (
+        f"{inner}'s median {_number(key, trained[inner][key])} is outside {outer}'s interval "
+        f"[{_number(key, lo)}, {_number(key, hi)}]"
+    )
 
 
 def _reason(chosen, tied, close, n_candidates, trained, key, batch_size):
@@ -176,15 +195,18 @@ def _reason(chosen, tied, close, n_candidates, trained, key, batch_size):
     if not others:
         return reason + (", ahead of every other candidate's interval" if n_candidates > 1 else ", the only candidate")
     near, far = [n for n in close if n != chosen], [n for n in others if n not in close]
-    tie = f"{reason}, tie with {', '.join(others)}"
-    apart = f"{', '.join(far)} and {close[0]}: their medians do not lie inside each other's intervals"
+    apart = "; ".join(_apart(trained, tied[0], n, key) for n in far)
     if not near:
-        return f"{tie}; the best median ({apart})"
+        return f"{reason}, tie with {', '.join(far)}; the best median, the others not close: {apart}"
     size = trained[chosen].get("file_bytes")
     by_size = size is not None and all(size < trained[n].get("file_bytes", float("inf")) for n in near)
     what = "broken by size" if by_size else "the same size; the better point figure"
     mib = f" ({size / 2**20:.1f} MiB)" if size is not None else ""
-    return f"{tie} {what}{mib}" + (f"; not by size against {apart}" if far else "")
+    reason = f"{reason}, tie with {', '.join(near)} {what}{mib}"
+    if far:
+        one = len(far) == 1
+        reason += f"; {', '.join(far)} also overlap{'s' if one else ''} but {'is' if one else 'are'} not close: {apart}"
+    return reason
 
 
 def _measured_dir(name, artifacts, bench_file, root):

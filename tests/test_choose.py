@@ -123,13 +123,21 @@ def test_a_tie_goes_to_the_smaller_artifact(tmp_path):
     assert choice.candidates == ["openvino_fp32", "openvino_int8"]
 
 
+def measured(tp, lo, hi, size, lat=1.0, lat_lo=0.98, lat_hi=1.02):
+    """Figures with the intervals given, as a run's order statistics make them (not symmetric)."""
+    return {
+        **fig(tp, lat, size),
+        "throughput_seq_per_s_lo": lo,
+        "throughput_seq_per_s_hi": hi,
+        "latency_ms_p50_lo": lat_lo,
+        "latency_ms_p50_hi": lat_hi,
+    }
+
+
 def test_size_breaks_a_tie_only_between_models_whose_medians_lie_inside_each_others_intervals(tmp_path):
     # the figures of an AVX2 EPYC run: one slow process stretched openvino_fp32's interval down
     # to 631 seq/s, which reaches openvino_int8's 681, so the call is a tie; but openvino_fp32's
     # median (1,192) is far outside openvino_int8's [443, 681]: 665 seq/s is no tie for size
-    def measured(tp, lo, hi, size):
-        return {**fig(tp, 1.0, size), "throughput_seq_per_s_lo": lo, "throughput_seq_per_s_hi": hi}
-
     trained = {
         "openvino_fp32": measured(1192, 631, 1323, 23_200_000),
         "openvino_int8": measured(665, 443, 681, 6_100_000),
@@ -137,8 +145,8 @@ def test_size_breaks_a_tie_only_between_models_whose_medians_lie_inside_each_oth
     choice = choose(root=write_run(tmp_path / "two", trained))
     assert choice.model.name == "openvino_fp32"
     assert choice.reason == (
-        "openvino_fp32: 1,192 seq/s [631, 1,323] at batch 64, tie with openvino_int8; the best median "
-        "(openvino_int8 and openvino_fp32: their medians do not lie inside each other's intervals)"
+        "openvino_fp32: 1,192 seq/s [631, 1,323] at batch 64, tie with openvino_int8; the best median, the "
+        "others not close: openvino_fp32's median 1,192 is outside openvino_int8's interval [443, 681]"
     )
     # a third model close to the fastest (1,150 inside [631, 1,323], 1,192 inside [1,000, 1,250])
     # and smaller than it takes the tie by size; openvino_int8, smaller still, does not
@@ -146,10 +154,41 @@ def test_size_breaks_a_tie_only_between_models_whose_medians_lie_inside_each_oth
     choice = choose(root=write_run(tmp_path / "three", trained))
     assert choice.model.name == "fp32"
     assert choice.reason == (
-        "fp32: 1,150 seq/s [1,000, 1,250] at batch 64, tie with openvino_fp32, openvino_int8 broken by size "
-        "(19.1 MiB); not by size against openvino_int8 and openvino_fp32: their medians do not lie inside each "
-        "other's intervals"
+        "fp32: 1,150 seq/s [1,000, 1,250] at batch 64, tie with openvino_fp32 broken by size (19.1 MiB); "
+        "openvino_int8 also overlaps but is not close: openvino_fp32's median 1,192 is outside openvino_int8's "
+        "interval [443, 681]"
     )
+
+
+def test_the_fastest_keeps_a_tie_against_smaller_models_that_are_not_close(tmp_path):
+    # a run's figures where the fastest is also the smallest of those close to it, and two
+    # smaller models overlap it without being close (each with the fastest's median outside
+    # its interval)
+    trained = {
+        "openvino_fp32": measured(1150, 610, 1243, 23_300_000),
+        "openvino_bf16": measured(1145, 642, 1260, 23_400_000),
+        "fp32": measured(879, 534, 898, 23_000_000),
+        "openvino_int8": measured(649, 577, 669, 6_100_000),
+    }
+    choice = choose(root=write_run(tmp_path, trained))
+    assert choice.model.name == "openvino_fp32"
+    assert choice.reason == (
+        "openvino_fp32: 1,150 seq/s [610, 1,243] at batch 64, tie with openvino_bf16 broken by size (22.2 MiB); "
+        "fp32, openvino_int8 also overlap but are not close: openvino_fp32's median 1,150 is outside fp32's "
+        "interval [534, 898]; openvino_fp32's median 1,150 is outside openvino_int8's interval [577, 669]"
+    )
+
+
+def test_closeness_holds_for_latency_too(tmp_path):
+    # lower is better: 1.8 ms reaches below the fastest's 2.0, a tie; but the fastest's 1.0 ms
+    # is outside the other's [1.8, 2.1], so the smaller model is not served for its size
+    trained = {
+        "openvino_fp32": measured(1000, 990, 1010, 23_200_000, 1.0, 0.9, 2.0),
+        "openvino_int8": measured(1700, 1690, 1710, 6_100_000, 1.9, 1.8, 2.1),
+    }
+    choice = choose("latency", root=write_run(tmp_path, trained))
+    assert choice.model.name == "openvino_fp32"
+    assert choice.reason.endswith("openvino_fp32's median 1.00 is outside openvino_int8's interval [1.80, 2.10]")
 
 
 def test_a_tie_of_equal_sizes_goes_to_the_better_point_figure(tmp_path):

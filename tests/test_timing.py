@@ -268,7 +268,9 @@ def test_title_passes_warm_every_padded_shape_before_the_timed_passes():
 
 
 class ClockedTitleModel(TitleRecorder):
-    """TitleRecorder whose every call takes 2**-5 s on a fake clock."""
+    """TitleRecorder on a fake clock whose first 3 calls (a cold pass over 10 titles in batches
+    of 4) take 3 * 2**-5 s each and every later call 2**-5 s: cold is 3x slower than warm, as
+    OpenVINO on first-seen shapes was."""
 
     def __init__(self):
         super().__init__()
@@ -278,7 +280,7 @@ class ClockedTitleModel(TitleRecorder):
         return self.now
 
     def __call__(self, input_ids, **kw):
-        self.now += 2**-5
+        self.now += 2**-5 * (3 if len(self.shapes) < 3 else 1)
         return super().__call__(input_ids, **kw)
 
 
@@ -289,11 +291,12 @@ def test_title_warm_up_and_each_pass_last_min_pass_seconds(monkeypatch):
     monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
     params = PARAMS.model_copy(update={"batch_size": 4, "seq_len": 12, "min_pass_seconds": 0.2})
     passes, cold = title_passes(model, tok, texts, params, passes=2)
-    # cold: 3 calls, 3/32 s = 0.09375 s; warm passes until the warm-up lasts 0.2 s: 6/32 s is
-    # short of it, 9/32 s is not, so two; the last, 3/32 s, makes a timed pass ceil(2.13) = 3
-    # rounds of the titles: 3 rounds of 3 dynamic batches, then 3 rounds of 3 padded ones
-    assert cold["cold_titles_per_s"] == 10 / (3 / 32)
-    assert len(model.shapes) == 3 + 2 * 3 + 2 + 2 * (9 + 9)
+    # cold: 3 calls of 3/32 s, 9/32 s = 0.28 s, already past the 0.2 s floor, so one warm pass
+    # (the least), 3/32 s = 0.09375 s; a timed pass then makes ceil(0.2 / 0.09375) = 3 rounds of
+    # the titles (the cold pass would have made 1): 3 rounds of 3 dynamic batches, then 3 of 3
+    # padded ones
+    assert cold["cold_titles_per_s"] == 10 / (9 / 32)
+    assert len(model.shapes) == 3 + 3 + 2 + 2 * (9 + 9)
     assert passes["dynamic_titles_per_s"] == passes["padded_titles_per_s"] == [30 / (9 / 32)] * 2
     # with no floor, one warm pass and one round
     model = ClockedTitleModel()
