@@ -203,16 +203,18 @@ def test_a_process_runs_its_share_of_the_passes_each_as_long_as_one_of_all_repea
     assert model.shapes == [one, big, one, one, big] and len(passes["latency_ms_calls"]) == 2
 
 
-class ClockedModel(ShapeRecorder):
-    """A stand-in model whose call takes a set time on a fake clock: 2**-10 s (about 1 ms) at
-    batch 1, 2**-5 s (31.25 ms) at any larger batch; powers of two, so the sums are exact."""
+class FakeClock:
+    """A clock the stand-in model advances by what its calls cost (patched in for perf_counter)."""
 
-    def __init__(self):
-        super().__init__()
-        self.now = 0.0
+    now = 0.0
 
     def clock(self):
         return self.now
+
+
+class ClockedModel(FakeClock, ShapeRecorder):
+    """A stand-in model whose call takes a set time on a fake clock: 2**-10 s (about 1 ms) at
+    batch 1, 2**-5 s (31.25 ms) at any larger batch; powers of two, so the sums are exact."""
 
     def __call__(self, input_ids, **_):
         super().__call__(input_ids)
@@ -267,17 +269,10 @@ def test_title_passes_warm_every_padded_shape_before_the_timed_passes():
     assert len(passes["dynamic_titles_per_s"]) == 2 and cold["cold_titles_per_s"] > 0
 
 
-class ClockedTitleModel(TitleRecorder):
+class ClockedTitleModel(FakeClock, TitleRecorder):
     """TitleRecorder on a fake clock whose first 3 calls (a cold pass over 10 titles in batches
     of 4) take 3 * 2**-5 s each and every later call 2**-5 s: cold is 3x slower than warm, as
     OpenVINO on first-seen shapes was."""
-
-    def __init__(self):
-        super().__init__()
-        self.now = 0.0
-
-    def clock(self):
-        return self.now
 
     def __call__(self, input_ids, **kw):
         self.now += 2**-5 * (3 if len(self.shapes) < 3 else 1)
