@@ -178,10 +178,9 @@ def _apart(trained, fastest, name, key):
     lo, hi = _interval(trained[name], key)
     inner, outer = (fastest, name) if not lo <= trained[fastest][key] <= hi else (name, fastest)
     lo, hi = _interval(trained[outer], key)
-    return (
-        f"{inner}'s median {_number(key, trained[inner][key])} is outside {outer}'s interval "
-        f"[{_number(key, lo)}, {_number(key, hi)}]"
-    )
+    # one more digit than the figures: a median just outside a bound must not print equal to it
+    num = ("{:,.1f}" if key.startswith("throughput") else "{:.3f}").format
+    return f"{inner}'s median {num(trained[inner][key])} is outside {outer}'s interval [{num(lo)}, {num(hi)}]"
 
 
 def _reason(chosen, tied, close, n_candidates, trained, key, batch_size):
@@ -196,16 +195,24 @@ def _reason(chosen, tied, close, n_candidates, trained, key, batch_size):
         return reason + (", ahead of every other candidate's interval" if n_candidates > 1 else ", the only candidate")
     near, far = [n for n in close if n != chosen], [n for n in others if n not in close]
     apart = "; ".join(_apart(trained, tied[0], n, key) for n in far)
-    if not near:
-        return f"{reason}, tie with {', '.join(far)}; the best median, the others not close: {apart}"
+    one = len(far) == 1
+    if not near:  # then chosen is the fastest
+        return f"{reason}, tie with {', '.join(far)}; the best median, {'the other' if one else 'the others'} not close: {apart}"
     size = trained[chosen].get("file_bytes")
-    by_size = size is not None and all(size < trained[n].get("file_bytes", float("inf")) for n in near)
-    what = "broken by size" if by_size else "the same size; the better point figure"
-    mib = f" ({size / 2**20:.1f} MiB)" if size is not None else ""
-    reason = f"{reason}, tie with {', '.join(near)} {what}{mib}"
+    sizes = {n: trained[n].get("file_bytes") for n in near}
+    if size is None or None in sizes.values():
+        what = ", no sizes recorded: the better point figure"
+    elif all(size < other for other in sizes.values()):
+        what = f" broken by size ({size / 2**20:.1f} MiB against {min(sizes.values()) / 2**20:.1f})"
+    else:
+        what = f", the same size as {', '.join(n for n in near if sizes[n] == size)}: the better point figure"
+    reason = f"{reason}, tie with {', '.join(near)}{what}"
     if far:
-        one = len(far) == 1
-        reason += f"; {', '.join(far)} also overlap{'s' if one else ''} but {'is' if one else 'are'} not close: {apart}"
+        whose = "its" if chosen == tied[0] else f"{tied[0]}'s"
+        reason += (
+            f"; {', '.join(far)} overlap{'s' if one else ''} {whose} interval but {'is' if one else 'are'} "
+            f"not close: {apart}"
+        )
     return reason
 
 

@@ -118,7 +118,8 @@ def test_a_tie_goes_to_the_smaller_artifact(tmp_path):
     choice = choose(root=root)
     assert choice.model.name == "openvino_int8"
     assert choice.reason == (
-        "openvino_int8: 1,700 seq/s [1,615, 1,785] at batch 64, tie with openvino_fp32 broken by size (5.8 MiB)"
+        "openvino_int8: 1,700 seq/s [1,615, 1,785] at batch 64, tie with openvino_fp32 broken by size (5.8 MiB "
+        "against 22.1)"
     )
     assert choice.candidates == ["openvino_fp32", "openvino_int8"]
 
@@ -146,7 +147,7 @@ def test_size_breaks_a_tie_only_between_models_whose_medians_lie_inside_each_oth
     assert choice.model.name == "openvino_fp32"
     assert choice.reason == (
         "openvino_fp32: 1,192 seq/s [631, 1,323] at batch 64, tie with openvino_int8; the best median, the "
-        "others not close: openvino_fp32's median 1,192 is outside openvino_int8's interval [443, 681]"
+        "other not close: openvino_fp32's median 1,192.0 is outside openvino_int8's interval [443.0, 681.0]"
     )
     # a third model close to the fastest (1,150 inside [631, 1,323], 1,192 inside [1,000, 1,250])
     # and smaller than it takes the tie by size; openvino_int8, smaller still, does not
@@ -154,9 +155,9 @@ def test_size_breaks_a_tie_only_between_models_whose_medians_lie_inside_each_oth
     choice = choose(root=write_run(tmp_path / "three", trained))
     assert choice.model.name == "fp32"
     assert choice.reason == (
-        "fp32: 1,150 seq/s [1,000, 1,250] at batch 64, tie with openvino_fp32 broken by size (19.1 MiB); "
-        "openvino_int8 also overlaps but is not close: openvino_fp32's median 1,192 is outside openvino_int8's "
-        "interval [443, 681]"
+        "fp32: 1,150 seq/s [1,000, 1,250] at batch 64, tie with openvino_fp32 broken by size (19.1 MiB against "
+        "22.1); openvino_int8 overlaps openvino_fp32's interval but is not close: openvino_fp32's median 1,192.0 "
+        "is outside openvino_int8's interval [443.0, 681.0]"
     )
 
 
@@ -173,9 +174,10 @@ def test_the_fastest_keeps_a_tie_against_smaller_models_that_are_not_close(tmp_p
     choice = choose(root=write_run(tmp_path, trained))
     assert choice.model.name == "openvino_fp32"
     assert choice.reason == (
-        "openvino_fp32: 1,150 seq/s [610, 1,243] at batch 64, tie with openvino_bf16 broken by size (22.2 MiB); "
-        "fp32, openvino_int8 also overlap but are not close: openvino_fp32's median 1,150 is outside fp32's "
-        "interval [534, 898]; openvino_fp32's median 1,150 is outside openvino_int8's interval [577, 669]"
+        "openvino_fp32: 1,150 seq/s [610, 1,243] at batch 64, tie with openvino_bf16 broken by size (22.2 MiB "
+        "against 22.3); fp32, openvino_int8 overlap its interval but are not close: openvino_fp32's median "
+        "1,150.0 is outside fp32's interval [534.0, 898.0]; openvino_fp32's median 1,150.0 is outside "
+        "openvino_int8's interval [577.0, 669.0]"
     )
 
 
@@ -188,7 +190,24 @@ def test_closeness_holds_for_latency_too(tmp_path):
     }
     choice = choose("latency", root=write_run(tmp_path, trained))
     assert choice.model.name == "openvino_fp32"
-    assert choice.reason.endswith("openvino_fp32's median 1.00 is outside openvino_int8's interval [1.80, 2.10]")
+    assert choice.reason == (
+        "openvino_fp32: 1.00 ms p50 [0.90, 2.00] at batch 1, tie with openvino_int8; the best median, the other "
+        "not close: openvino_fp32's median 1.000 is outside openvino_int8's interval [1.800, 2.100]"
+    )
+
+
+def test_a_model_not_close_because_its_own_median_is_outside_the_fastests_interval(tmp_path):
+    # the other way round: openvino_int8's wide [600, 1,100] holds the fastest's 1,000, but its
+    # own 800 lies outside the fastest's [950, 1,050]
+    trained = {
+        "openvino_fp32": measured(1000, 950, 1050, 23_200_000),
+        "openvino_int8": measured(800, 600, 1100, 6_100_000),
+    }
+    choice = choose(root=write_run(tmp_path, trained))
+    assert choice.reason == (
+        "openvino_fp32: 1,000 seq/s [950, 1,050] at batch 64, tie with openvino_int8; the best median, the other "
+        "not close: openvino_int8's median 800.0 is outside openvino_fp32's interval [950.0, 1,050.0]"
+    )
 
 
 def test_a_tie_of_equal_sizes_goes_to_the_better_point_figure(tmp_path):
@@ -196,7 +215,10 @@ def test_a_tie_of_equal_sizes_goes_to_the_better_point_figure(tmp_path):
         tmp_path, {"fp32": fig(1000, 3.0, 1000, 0.05), "openvino_fp32": fig(1020, 2.4, 1000, 0.05)}, budget=None
     )
     choice = choose(root=root)
-    assert choice.model.name == "openvino_fp32" and "tie with fp32 the same size" in choice.reason
+    assert choice.reason == (
+        "openvino_fp32: 1,020 seq/s [969, 1,071] at batch 64, tie with fp32, the same size as fp32: the better "
+        "point figure"
+    )
 
 
 def test_models_over_the_budget_are_skipped(tmp_path):
