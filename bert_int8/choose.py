@@ -161,8 +161,10 @@ def _close(a, b, key):
     return a_lo <= b[key] <= a_hi and b_lo <= a[key] <= b_hi
 
 
-def _number(key, value):
-    return ("{:,.0f}" if key.startswith("throughput") else "{:.2f}").format(value)
+def _number(key, value, extra_digits=0):
+    """A figure as the reason prints it: seq/s to the unit, ms to 2 decimals (plus extra_digits)."""
+    digits = (0 if key.startswith("throughput") else 2) + extra_digits
+    return f"{value:,.{digits}f}"
 
 
 def _figure(figures, key):
@@ -179,8 +181,8 @@ def _apart(trained, fastest, name, key):
     inner, outer = (fastest, name) if not lo <= trained[fastest][key] <= hi else (name, fastest)
     lo, hi = _interval(trained[outer], key)
     # one more digit than the figures: a median just outside a bound must not print equal to it
-    num = ("{:,.1f}" if key.startswith("throughput") else "{:.3f}").format
-    return f"{inner}'s median {num(trained[inner][key])} is outside {outer}'s interval [{num(lo)}, {num(hi)}]"
+    median, lo, hi = (_number(key, v, 1) for v in (trained[inner][key], lo, hi))
+    return f"{inner}'s median {median} is outside {outer}'s interval [{lo}, {hi}]"
 
 
 def _reason(chosen, tied, close, n_candidates, trained, key, batch_size):

@@ -108,15 +108,10 @@ def summarize(passes, digits):
     return out
 
 
-def _seconds_of(fn, *args):
+def _seconds(fn, *args, **kwargs):
+    """How long one call of fn(*args, **kwargs) took (s)."""
     start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
-
-
-def _seconds(model, batch):
-    start = time.perf_counter()
-    model(**batch)
+    fn(*args, **kwargs)
     return time.perf_counter() - start
 
 
@@ -126,7 +121,7 @@ def _pass_seconds(model, batch, calls, min_seconds):
     interrupt in it moves its figure by a tenth; a model that slow needs no more calls."""
     times = []
     while len(times) < calls or sum(times) < min_seconds:
-        times.append(_seconds(model, batch))
+        times.append(_seconds(model, **batch))
     return times
 
 
@@ -141,7 +136,7 @@ def fixed_shape_passes(model, vocab_size, params, passes=None):
     calls at batch 1 and lasts at least `min_pass_seconds` too."""
     one = dummy_batch(vocab_size, 1, params.seq_len)
     big = dummy_batch(vocab_size, params.batch_size, params.seq_len)
-    cold_one, cold_big = _seconds(model, one), _seconds(model, big)
+    cold_one, cold_big = _seconds(model, **one), _seconds(model, **big)
     cold = {"cold_latency_ms": cold_one * 1000, "cold_batch_ms": cold_big * 1000}
     # Each shape's warm-up lasts at least min_pass_seconds (pyperf's warm-up value): the first
     # 0.1 s of batch-1 calls in a fresh process ran 3-20% slower than the next on an AVX2 EPYC,
@@ -200,14 +195,14 @@ def title_passes(model, tokenizer, texts, params, passes=None):
     and one untimed call of each padded shape (a full batch, and the last short one)."""
     from .modeling import predict_logits
 
-    warm_up = _seconds_of(predict_logits, model, tokenizer, texts, params.batch_size)
+    warm_up = _seconds(predict_logits, model, tokenizer, texts, params.batch_size)
     cold = {"cold_titles_per_s": len(texts) / warm_up}
     # Warm dynamic passes, untimed, until the warm-up (the cold pass included) has lasted
     # min_pass_seconds; at least one, whose length sets how many rounds of the titles a timed
     # pass makes to last min_pass_seconds (1,000 titles by the fastest model on a Zen 5 took
     # 90 ms warm; a cold pass is up to about 3x slower, so it cannot set them)
     while True:
-        warm = _seconds_of(predict_logits, model, tokenizer, texts, params.batch_size)
+        warm = _seconds(predict_logits, model, tokenizer, texts, params.batch_size)
         warm_up += warm
         if warm_up >= params.min_pass_seconds:
             break
