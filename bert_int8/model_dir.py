@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import backends, paths
+from .backends.base import int8_weights_need_headroom
 from .config_dir import check_model_dir
 from .errors import PipelineError
 from .machine import native_bf16
@@ -56,6 +57,20 @@ class ModelDir:
     def files(self):
         """The files that hold the model's graph and weights (what its size on disk counts)."""
         return self.runtime.files(self.path, self.precision)
+
+    def weight_range_warning(self):
+        """One line when this int8 model's weights use all 8 bits and this CPU, without VNNI, adds
+        their products where they saturate (base.int8_weights_need_headroom): a model built on
+        another machine, whose answers here drift from what evaluate measured. None otherwise."""
+        if self.precision != "int8" or self.runtime.int8_weights_7bit(self.path) is not False:
+            return None
+        if not int8_weights_need_headroom():
+            return None
+        return (
+            f"warning: {self.path}: its int8 weights use all 8 bits, as built on a CPU with VNNI; this CPU "
+            "has none, so their sums can saturate and its answers drift: rebuild it here with "
+            "`dvc repro -f -s quantize`"
+        )
 
     def as_bf16(self):
         if self.precision != "fp32" or not self.runtime.bf16:

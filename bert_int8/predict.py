@@ -107,6 +107,11 @@ class Classifier:
         self.batch_size = batch_size
 
     @property
+    def weight_range_warning(self):
+        """One line when this int8 model does not fit this CPU (ModelDir.weight_range_warning)."""
+        return self.found.weight_range_warning()
+
+    @property
     def answers_independent_of_batch(self):
         """False for dynamic int8 (activation scales computed per batch, so a title's answer moves
         with its batch-mates); true for FP32, BF16 and static int8."""
@@ -135,7 +140,7 @@ class Classifier:
         """One dict per text, in order: the text, its label and label id, and the top-k probabilities."""
         if not texts:
             return []
-        probs = _softmax(self.logits(texts))
+        probs = softmax(self.logits(texts))
         k = max(1, min(top_k, len(self.labels)))
         out = []
         for text, p in zip(texts, probs):
@@ -151,7 +156,7 @@ class Classifier:
         return out
 
 
-def _softmax(logits):
+def softmax(logits):
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)

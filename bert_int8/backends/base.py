@@ -51,6 +51,12 @@ class Backend:
     needs_calibration: bool = False  # its int8 build reads calibration titles
     builds_fp32: bool = True  # quantize writes its FP32 model (PyTorch's is training's)
 
+    def int8_weights_7bit(self, path):
+        """For an int8 directory: whether its recipe kept the weights to 7 bits (True) or let them
+        use all 8 (False); None where the runtime records no such choice (PyTorch's fbgemm narrows
+        its activations instead, on every CPU)."""
+        return None
+
     def model_path(self, precision, root):
         return Path(root) / self.subdir / precision
 

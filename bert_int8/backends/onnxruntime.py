@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..atomic import write_json
 from ..errors import PipelineError, first_line
+from ..metrics_files import read_metrics
 from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import OPSET, exported_feeds, linear_nodes
 
@@ -99,6 +100,9 @@ class OnnxRuntime(Backend):
 
     def files(self, path, precision):
         return [Path(path) / MODEL_FILE]
+
+    def int8_weights_7bit(self, path):
+        return bool(read_metrics(Path(path) / RECIPE_FILE).get("reduce_range", False))
 
     def load(self, path, precision, threads=None):
         return OrtModel(path, threads)

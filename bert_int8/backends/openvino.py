@@ -18,6 +18,7 @@ import numpy as np
 
 from ..atomic import write_json
 from ..errors import PipelineError, first_line
+from ..metrics_files import read_metrics
 from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import exported_feeds, linear_nodes
 
@@ -167,6 +168,9 @@ class OpenVino(Backend):
 
     def files(self, path, precision):
         return [Path(path) / MODEL_FILE, Path(path) / "model.bin"]
+
+    def int8_weights_7bit(self, path):
+        return read_metrics(Path(path) / RECIPE_FILE).get("overflow_fix") == "every layer"
 
     def load(self, path, precision, threads=None):
         return OvModel(path, threads, bf16=precision == "bf16")
