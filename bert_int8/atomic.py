@@ -18,12 +18,22 @@ def write_json(path, obj):
 
 
 def write_text(path, text):
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+
+    write_with(path, write)
+
+
+def write_with(path, write):
+    """Call write(tmp) to write a temporary sibling of `path` (a path, as a str), then rename it
+    into place: for writers that take a file name (pyarrow's Parquet writer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

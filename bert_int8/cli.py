@@ -8,6 +8,7 @@ directory), or `auto`: the committed run's fastest model within the accuracy bud
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from . import serving_limits
 from .errors import PipelineError, run_stage
@@ -51,6 +52,7 @@ def cmd_predict(args):
     else:
         texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     clf = Classifier(model, threads=args.threads, batch_size=args.batch_size)
+    _warn_weight_range(clf)
     chunk = max(args.batch_size, 1024)
     bar = None
     if len(texts) > PROGRESS_ABOVE:
@@ -64,6 +66,34 @@ def cmd_predict(args):
             bar.update(min(chunk, len(texts) - start))
     if bar:
         bar.close()
+
+
+def _warn_weight_range(clf):
+    if clf.weight_range_warning:
+        print(clf.weight_range_warning, file=sys.stderr)
+
+
+def cmd_score(args):
+    from .score.job import ScoreSpec, run
+
+    model, _ = resolve_model(args)  # a refusal before reading any input
+    spec = ScoreSpec(
+        input=Path(args.input),
+        output=Path(args.output),
+        format=args.format,
+        rows_per_part=args.rows_per_part,
+        text_column=args.text_column,
+        id_column=args.id_column,
+        skip_bad=args.skip_bad,
+        all_scores=args.all_scores,
+        overwrite=args.overwrite,
+        engine=args.engine,
+        address=args.address,
+        actors=args.actors,
+        threads=args.threads,
+        batch_size=args.batch_size,
+    )
+    run(spec, model)
 
 
 def cmd_params(args):
@@ -91,6 +121,7 @@ def cmd_serve(args):
 
     threads = workers.thread_share(args.threads, args.workers)
     clf = Classifier(model, threads=threads, batch_size=args.batch_size)
+    _warn_weight_range(clf)
     app = create_app(
         clf,
         max_texts=args.max_texts,
@@ -142,26 +173,29 @@ def build_parser():
         help=f"intra-op threads of the model's runtime ({runtimes}); default: its own",
     )
     common.add_argument(
+        "--allow-other-machine",
+        action="store_true",
+        help="with auto: use metrics measured on another CPU or ISA than this machine's",
+    )
+    common.add_argument("--batch-size", type=int, default=64)
+    prefer = argparse.ArgumentParser(add_help=False)
+    prefer.add_argument(
         "--prefer",
         choices=["throughput", "latency"],
         default=None,
         help="with auto: the best batch throughput among models whose answers do not depend on "
         "batch-mates (default; for a service batching across requests), or the best batch-1 latency",
     )
-    common.add_argument(
-        "--allow-other-machine",
-        action="store_true",
-        help="with auto: use metrics measured on another CPU or ISA than this machine's",
-    )
-    common.add_argument("--batch-size", type=int, default=64)
 
-    p = sub.add_parser("predict", parents=[common], help="classify titles: arguments, --file, or stdin (one per line)")
+    p = sub.add_parser(
+        "predict", parents=[common, prefer], help="classify titles: arguments, --file, or stdin (one per line)"
+    )
     p.add_argument("texts", nargs="*", help="titles to classify; none: read --file or stdin")
     p.add_argument("--file", help="a UTF-8 file with one title per line")
     p.add_argument("--top-k", type=int, default=3)
     p.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("serve", parents=[common], help="serve POST /predict and GET /health over HTTP")
+    s = sub.add_parser("serve", parents=[common, prefer], help="serve POST /predict and GET /health over HTTP")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-texts", type=int, default=256, help="most titles per request")
@@ -198,6 +232,8 @@ def build_parser():
     s.add_argument("--log-level", default="warning")
     s.set_defaults(func=cmd_serve)
 
+    _score_parser(sub, common)
+
     k = sub.add_parser(
         "params",
         help="list every params.yaml key: type, range, default, description and the value in force "
@@ -206,6 +242,29 @@ def build_parser():
     k.add_argument("--file", default="params.yaml", help="the params file to check against the schema")
     k.set_defaults(func=cmd_params)
     return parser
+
+
+def _score_parser(sub, common):
+    c = sub.add_parser(
+        "score",
+        parents=[common],
+        help="classify a corpus (CSV, TSV, JSONL or Parquet; a file or a folder) into a folder of parts, "
+        "streaming and resumable; auto chooses by throughput",
+    )
+    c.set_defaults(prefer=None)  # auto chooses by throughput: a corpus is scored in batches
+    c.add_argument("input", help="a .csv, .tsv, .jsonl or .parquet file, or a folder of them")
+    c.add_argument("-o", "--output", required=True, help="the folder of parts (created; a rerun resumes it)")
+    c.add_argument("--format", choices=["parquet", "jsonl"], default="parquet", help="the parts' format")
+    c.add_argument("--rows-per-part", type=int, default=100_000, help="input records per part")
+    c.add_argument("--text-column", default="text", help="the column (or JSON key) holding the text")
+    c.add_argument("--id-column", default=None, help="a column to carry through as the id; default: file:line")
+    c.add_argument("--skip-bad", action="store_true", help="set bad rows aside in OUTPUT/rejects.jsonl")
+    c.add_argument("--all-scores", action="store_true", help="every class's probability too")
+    c.add_argument("--overwrite", action="store_true", help="replace the parts of another model, input or options")
+    c.add_argument("--engine", choices=["local", "ray"], default="local", help="this process, or Ray Data")
+    c.add_argument("--address", default=None, help="with --engine ray: the cluster to join; default: start one here")
+    c.add_argument("--actors", type=int, default=None, help="with --engine ray: model actors; default: CPUs // threads")
+    c.set_defaults(func=cmd_score)
 
 
 def main(argv=None):

@@ -1,0 +1,156 @@
+"""`bert-int8 score --engine ray`: the same job on Ray Data, on a local cluster or one joined at
+--address. Read tasks stream the input files into chunks (parts.chunks: the same records, the
+same checks, the finished parts skipped); `map_batches` runs a pool of actors that each hold
+the model once (a Scorer, --threads each, --actors of them); the driver takes the scored rows
+back in input order and writes the parts (parts.PartWriter), as the local engine does. So
+OUTPUT needs no shared filesystem; the model directory does: every node opens it at the same
+path, and every node has this package installed.
+
+Ray and pyarrow are an optional extra (pip install "bert-int8[ray]"), imported here only.
+"""
+
+import logging
+import warnings
+
+from ..errors import PipelineError
+from .parts import CHUNK_COLUMNS, chunks
+from .scorer import Scorer
+
+WARNING = "machine_warning"  # a column from the actors to the driver, not written
+
+
+def _import_ray():
+    try:
+        import pyarrow  # noqa: F401
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise PipelineError("--engine ray needs Ray and pyarrow: pip install 'bert-int8[ray]'") from None
+    # Ray Data logs each execution, that progress bars are off, and warns that the actor pool's operator expects one
+    # input (it counts the read task's input, one per file, not the chunks that task yields):
+    # the job's own lines say what it does.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
+    # ray_remote_args_fn (for max_restarts, which has no named parameter yet) is deprecated
+    # from 2.60 and goes in 2.64; requirements.txt pins 2.60.
+    warnings.filterwarnings("ignore", message="`ray_remote_args_fn` is deprecated")
+    return ray
+
+
+def _read(batch, files, spec, finished):
+    """A read task: the chunks of the input files named in `batch` (their indexes)."""
+    import pyarrow as pa
+
+    schema = pa.schema([(c, pa.string()) for c in CHUNK_COLUMNS])
+    for index in batch["file"].to_pylist():
+        for chunk in chunks(files[index], spec, finished):
+            yield pa.table(chunk, schema=schema)
+
+
+class _ActorScorer:
+    """A pool actor: one Scorer, its chunks as pyarrow tables in and out. Each actor checks the
+    model against its own node's CPU; its warning, naming the node, rides on its rows (an actor's
+    stderr does not reach the driver) and the driver says it once."""
+
+    def __init__(self, model, threads, batch_size, all_scores):
+        import socket
+
+        self.scorer = Scorer(model, threads, batch_size, all_scores)
+        warning = self.scorer.classifier.weight_range_warning
+        self.warning = f"{warning} (on node {socket.gethostname()})" if warning else None
+
+    def __call__(self, table):
+        import pyarrow as pa
+
+        scored = self.scorer(table.to_pydict())
+        scored[WARNING] = [self.warning] * table.num_rows
+        return pa.table(scored, schema=_scored_schema(self.scorer.all_scores))
+
+
+def _no_restarts():
+    """An actor that dies fails the job, and a rerun resumes from the finished parts. (Ray's
+    default restarts it, and says so on stderr since its arguments sit in the object store.)"""
+    return {"max_restarts": 0}
+
+
+def _scored_schema(all_scores):
+    import pyarrow as pa
+
+    fields = [(c, pa.string()) for c in CHUNK_COLUMNS if c != "text"]
+    fields += [("label", pa.int32()), ("label_name", pa.string()), ("probability", pa.float64())]
+    if all_scores:
+        fields.append(("scores", pa.list_(pa.float64())))
+    return pa.schema([*fields, (WARNING, pa.string())])
+
+
+def pipeline_error(err):
+    """The PipelineError a Ray task raised, from the exception Ray raised for it, or None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, PipelineError):
+            return err
+        err = getattr(err, "cause", None) or err.__cause__ or err.__context__
+    return None
+
+
+def run_ray(spec, model, files, finished, writer, warn):
+    """Score `files` into `writer` on Ray; returns the number of actors used."""
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=spec.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except ConnectionError as err:
+            raise PipelineError(f"--address {spec.address}: cannot join the Ray cluster ({err})") from None
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        threads = spec.threads or 1
+        actors = spec.actors or max(1, cpus // threads)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # the writer takes rows in input order
+        context.enable_progress_bars = False  # the job prints a line per part
+        # A map task gathers what it yields into blocks of up to this size before passing them on
+        # (128 MiB by default: a whole file of titles, held in memory, and one block for one
+        # actor). A chunk of 4096 records is about half a MiB: blocks of a chunk or two stream.
+        context.target_max_block_size = 1 << 20
+        todo = [f.index for f in files]
+        data = ray.data.from_items([{"file": i} for i in todo], override_num_blocks=max(1, len(todo)))
+        # reading is light next to the model: it takes no CPU of the actors' share
+        data = data.map_batches(
+            _read,
+            batch_size=1,
+            batch_format="pyarrow",
+            fn_kwargs={"files": files, "spec": spec, "finished": frozenset(finished)},
+            num_cpus=0,
+            compute=ray.data.TaskPoolStrategy(size=1),
+        )
+        data = data.map_batches(
+            _ActorScorer,
+            batch_size=spec.chunk_rows,
+            batch_format="pyarrow",
+            fn_constructor_kwargs={
+                "model": model,
+                "threads": threads,
+                "batch_size": spec.batch_size,
+                "all_scores": spec.all_scores,
+            },
+            num_cpus=threads,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            ray_remote_args_fn=_no_restarts,
+        )
+        try:
+            for table in data.iter_batches(batch_size=None, batch_format="pyarrow"):
+                for warning in set(table.column(WARNING).to_pylist()) - {None}:
+                    warn(warning)
+                writer.add(table.drop_columns([WARNING]).to_pydict())
+        except Exception as err:
+            found = pipeline_error(err)
+            if found is None:
+                raise
+            raise PipelineError(str(found)) from None
+        writer.flush()
+        return actors
+    finally:
+        if started_here:
+            ray.shutdown()
