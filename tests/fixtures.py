@@ -213,6 +213,36 @@ def _tiny_model_dirs():
     return root
 
 
+def tiny_models_in_every_backend(root):
+    """The tiny model in every backend under root/models_save, laid out as the pipeline lays
+    out models_save/ (save_tiny_model_dirs' int8 is rebuilt alike); returns root."""
+    from bert_int8.int8_models import build_int8_models
+    from bert_int8.modeling import load_fp32
+    from bert_int8.params import QuantizeParams
+    from bert_int8.tokenizer import load_tokenizer
+
+    fp32, _ = save_tiny_model_dirs(Path(root) / "models_save")
+    params = QuantizeParams(backends=["torch", "onnxruntime", "openvino"], max_f1_drop=None, calibration_samples=20)
+    titles = [t for t, _ in make_titles(2, 9)]
+    build_int8_models(params, load_fp32(fp32), load_tokenizer(fp32), None, None, titles, Path(root) / "models_save")
+    return Path(root)
+
+
+def full_path_probabilities(model_dir, titles, batch_size):
+    """What the transformers path answers: its tokenizer, predict_logits and the model's torch
+    call (batches of `batch_size` titles sorted by length)."""
+    import numpy as np
+
+    from bert_int8.model_dir import ModelDir
+    from bert_int8.modeling import predict_logits
+    from bert_int8.tokenizer import load_tokenizer
+
+    found = ModelDir.open(model_dir)
+    logits = predict_logits(found.load(threads=1), load_tokenizer(found.path), titles, batch_size)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 class JoinCount(collections.deque):
     """A DynamicBatcher's job queue that counts the requests joining it, so that a test awaits
     `reach(n)` (n requests queued, some maybe taken since) instead of polling the clock. Jobs

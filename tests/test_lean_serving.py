@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from conftest import REPO
-from fixtures import CLASSES, make_titles, read_until, save_tiny_model_dirs
+from fixtures import CLASSES, full_path_probabilities, read_until, tiny_models_in_every_backend
 
 from bert_int8.digest import model_sha256
 from bert_int8.http_load import free_port
@@ -56,19 +56,7 @@ sys.meta_path.insert(0, NoTrainingStack())
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The tiny model in every backend, laid out as the pipeline lays out models_save/."""
-    from bert_int8.int8_models import build_int8_models
-    from bert_int8.modeling import load_fp32
-    from bert_int8.params import QuantizeParams
-    from bert_int8.tokenizer import load_tokenizer
-
-    root = tmp_path_factory.mktemp("run")
-    fp32, int8 = save_tiny_model_dirs(root / "models_save")
-    params = QuantizeParams(backends=["torch", "onnxruntime", "openvino"], max_f1_drop=None, calibration_samples=20)
-    titles = [t for t, _ in make_titles(2, 9)]
-    # the pipeline's layout (save_tiny_model_dirs' int8 is rebuilt alike)
-    build_int8_models(params, load_fp32(fp32), load_tokenizer(fp32), None, None, titles, root / "models_save")
-    return root
+    return tiny_models_in_every_backend(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +65,6 @@ def lean_env(tmp_path_factory):
     block = tmp_path_factory.mktemp("block")
     (block / "sitecustomize.py").write_text(BLOCK, encoding="utf-8")
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(block), str(REPO)]))
-
-
-def full_path_probabilities(model_dir, titles, batch_size):
-    """What the transformers path answers: its tokenizer, predict_logits and the model's torch call."""
-    from bert_int8.modeling import predict_logits
-    from bert_int8.tokenizer import load_tokenizer
-
-    found = ModelDir.open(model_dir)
-    logits = predict_logits(found.load(threads=1), load_tokenizer(found.path), titles, batch_size)
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def assert_same_answers(rows, titles, probs):

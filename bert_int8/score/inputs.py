@@ -74,6 +74,16 @@ def records(file, text_column, id_column=None):
             yield _record(where, where, fields, text_column, id_column, "key" if file.format == "jsonl" else "column")
 
 
+def check_columns(file, text_column, id_column=None):
+    """A PipelineError naming `file` if it cannot be read or lacks a column: what stops a job
+    whatever its rows (a CSV or TSV header, a Parquet schema; JSON Lines name keys per line)."""
+    rows = records(file, text_column, id_column)
+    try:
+        next(rows, None)
+    finally:
+        rows.close()
+
+
 def estimate_rows(file):
     """About how many records `file` holds, for progress: Parquet's count, or its line breaks."""
     if file.format == "parquet":

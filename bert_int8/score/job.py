@@ -23,7 +23,7 @@ from ..metrics_files import read_metrics
 from ..model_dir import ModelDir
 from ..predict import config_labels
 from ..progress import clock
-from .inputs import estimate_rows, input_files
+from .inputs import check_columns, estimate_rows, input_files
 from .local import run_local
 from .parts import REJECTS, REJECTS_DIR, SUFFIX, PartWriter, finished_parts, join_rejects
 from .ray_engine import run_ray  # imports Ray itself only when --engine ray runs
@@ -71,14 +71,13 @@ class ScoreSpec:
 
 
 def identity(spec, model, files):
-    """What the output's parts depend on: a rerun resumes only where this is the same."""
+    """What the output's parts depend on: a rerun resumes only where this is the same. Not
+    --skip-bad: a part written without it holds no bad record, so it is the part --skip-bad
+    writes, and a job stopped by a bad row resumes with --skip-bad added."""
     return {
         "model": {"name": model.name, "sha256": model_sha256(model)},
         "input": [_known_by(f) for f in files],
-        "options": {
-            k: getattr(spec, k)
-            for k in ("format", "rows_per_part", "text_column", "id_column", "skip_bad", "all_scores")
-        },
+        "options": {k: getattr(spec, k) for k in ("format", "rows_per_part", "text_column", "id_column", "all_scores")},
     }
 
 
@@ -110,6 +109,8 @@ def _claim_output(spec, wanted):
             shutil.rmtree(out / REJECTS_DIR, ignore_errors=True)
             (out / REJECTS).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    for tmp in out.rglob(".part-*.tmp"):  # a part a killed run was writing: never a part
+        tmp.unlink()
 
 
 class PartProgress:
@@ -159,6 +160,8 @@ def run(spec, model):
     spec.check()
     model = model if isinstance(model, ModelDir) else ModelDir.open(model)
     files = input_files(spec.input)
+    for file in files:  # a missing column refuses the job before it touches the output
+        check_columns(file, spec.text_column, spec.id_column)
     wanted = identity(spec, model, files)
     _claim_output(spec, wanted)
     manifest = {**wanted, "model_path": str(model.path), "input_path": str(spec.input), "complete": False}

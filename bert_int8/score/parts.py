@@ -37,22 +37,24 @@ def finished_parts(out_dir, fmt):
 
 def chunks(file, spec, finished=frozenset()):
     """The records of `file` as chunks (a dict of CHUNK_COLUMNS lists) of at most spec.chunk_rows
-    records, skipping the parts in `finished` (their records are read, not checked). A bad
-    record stops the job with `file:line: what is wrong`, unless spec.skip_bad."""
+    records of one part, skipping the parts in `finished` (their records are read, not
+    checked). A part's chunks are the same in every run and on both engines, and the scorer
+    batches within a chunk: a resumed part is scored as it would have been. A bad record stops
+    the job with `file:line: what is wrong`, unless spec.skip_bad."""
     chunk = {c: [] for c in CHUNK_COLUMNS}
     for i, record in enumerate(records(file, spec.text_column, spec.id_column)):
         part = part_name(file.index, i // spec.rows_per_part)
         if part in finished:
             continue
+        if chunk["part"] and (len(chunk["part"]) >= spec.chunk_rows or chunk["part"][-1] != part):
+            yield chunk  # before a bad record stops the job: the parts before it get written
+            chunk = {c: [] for c in CHUNK_COLUMNS}
         if record.problem and not spec.skip_bad:
             raise PipelineError(f"{record.where}: {record.problem} (--skip-bad sets such rows aside)")
         for column, value in zip(
             CHUNK_COLUMNS, (part, record.id or record.default_id, record.where, record.text, record.problem)
         ):
             chunk[column].append(value)
-        if len(chunk["part"]) >= spec.chunk_rows:
-            yield chunk
-            chunk = {c: [] for c in CHUNK_COLUMNS}
     if chunk["part"]:
         yield chunk
 

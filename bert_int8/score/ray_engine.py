@@ -11,12 +11,15 @@ Ray and pyarrow are an optional extra (pip install "bert-int8[ray]"), imported h
 
 import logging
 import warnings
+from dataclasses import replace
 
 from ..errors import PipelineError
 from .parts import CHUNK_COLUMNS, chunks
 from .scorer import Scorer
 
 WARNING = "machine_warning"  # a column from the actors to the driver, not written
+CHUNK = "chunk"  # a column from the read tasks to the actors: which chunk a row is of
+BLOCK_BYTES = 1 << 20  # Ray Data's target block size for this job (see run_ray)
 
 
 def _import_ray():
@@ -38,19 +41,21 @@ def _import_ray():
 
 
 def _read(batch, files, spec, finished):
-    """A read task: the chunks of the input files named in `batch` (their indexes)."""
+    """A read task: the chunks of the input files named in `batch` (their indexes), each marked
+    with its number (CHUNK) so that an actor scores each chunk as the local engine does, however
+    Ray's blocks gather or slice them."""
     import pyarrow as pa
 
-    schema = pa.schema([(c, pa.string()) for c in CHUNK_COLUMNS])
+    schema = pa.schema([(c, pa.string()) for c in CHUNK_COLUMNS] + [(CHUNK, pa.int64())])
     for index in batch["file"].to_pylist():
-        for chunk in chunks(files[index], spec, finished):
-            yield pa.table(chunk, schema=schema)
+        for n, chunk in enumerate(chunks(files[index], spec, finished)):
+            yield pa.table({**chunk, CHUNK: [n] * len(chunk["part"])}, schema=schema)
 
 
 class _ActorScorer:
-    """A pool actor: one Scorer, its chunks as pyarrow tables in and out. Each actor checks the
-    model against its own node's CPU; its warning, naming the node, rides on its rows (an actor's
-    stderr does not reach the driver) and the driver says it once."""
+    """A pool actor: one Scorer, batches of chunks as pyarrow tables in and out. Each actor
+    checks the model against its own node's CPU; its warning, naming the node, rides on its rows
+    (an actor's stderr does not reach the driver) and the driver says it once."""
 
     def __init__(self, model, threads, batch_size, all_scores):
         import socket
@@ -62,9 +67,14 @@ class _ActorScorer:
     def __call__(self, table):
         import pyarrow as pa
 
-        scored = self.scorer(table.to_pydict())
-        scored[WARNING] = [self.warning] * table.num_rows
-        return pa.table(scored, schema=_scored_schema(self.scorer.all_scores))
+        ids = table.column(CHUNK).to_pylist()
+        starts = [i for i in range(len(ids)) if i == 0 or ids[i] != ids[i - 1]]
+        pieces = []
+        for start, end in zip(starts, [*starts[1:], len(ids)]):
+            scored = self.scorer(table.slice(start, end - start).drop_columns([CHUNK]).to_pydict())
+            scored[WARNING] = [self.warning] * (end - start)
+            pieces.append(pa.table(scored, schema=_scored_schema(self.scorer.all_scores)))
+        return pa.concat_tables(pieces) if pieces else pa.table({}, schema=_scored_schema(self.scorer.all_scores))
 
 
 def _no_restarts():
@@ -97,6 +107,9 @@ def pipeline_error(err):
 def run_ray(spec, model, files, finished, writer, warn):
     """Score `files` into `writer` on Ray; returns the number of actors used."""
     ray = _import_ray()
+    # Ray's workers open the model and the input: by absolute paths, whatever their directory
+    model = replace(model, path=model.path.resolve())
+    files = [replace(f, path=f.path.resolve()) for f in files]
     started_here = not ray.is_initialized()
     if started_here:
         try:
@@ -113,7 +126,7 @@ def run_ray(spec, model, files, finished, writer, warn):
         # A map task gathers what it yields into blocks of up to this size before passing them on
         # (128 MiB by default: a whole file of titles, held in memory, and one block for one
         # actor). A chunk of 4096 records is about half a MiB: blocks of a chunk or two stream.
-        context.target_max_block_size = 1 << 20
+        context.target_max_block_size = BLOCK_BYTES
         todo = [f.index for f in files]
         data = ray.data.from_items([{"file": i} for i in todo], override_num_blocks=max(1, len(todo)))
         # reading is light next to the model: it takes no CPU of the actors' share
@@ -127,7 +140,7 @@ def run_ray(spec, model, files, finished, writer, warn):
         )
         data = data.map_batches(
             _ActorScorer,
-            batch_size=spec.chunk_rows,
+            batch_size=None,  # a block each call: it holds whole chunks, or a slice of a large one
             batch_format="pyarrow",
             fn_constructor_kwargs={
                 "model": model,
