@@ -263,7 +263,13 @@ def _score_parser(sub, common):
     c.add_argument("--overwrite", action="store_true", help="replace the parts of another model, input or options")
     c.add_argument("--engine", choices=["local", "ray"], default="local", help="this process, or Ray Data")
     c.add_argument("--address", default=None, help="with --engine ray: the cluster to join; default: start one here")
-    c.add_argument("--actors", type=int, default=None, help="with --engine ray: model actors; default: CPUs // threads")
+    c.add_argument(
+        "--actors",
+        type=int,
+        default=None,
+        help="with --engine ray: model actors; default: the cluster's CPUs // --threads, whose default "
+        "is the smallest node's CPUs (an actor per node)",
+    )
     c.set_defaults(func=cmd_score)
 
 

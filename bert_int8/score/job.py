@@ -175,8 +175,8 @@ def run(spec, model):
     writer = PartWriter(spec.output, spec.format, labels, spec.all_scores, progress)
     warn = _Once()
     if spec.engine == "ray":
-        actors = run_ray(spec, model, files, finished, writer, warn)
-        workers = {"actors": actors, "threads_per_actor": spec.threads or 1}
+        actors, threads = run_ray(spec, model, files, finished, writer, warn)
+        workers = {"actors": actors, "threads_per_actor": threads}
     else:
         run_local(spec, model, files, finished, writer, warn)
         workers = {"threads": spec.threads or os.cpu_count()}

