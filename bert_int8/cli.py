@@ -262,7 +262,12 @@ def _score_parser(sub, common):
     c.add_argument("--all-scores", action="store_true", help="every class's probability too")
     c.add_argument("--overwrite", action="store_true", help="replace the parts of another model, input or options")
     c.add_argument("--engine", choices=["local", "ray"], default="local", help="this process, or Ray Data")
-    c.add_argument("--address", default=None, help="with --engine ray: the cluster to join; default: start one here")
+    c.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: the cluster to join (HOST:PORT, or auto: the one `ray start` started here); "
+        "default: start one for this job",
+    )
     c.add_argument(
         "--actors",
         type=int,

@@ -11,9 +11,11 @@ halfway by a pipe the test stops reading: the job blocks on its progress lines a
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +24,10 @@ import pytest
 from conftest import REPO, run_cli
 from fixtures import CLASSES, full_path_probabilities, make_titles, read_until, tiny_models_in_every_backend
 
+PROGRESS = re.compile(
+    r"score: part-\d{5}-\d{5} written \([\d,]+ rows, [\d,]+ rejected\); [\d,]+ of about [\d,]+ titles "
+    r"\(\d+%\), [\d,]+ titles/s, ETA \d+:\d\d"
+)
 TOLERANCE = 1e-5  # ONNX Runtime against torch, in FP32; JSONL rounds to 6 digits
 
 
@@ -97,6 +103,8 @@ def test_each_format_in_and_out(tmp_path, models, titles, fmt_in, fmt_out):
 
     parts = sorted(p.name for p in out.glob("part-*"))
     n_parts = -(-len(titles) // 7)
+    progress = [line for line in result.stderr.splitlines() if line.startswith("score: part-")]
+    assert len(progress) == n_parts and all(PROGRESS.fullmatch(line) for line in progress), result.stderr
     assert parts == [f"part-00000-{k:05d}.{fmt_out}" for k in range(n_parts)]
     rows = read_output(out)
     assert [r["id"] for r in rows] == ids  # input order, the id column carried through
@@ -145,6 +153,7 @@ BAD_ROWS = [
     ("csv", b"text\nok\n\xff\xfebad\n", "in.csv:3: not valid UTF-8 (byte 0xff at character 1)"),
     ("tsv", "text\nok\n{}\n".format("长" * 1001).encode(), "in.tsv:3: text is 1001 characters long"),
     ("jsonl", b'{"text": "ok"}\n{"text": "ok"\n', "in.jsonl:2: not valid JSON"),
+    ("jsonl", b'{"text": "ok"}\n{"text": "a\\ud800b"}\n', "in.jsonl:2: not valid Unicode (a lone surrogate, U+D800"),
 ]
 
 
@@ -158,17 +167,21 @@ def test_a_bad_row_stops_the_job_in_one_line(tmp_path, models, fmt, content, sai
     assert list(out.glob("part-*")) == [] and no_temporary_files(out)  # the one part never landed
 
 
-def test_a_job_stopped_by_a_bad_row_resumes_with_skip_bad(tmp_path, models, titles):
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_job_stopped_by_a_bad_row_resumes_with_skip_bad(tmp_path, models, titles, engine, request):
     src = tmp_path / "in.jsonl"
     lines = [json.dumps({"text": t}, ensure_ascii=False) for t in titles[:8]]
     lines[4] = json.dumps({"text": 5})
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     model, out = models / "onnx" / "int8", tmp_path / "out"
     args = [model, src, "-o", out, "--rows-per-part", 2]
+    if engine == "ray":
+        args += ["--engine", "ray", "--address", request.getfixturevalue("ray_cluster")]
     assert one_error_line(score(args, tmp_path)).startswith("in.jsonl:5: 'text' is not a string")
-    assert sorted(p.name for p in out.glob("part-*")) == ["part-00000-00000.parquet"]  # the parts before it
+    # the parts before the bad record's part are whole, and written
+    assert sorted(p.name for p in out.glob("part-*")) == ["part-00000-00000.parquet", "part-00000-00001.parquet"]
     resumed = score([*args, "--skip-bad"], tmp_path)
-    assert resumed_parts(resumed) == 1
+    assert resumed_parts(resumed) == 2
     fresh = tmp_path / "fresh"
     assert score([model, src, "-o", fresh, "--rows-per-part", 2, "--skip-bad"], tmp_path).returncode == 0
     assert read_output(out) == read_output(fresh)
@@ -222,6 +235,10 @@ def test_whole_input_and_output_problems_are_one_line(tmp_path, models, titles):
         == "--rows-per-part: 0; at least 1"
     )
     assert one_error_line(score([tmp_path, src, "-o", out], tmp_path)).startswith(f"{tmp_path}: ")  # not a model
+    quote = tmp_path / "quote.csv"
+    quote.write_text('text\nok\n"an open quote\nnext\n', encoding="utf-8")
+    line = one_error_line(score([model, quote, "-o", tmp_path / "q", "--skip-bad"], tmp_path))
+    assert line.startswith(f"{quote}:3: not valid CSV")  # a whole-file problem, even with --skip-bad
     stray = tmp_path / "stray"
     stray.mkdir()
     (stray / "keep.txt").write_text("mine", encoding="utf-8")
@@ -253,23 +270,52 @@ def test_another_model_or_input_refuses_unless_overwrite(tmp_path, models, title
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["model"]["name"] == "openvino_int8"
 
 
-def test_a_full_range_int8_model_is_named_on_a_cpu_without_vnni(tmp_path, models, titles, monkeypatch, capsys):
-    """The warning, in process (the CPU is set by its flags): one line, and the job goes on."""
+@pytest.fixture
+def full_range_on_avx2(tmp_path, models, monkeypatch):
+    """A copy of the ONNX Runtime int8 model whose recipe says full-range weights (as built on a
+    CPU with VNNI), on a CPU set by its flags to have none; the warning it must get."""
+    import shutil
+
     from bert_int8.backends import base
+
+    model = tmp_path / "onnx_int8"
+    shutil.copytree(models / "onnx" / "int8", model)
+    recipe = json.loads((model / "onnx_recipe.json").read_text(encoding="utf-8"))
+    (model / "onnx_recipe.json").write_text(json.dumps({**recipe, "reduce_range": False}), encoding="utf-8")
+    monkeypatch.setattr(base, "cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(base.platform, "machine", lambda: "x86_64")
+    return model, (
+        f"warning: {model}: its int8 weights use all 8 bits, as built on a CPU with VNNI; this CPU has none, "
+        "so their sums can saturate and its answers drift: rebuild it here with `dvc repro -f -s quantize`"
+    )
+
+
+def test_a_full_range_int8_model_is_named_on_a_cpu_without_vnni(tmp_path, titles, full_range_on_avx2, capsys):
+    """In process (the CPU is set by its flags): one line, once, and the job goes on."""
     from bert_int8.score.job import ScoreSpec, run
 
-    monkeypatch.setattr(base, "cpu_flags", lambda: {"avx2"})
-    monkeypatch.setattr(base.platform, "machine", lambda: "x86_64")
-    model = models / "onnx" / "int8"
-    recipe = json.loads((model / "onnx_recipe.json").read_text(encoding="utf-8"))
-    if recipe["reduce_range"]:
-        pytest.skip("built on a CPU without VNNI: its weights already keep to 7 bits")
-    src = write_input(tmp_path / "in.jsonl", "jsonl", titles[:3])
-    run(ScoreSpec(input=src, output=tmp_path / "out"), model)
-    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
-    assert said == [f"warning: {model}: its int8 weights use all 8 bits" + said[0].split("all 8 bits", 1)[1]]
-    assert "`dvc repro -f -s quantize`" in said[0]
-    assert len(read_output(tmp_path / "out")) == 3
+    model, warning = full_range_on_avx2
+    src = write_input(tmp_path / "in.jsonl", "jsonl", titles[:5])
+    run(ScoreSpec(input=src, output=tmp_path / "out", rows_per_part=2), model)
+    assert [line for line in capsys.readouterr().err.splitlines() if not line.startswith("score: ")] == [warning]
+    assert len(read_output(tmp_path / "out")) == 5
+
+
+def test_a_ray_actor_names_its_node_in_the_warning(titles, full_range_on_avx2):
+    """An actor checks its own CPU (here, in process); its rows carry the warning to the driver."""
+    import socket
+
+    from bert_int8.model_dir import ModelDir
+    from bert_int8.score.parts import CHUNK_COLUMNS
+    from bert_int8.score.ray_engine import CHUNK, WARNING, _ActorScorer
+
+    model, warning = full_range_on_avx2
+    rows = {c: [None] * 3 for c in CHUNK_COLUMNS}
+    rows.update(part=["part-00000-00000"] * 3, id=["a", "b", "c"], where=["a", "b", "c"], text=titles[:3])
+    table = pa.table({**rows, CHUNK: [0, 0, 1]})
+    scored = _ActorScorer(ModelDir.open(model), 1, 4, False)(table)
+    assert scored.column(WARNING).to_pylist() == [f"{warning} (on node {socket.gethostname()})"] * 3
+    assert scored.column("id").to_pylist() == ["a", "b", "c"]
 
 
 BLOCK_TORCH = (
@@ -368,9 +414,37 @@ def test_local_engine_resumes_after_a_kill(tmp_path, models, corpus, uninterrupt
     assert read_output(out) == uninterrupted
 
 
-def test_ray_engine_agrees_with_the_local_engine_and_resumes_after_a_kill(tmp_path, models, corpus, uninterrupted):
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A Ray cluster of 2 CPUs on this machine (`ray start --head`), whatever its cores; its
+    address. Stopped, with every process it started, at the end of the module."""
+    from bert_int8.http_load import free_port
+
+    port = free_port()
+    # Ray 2.60 authenticates with a token (~/.ray/auth_token) once one exists, and a job joins
+    # only where RAY_AUTH_MODE=token is set on both sides (docs/scoring.md says so too)
+    was = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "token"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    ray_cli = [str(Path(sys.executable).parent / "ray")]
+    start = [*ray_cli, "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard", "false"]
+    try:
+        subprocess.run([*start, "--disable-usage-stats"], check=True, capture_output=True, env=env, timeout=180)
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=180)
+        if was is None:
+            del os.environ["RAY_AUTH_MODE"]
+        else:
+            os.environ["RAY_AUTH_MODE"] = was
+
+
+def test_ray_engine_agrees_with_the_local_engine_and_resumes_after_a_kill(
+    tmp_path, models, corpus, uninterrupted, ray_cluster
+):
     out = tmp_path / "out"
     args = [models / "onnx" / "int8", corpus, "-o", out, "--rows-per-part", PART, "--engine", "ray"]
+    args += ["--address", ray_cluster]
     kill_halfway([*args, "--threads", 1], tmp_path)
     done = len(list(out.glob("part-*")))
     assert 2 <= done < N_RESUME // PART
@@ -386,32 +460,98 @@ def test_ray_engine_agrees_with_the_local_engine_and_resumes_after_a_kill(tmp_pa
     assert same / len(rows) >= 0.999
 
 
-def test_ray_with_an_fp32_model_gives_the_local_engines_labels(tmp_path, models, titles):
+@pytest.mark.parametrize("which", ["onnx/fp32", "openvino/int8"])
+def test_models_independent_of_batch_mates_give_the_local_engines_labels_on_ray(
+    tmp_path, models, titles, ray_cluster, which
+):
+    """FP32 and OpenVINO's static int8; by default an actor per node, with the node's 2 CPUs."""
     src = write_input(tmp_path / "in.csv", "csv", titles)
-    model = models / "onnx" / "fp32"
     outs = {}
-    for engine in ("local", "ray"):
+    for engine, extra in (("local", []), ("ray", ["--address", ray_cluster])):
         outs[engine] = tmp_path / engine
-        result = score([model, src, "-o", outs[engine], "--rows-per-part", 5, "--engine", engine], tmp_path)
+        args = [models / which, src, "-o", outs[engine], "--rows-per-part", 5, "--engine", engine, *extra]
+        result = score(args, tmp_path)
         assert result.returncode == 0, result.stderr
     local, on_ray = read_output(outs["local"]), read_output(outs["ray"])
     assert [(r["id"], r["label"]) for r in on_ray] == [(r["id"], r["label"]) for r in local]
     assert np.allclose([r["probability"] for r in on_ray], [r["probability"] for r in local], atol=1e-6)
+    manifest = json.loads((outs["ray"] / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["engine"] == {"name": "ray", "actors": 1, "threads_per_actor": 2}
 
 
-def test_the_ray_engine_without_ray_says_how_to_install_it(tmp_path, models, titles):
+def test_a_layout_the_cluster_cannot_hold_is_one_line(tmp_path, models, titles, ray_cluster):
+    src = write_input(tmp_path / "in.jsonl", "jsonl", titles[:3])
+    base = [models / "onnx" / "int8", src, "-o", tmp_path / "out", "--engine", "ray", "--address", ray_cluster]
+    assert one_error_line(score([*base, "--threads", 3], tmp_path)) == (
+        "--threads 3: no node of the Ray cluster has that many CPUs (at most 2)"
+    )
+    assert one_error_line(score([*base, "--actors", 3, "--threads", 1], tmp_path)) == (
+        "--actors 3: the Ray cluster's 2 CPUs hold 2 actors of 1 threads"
+    )
+
+
+def session_processes(sid):
+    """The processes still in session `sid`."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                if int(f.read().rsplit(b")", 1)[1].split()[3]) == sid:
+                    found.append(int(entry))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def test_without_an_address_the_job_starts_a_cluster_and_stops_it(tmp_path, models, titles):
+    src = write_input(tmp_path / "in.jsonl", "jsonl", titles[:6])
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-m", "bert_int8.cli", "score", str(models / "onnx" / "fp32"), str(src)]
+    proc = subprocess.Popen(
+        [*command, "-o", str(out), "--engine", "ray"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "PYTHONPATH": str(REPO)},
+        start_new_session=True,
+    )
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert len(read_output(out)) == 6
+    assert session_processes(proc.pid) == []  # Ray's processes went with it
+
+
+@pytest.mark.parametrize(
+    ("blocked", "fmt", "flags", "said"),
+    [
+        ("ray", "jsonl", ["--engine", "ray"], "--engine ray needs Ray and pyarrow: pip install 'bert-int8[ray]'"),
+        (
+            "pyarrow",
+            "jsonl",
+            [],
+            "--format parquet (the default) needs pyarrow: pip install 'bert-int8[score]', or --format jsonl",
+        ),
+        (
+            "pyarrow",
+            "parquet",
+            ["--format", "jsonl"],
+            "{src}: reading Parquet needs pyarrow: pip install 'bert-int8[score]'",
+        ),
+    ],
+)
+def test_a_missing_extra_says_how_to_install_it(tmp_path, models, titles, blocked, fmt, flags, said):
     block = tmp_path / "block"
     block.mkdir()
-    (block / "sitecustomize.py").write_text(
-        BLOCK_TORCH.replace('("torch", "transformers")', '("ray",)'), encoding="utf-8"
-    )
-    src = write_input(tmp_path / "in.jsonl", "jsonl", titles[:3])
+    hook = BLOCK_TORCH.replace('("torch", "transformers")', f"({blocked!r},)")
+    (block / "sitecustomize.py").write_text(hook, encoding="utf-8")
+    src = write_input(tmp_path / f"in.{fmt}", fmt, titles[:3])
     result = subprocess.run(
         [sys.executable, "-m", "bert_int8.cli", "score", str(models / "onnx" / "int8"), str(src)]
-        + ["-o", str(tmp_path / "out"), "--engine", "ray"],
+        + ["-o", str(tmp_path / "out"), *flags],
         capture_output=True,
         text=True,
         env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(block), str(REPO)])),
         timeout=300,
     )
-    assert one_error_line(result) == "--engine ray needs Ray and pyarrow: pip install 'bert-int8[ray]'"
+    assert one_error_line(result) == said.format(src=src)
+    assert not (tmp_path / "out").exists()

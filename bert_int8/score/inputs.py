@@ -126,10 +126,14 @@ def _checked_text(fields, column, what, where):
 
 
 def _bad_bytes(text):
-    """The problem of a text decoded with surrogateescape that holds bytes UTF-8 does not allow."""
+    """The problem of a text that holds a surrogate: a byte UTF-8 does not allow (decoded with
+    surrogateescape as U+DC80-U+DCFF), or a lone surrogate written as a JSON escape ("\\ud800"),
+    which no tokenizer can encode."""
     for i, ch in enumerate(text):
         if "\udc80" <= ch <= "\udcff":
             return f"not valid UTF-8 (byte 0x{ord(ch) - 0xDC00:02x} at character {i + 1})"
+        if "\ud800" <= ch <= "\udfff":
+            return f"not valid Unicode (a lone surrogate, U+{ord(ch):04X}, at character {i + 1})"
     return None
 
 
@@ -202,9 +206,9 @@ def _parquet(file):
 
 
 def _parquet_records(file, text_column, id_column, batch_rows=4096):
+    parquet = _parquet(file)  # first: without pyarrow, the line naming the extra
     import pyarrow as pa
 
-    parquet = _parquet(file)
     schema = parquet.schema_arrow
     for column in (text_column, id_column):
         if column is not None and column not in schema.names:

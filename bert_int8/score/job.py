@@ -26,7 +26,7 @@ from ..progress import clock
 from .inputs import check_columns, estimate_rows, input_files
 from .local import run_local
 from .parts import REJECTS, REJECTS_DIR, SUFFIX, PartWriter, finished_parts, join_rejects
-from .ray_engine import run_ray  # imports Ray itself only when --engine ray runs
+from .ray_engine import import_ray, run_ray  # Ray itself only with --engine ray
 
 MANIFEST = "manifest.json"
 ENGINES = ("local", "ray")
@@ -66,6 +66,15 @@ class ScoreSpec:
                 raise PipelineError(f"{flag}: {value}; at least 1")
         if self.engine != "ray" and (self.address or self.actors):
             raise PipelineError("--address and --actors apply to --engine ray only")
+        if self.format == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise PipelineError(
+                    "--format parquet (the default) needs pyarrow: pip install 'bert-int8[score]', or --format jsonl"
+                ) from None
+        if self.engine == "ray":
+            import_ray()  # without the extra: one line, before the output is touched
         if self.id_column == self.text_column:
             raise PipelineError(f"--id-column: {self.id_column!r} is the text column")
 
@@ -179,7 +188,7 @@ def run(spec, model):
         workers = {"actors": actors, "threads_per_actor": threads}
     else:
         run_local(spec, model, files, finished, writer, warn)
-        workers = {"threads": spec.threads or os.cpu_count()}
+        workers = {"threads": spec.threads or "the runtime's default", "cpus": os.cpu_count()}
     rejects = join_rejects(spec.output)
     seconds = progress.seconds()
     manifest.update(

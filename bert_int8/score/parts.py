@@ -26,6 +26,15 @@ REJECTS = "rejects.jsonl"
 CHUNK_COLUMNS = ("part", "id", "where", "text", "problem")
 
 
+class BadRecord(PipelineError):
+    """A bad record without --skip-bad: `file:line: what is wrong`, and the part it is in (the
+    parts before it are whole, and get written)."""
+
+    def __init__(self, part, where, problem):
+        super().__init__(f"{where}: {problem} (--skip-bad sets such rows aside)")
+        self.part = part
+
+
 def part_name(file_index, k):
     return f"part-{file_index:05d}-{k:05d}"
 
@@ -35,12 +44,14 @@ def finished_parts(out_dir, fmt):
     return {p.name.removesuffix(SUFFIX[fmt]) for p in Path(out_dir).glob(f"part-*{SUFFIX[fmt]}")}
 
 
-def chunks(file, spec, finished=frozenset()):
+def chunks(file, spec, finished=frozenset(), pass_bad=False):
     """The records of `file` as chunks (a dict of CHUNK_COLUMNS lists) of at most spec.chunk_rows
     records of one part, skipping the parts in `finished` (their records are read, not
     checked). A part's chunks are the same in every run and on both engines, and the scorer
     batches within a chunk: a resumed part is scored as it would have been. A bad record stops
-    the job with `file:line: what is wrong`, unless spec.skip_bad."""
+    the job (BadRecord), unless spec.skip_bad or `pass_bad` (the Ray engine's read tasks pass
+    bad records on with their problem, and its driver stops the job: an error raised in a Ray
+    task reaches the driver as Ray's own exception)."""
     chunk = {c: [] for c in CHUNK_COLUMNS}
     for i, record in enumerate(records(file, spec.text_column, spec.id_column)):
         part = part_name(file.index, i // spec.rows_per_part)
@@ -49,8 +60,8 @@ def chunks(file, spec, finished=frozenset()):
         if chunk["part"] and (len(chunk["part"]) >= spec.chunk_rows or chunk["part"][-1] != part):
             yield chunk  # before a bad record stops the job: the parts before it get written
             chunk = {c: [] for c in CHUNK_COLUMNS}
-        if record.problem and not spec.skip_bad:
-            raise PipelineError(f"{record.where}: {record.problem} (--skip-bad sets such rows aside)")
+        if record.problem and not (spec.skip_bad or pass_bad):
+            raise BadRecord(part, record.where, record.problem)
         for column, value in zip(
             CHUNK_COLUMNS, (part, record.id or record.default_id, record.where, record.text, record.problem)
         ):
@@ -81,6 +92,11 @@ class PartWriter:
                 self.rejects.append({"where": row["where"], "id": row["id"], "reason": row["problem"]})
             else:
                 self.rows.append(row)
+
+    def flush_before(self, part):
+        """Write the part held, if it comes before `part` (so all its rows have come)."""
+        if self.part is not None and self.part < part:
+            self.flush()
 
     def flush(self):
         if self.part is None:

@@ -13,8 +13,8 @@ import logging
 import warnings
 from dataclasses import replace
 
-from ..errors import PipelineError
-from .parts import CHUNK_COLUMNS, chunks
+from ..errors import PipelineError, first_line
+from .parts import CHUNK_COLUMNS, BadRecord, chunks
 from .scorer import Scorer
 
 WARNING = "machine_warning"  # a column from the actors to the driver, not written
@@ -22,7 +22,7 @@ CHUNK = "chunk"  # a column from the read tasks to the actors: which chunk a row
 BLOCK_BYTES = 1 << 20  # Ray Data's target block size for this job (see run_ray)
 
 
-def _import_ray():
+def import_ray():
     try:
         import pyarrow  # noqa: F401
         import ray
@@ -48,8 +48,9 @@ def _read(batch, files, spec, finished):
 
     schema = pa.schema([(c, pa.string()) for c in CHUNK_COLUMNS] + [(CHUNK, pa.int64())])
     for index in batch["file"].to_pylist():
-        for n, chunk in enumerate(chunks(files[index], spec, finished)):
-            yield pa.table({**chunk, CHUNK: [n] * len(chunk["part"])}, schema=schema)
+        for n, chunk in enumerate(chunks(files[index], spec, finished, pass_bad=True)):
+            key = (index << 32) | n  # unique across files: two files' chunks never score together
+            yield pa.table({**chunk, CHUNK: [key] * len(chunk["part"])}, schema=schema)
 
 
 class _ActorScorer:
@@ -93,13 +94,32 @@ def _scored_schema(all_scores):
     return pa.schema([*fields, (WARNING, pa.string())])
 
 
-def _smallest_node_cpus(ray):
-    """The default threads per actor: the CPUs of the smallest node, so one actor fills a node.
-    Measured on 2 cores (Zen 4, OpenVINO int8, 200,000 titles, start-up aside): 1 actor x 2
-    threads scored 6,250 titles/s, 2 actors x 1 thread 4,850; the read task and the driver
-    share the cores with the actors, and a model's own threads take the slack."""
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    return max(1, min((int(n["Resources"].get("CPU", 1)) for n in nodes), default=1))
+def _layout(ray, spec):
+    """(actors, threads per actor), checked against the cluster's CPUs: an actor asking for more
+    CPUs than a node has, or more actors than the cluster holds, would wait for ever. By default
+    an actor has the smallest node's CPUs (an actor per node where nodes are alike): the read
+    task and the driver share the cores with the actors, and a model's own threads take up the
+    slack (metrics/score_bench.json compares it with an actor per core)."""
+    node_cpus = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1]
+    cpus = sum(node_cpus)
+    threads = spec.threads or max(1, min(node_cpus))
+    if threads > max(node_cpus):
+        raise PipelineError(
+            f"--threads {threads}: no node of the Ray cluster has that many CPUs (at most {max(node_cpus)})"
+        )
+    actors = spec.actors or max(1, cpus // threads)
+    fits = sum(n // threads for n in node_cpus)
+    if actors > fits:
+        raise PipelineError(f"--actors {actors}: the Ray cluster's {cpus} CPUs hold {fits} actors of {threads} threads")
+    return actors, threads
+
+
+def _first_bad(table):
+    """The index of the first row with a problem, or None."""
+    problems = table.column("problem")
+    if problems.null_count == len(problems):
+        return None
+    return next(i for i, p in enumerate(problems.to_pylist()) if p is not None)
 
 
 def pipeline_error(err):
@@ -115,20 +135,22 @@ def pipeline_error(err):
 
 def run_ray(spec, model, files, finished, writer, warn):
     """Score `files` into `writer` on Ray; returns the actors and the threads of each."""
-    ray = _import_ray()
+    ray = import_ray()
     # Ray's workers open the model and the input: by absolute paths, whatever their directory
     model = replace(model, path=model.path.resolve())
     files = [replace(f, path=f.path.resolve()) for f in files]
     started_here = not ray.is_initialized()
     if started_here:
         try:
-            ray.init(address=spec.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except ConnectionError as err:
-            raise PipelineError(f"--address {spec.address}: cannot join the Ray cluster ({err})") from None
+            # without --address, a cluster of its own ("local"), not one `ray start` left on
+            # this machine nor RAY_ADDRESS's: --address auto joins the local one
+            address = spec.address or "local"
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            where = f"--address {spec.address}" if spec.address else "Ray"
+            raise PipelineError(f"{where}: cannot start or join a Ray cluster ({first_line(err)})") from None
     try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        threads = spec.threads or _smallest_node_cpus(ray)
-        actors = spec.actors or max(1, cpus // threads)
+        actors, threads = _layout(ray, spec)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # the writer takes rows in input order
         context.enable_progress_bars = False  # the job prints a line per part
@@ -165,7 +187,14 @@ def run_ray(spec, model, files, finished, writer, warn):
             for table in data.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for warning in set(table.column(WARNING).to_pylist()) - {None}:
                     warn(warning)
-                writer.add(table.drop_columns([WARNING]).to_pydict())
+                scored = table.drop_columns([WARNING])
+                bad = None if spec.skip_bad else _first_bad(scored)
+                if bad is not None:  # the rows before it are written, as the local engine does
+                    writer.add(scored.slice(0, bad).to_pydict())
+                    row = scored.slice(bad, 1).to_pylist()[0]
+                    writer.flush_before(row["part"])
+                    raise BadRecord(row["part"], row["where"], row["problem"])
+                writer.add(scored.to_pydict())
         except Exception as err:
             found = pipeline_error(err)
             if found is None:
