@@ -301,6 +301,15 @@ def test_a_full_range_int8_model_is_named_on_a_cpu_without_vnni(tmp_path, titles
     assert len(read_output(tmp_path / "out")) == 5
 
 
+def test_predict_says_the_same_warning(titles, full_range_on_avx2, capsys):
+    from bert_int8 import cli
+
+    model, warning = full_range_on_avx2
+    cli.main(["predict", str(model), titles[0]])
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [warning] and json.loads(out)["text"] == titles[0]
+
+
 def test_a_ray_actor_names_its_node_in_the_warning(titles, full_range_on_avx2):
     """An actor checks its own CPU (here, in process); its rows carry the warning to the driver."""
     import socket
