@@ -12,10 +12,12 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import select
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -431,11 +433,14 @@ def ray_cluster(tmp_path_factory):
     from bert_int8.http_load import free_port
 
     port = free_port()
-    # Ray 2.60 authenticates with a token (~/.ray/auth_token) once one exists, and a job joins
-    # only where RAY_AUTH_MODE=token is set on both sides (docs/scoring.md says so too)
-    was = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "token"
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # Ray 2.60 authenticates with a token once ~/.ray/auth_token exists, and a job joins only
+    # where RAY_AUTH_MODE=token is set on both sides (docs/scoring.md says so too): a token of
+    # the module's own, in a file, whatever this machine's home holds
+    token = tmp_path_factory.mktemp("ray") / "auth_token"
+    token.write_text(secrets.token_hex(32), encoding="utf-8")
+    was = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     ray_cli = [str(Path(sys.executable).parent / "ray")]
     start = [*ray_cli, "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard", "false"]
     try:
@@ -443,10 +448,11 @@ def ray_cluster(tmp_path_factory):
         yield f"127.0.0.1:{port}"
     finally:
         subprocess.run([*ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=180)
-        if was is None:
-            del os.environ["RAY_AUTH_MODE"]
-        else:
-            os.environ["RAY_AUTH_MODE"] = was
+        for key, value in was.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def test_ray_engine_agrees_with_the_local_engine_and_resumes_after_a_kill(
@@ -460,8 +466,13 @@ def test_ray_engine_agrees_with_the_local_engine_and_resumes_after_a_kill(
     assert 2 <= done < N_RESUME // PART
     rerun = score([*args, "--threads", 1], tmp_path)
     assert resumed_parts(rerun) == done
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["engine"] == {"name": "ray", "actors": 2, "threads_per_actor": 1}  # a local cluster, 2 CPUs
+    engine = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["engine"]
+    assert engine["cluster"].rsplit(":", 1)[1] == ray_cluster.rsplit(":", 1)[1]  # the one at --address
+    assert {k: engine[k] for k in ("name", "actors", "threads_per_actor")} == {
+        "name": "ray",
+        "actors": 2,  # the cluster's 2 CPUs, one thread each
+        "threads_per_actor": 1,
+    }
     rows = read_output(out)
     assert [r["id"] for r in rows] == [r["id"] for r in uninterrupted]
     # Ray scores each chunk as the local engine does; dynamic int8 may still move where Ray
@@ -485,8 +496,8 @@ def test_models_independent_of_batch_mates_give_the_local_engines_labels_on_ray(
     local, on_ray = read_output(outs["local"]), read_output(outs["ray"])
     assert [(r["id"], r["label"]) for r in on_ray] == [(r["id"], r["label"]) for r in local]
     assert np.allclose([r["probability"] for r in on_ray], [r["probability"] for r in local], atol=1e-6)
-    manifest = json.loads((outs["ray"] / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["engine"] == {"name": "ray", "actors": 1, "threads_per_actor": 2}
+    engine = json.loads((outs["ray"] / "manifest.json").read_text(encoding="utf-8"))["engine"]
+    assert (engine["actors"], engine["threads_per_actor"]) == (1, 2)
 
 
 def test_a_layout_the_cluster_cannot_hold_is_one_line(tmp_path, models, titles, ray_cluster):
@@ -498,6 +509,42 @@ def test_a_layout_the_cluster_cannot_hold_is_one_line(tmp_path, models, titles, 
     assert one_error_line(score([*base, "--actors", 3, "--threads", 1], tmp_path)) == (
         "--actors 3: the Ray cluster's 2 CPUs hold 2 actors of 1 threads"
     )
+
+
+def nodes(*cpus):
+    """`ray.nodes()` of alive nodes with these CPUs."""
+    return [{"Alive": True, "Resources": {"CPU": float(c)}} for c in cpus]
+
+
+@pytest.mark.parametrize(
+    ("cpus", "threads", "actors", "layout"),
+    [
+        ((2,), None, None, (1, 2)),  # an actor per node, with the node's CPUs
+        ((3, 3), 2, None, (2, 2)),  # as many actors as fit, not CPUs // threads (3)
+        ((3, 3, 2), None, None, (3, 2)),  # the smallest node's CPUs; a 3-CPU node holds one of 2
+        ((0, 4, 4), None, None, (2, 4)),  # a head with no CPUs runs no actor and sets no size
+        ((4, 4), 1, None, (8, 1)),
+        ((4, 4), 2, 3, (3, 2)),
+    ],
+)
+def test_the_ray_layout_fits_the_nodes(cpus, threads, actors, layout):
+    from bert_int8.score.job import ScoreSpec
+    from bert_int8.score.ray_engine import _layout
+
+    spec = ScoreSpec(input=Path("in"), output=Path("out"), engine="ray", threads=threads, actors=actors)
+    assert _layout(nodes(*cpus), spec) == layout
+
+
+def test_a_ray_layout_the_nodes_cannot_hold_is_refused():
+    from bert_int8.errors import PipelineError
+    from bert_int8.score.job import ScoreSpec
+    from bert_int8.score.ray_engine import _layout
+
+    spec = ScoreSpec(input=Path("in"), output=Path("out"), engine="ray")
+    with pytest.raises(PipelineError, match="no node with CPUs"):
+        _layout(nodes(0), spec)
+    with pytest.raises(PipelineError, match=r"--actors 5: the Ray cluster's 8 CPUs hold 3 actors of 2 threads"):
+        _layout(nodes(3, 3, 2), replace(spec, actors=5))
 
 
 def session_processes(sid):
@@ -525,10 +572,11 @@ def exits_within(pid, timeout):
         os.close(fd)
 
 
-def test_without_an_address_the_job_starts_a_cluster_and_stops_it(tmp_path, models, titles):
+def test_without_an_address_the_job_starts_a_cluster_and_stops_it(tmp_path, models, titles, ray_cluster):
+    """Even where a cluster runs and RAY_ADDRESS names it: the job's own, gone with it."""
     src = write_input(tmp_path / "in.jsonl", "jsonl", titles[:6])
     out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster}
     command = [sys.executable, "-m", "bert_int8.cli", "score", str(models / "onnx" / "fp32"), str(src)]
     proc = subprocess.Popen(
         [*command, "-o", str(out), "--engine", "ray"],
@@ -540,6 +588,8 @@ def test_without_an_address_the_job_starts_a_cluster_and_stops_it(tmp_path, mode
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert len(read_output(out)) == 6
+    cluster = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["engine"]["cluster"]
+    assert cluster.rsplit(":", 1)[1] != ray_cluster.rsplit(":", 1)[1]
     # Ray's processes go with it: ray.shutdown() signals them, and they exit on their own time
     assert [pid for pid in session_processes(proc.pid) if not exits_within(pid, 60)] == []
 

@@ -184,8 +184,8 @@ def run(spec, model):
     writer = PartWriter(spec.output, spec.format, labels, spec.all_scores, progress)
     warn = _Once()
     if spec.engine == "ray":
-        actors, threads = run_ray(spec, model, files, finished, writer, warn)
-        workers = {"actors": actors, "threads_per_actor": threads}
+        actors, threads, cluster = run_ray(spec, model, files, finished, writer, warn)
+        workers = {"actors": actors, "threads_per_actor": threads, "cluster": cluster}
     else:
         run_local(spec, model, files, finished, writer, warn)
         workers = {"threads": spec.threads or "the runtime's default", "cpus": os.cpu_count()}

@@ -94,23 +94,27 @@ def _scored_schema(all_scores):
     return pa.schema([*fields, (WARNING, pa.string())])
 
 
-def _layout(ray, spec):
-    """(actors, threads per actor), checked against the cluster's CPUs: an actor asking for more
-    CPUs than a node has, or more actors than the cluster holds, would wait for ever. By default
-    an actor has the smallest node's CPUs (an actor per node where nodes are alike): the read
-    task and the driver share the cores with the actors, and a model's own threads take up the
-    slack (metrics/score_bench.json compares it with an actor per core)."""
-    node_cpus = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1]
-    cpus = sum(node_cpus)
-    threads = spec.threads or max(1, min(node_cpus))
+def _layout(nodes, spec):
+    """(actors, threads per actor) for the alive nodes' CPUs (`ray.nodes()`), checked: an actor
+    asking for more CPUs than a node has, or more actors than the nodes hold, would wait for
+    ever. By default an actor has the CPUs of the smallest node that has any (a head started
+    with none is left out): an actor per node where nodes are alike. The read task and the
+    driver share the cores with the actors, and a model's own threads take up the slack
+    (metrics/score_bench.json compares it with an actor per core); actors: as many as fit."""
+    node_cpus = [c for c in (int(n["Resources"].get("CPU", 0)) for n in nodes if n.get("Alive")) if c > 0]
+    if not node_cpus:
+        raise PipelineError("the Ray cluster has no node with CPUs (yet): start one, or wait for its autoscaler")
+    threads = spec.threads or min(node_cpus)
     if threads > max(node_cpus):
         raise PipelineError(
             f"--threads {threads}: no node of the Ray cluster has that many CPUs (at most {max(node_cpus)})"
         )
-    actors = spec.actors or max(1, cpus // threads)
-    fits = sum(n // threads for n in node_cpus)
+    fits = sum(c // threads for c in node_cpus)
+    actors = spec.actors or fits
     if actors > fits:
-        raise PipelineError(f"--actors {actors}: the Ray cluster's {cpus} CPUs hold {fits} actors of {threads} threads")
+        raise PipelineError(
+            f"--actors {actors}: the Ray cluster's {sum(node_cpus)} CPUs hold {fits} actors of {threads} threads"
+        )
     return actors, threads
 
 
@@ -134,7 +138,8 @@ def pipeline_error(err):
 
 
 def run_ray(spec, model, files, finished, writer, warn):
-    """Score `files` into `writer` on Ray; returns the actors and the threads of each."""
+    """Score `files` into `writer` on Ray; returns the actors, the threads of each, and the
+    cluster's address."""
     ray = import_ray()
     # Ray's workers open the model and the input: by absolute paths, whatever their directory
     model = replace(model, path=model.path.resolve())
@@ -146,11 +151,11 @@ def run_ray(spec, model, files, finished, writer, warn):
             # this machine nor RAY_ADDRESS's: --address auto joins the local one
             address = spec.address or "local"
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except (ConnectionError, RuntimeError, ValueError) as err:
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as err:
             where = f"--address {spec.address}" if spec.address else "Ray"
             raise PipelineError(f"{where}: cannot start or join a Ray cluster ({first_line(err)})") from None
     try:
-        actors, threads = _layout(ray, spec)
+        actors, threads = _layout(ray.nodes(), spec)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # the writer takes rows in input order
         context.enable_progress_bars = False  # the job prints a line per part
@@ -201,7 +206,7 @@ def run_ray(spec, model, files, finished, writer, warn):
                 raise
             raise PipelineError(str(found)) from None
         writer.flush()
-        return actors, threads
+        return actors, threads, ray.get_runtime_context().gcs_address
     finally:
         if started_here:
             ray.shutdown()
