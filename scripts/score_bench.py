@@ -36,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 
+from bert_int8.score.job import plural
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "metrics" / "score_bench.json"
 DOCS = ROOT / "docs" / "scoring.md"
@@ -170,7 +172,7 @@ def measure(sizes, engines):
             make_corpus(corpus, n)
             jobs = [(engine, engine, ()) for engine in engines]
             if "ray" in engines and n == SIZES[-1]:  # Ray's other layout: an actor per core
-                cpus = os.cpu_count()
+                cpus = os.cpuplural()
                 jobs.append((f"ray_{cpus}x1", "ray", ("--actors", str(cpus), "--threads", "1")))
             for key, engine, extra in jobs:
                 out = Path(tmp) / "out"
@@ -264,7 +266,7 @@ def render(result):
     for run in runs.values():
         workers = run["workers"]
         how = (
-            f"{_count(workers['actors'], 'actor')} x {_count(workers['threads_per_actor'], 'thread')}"
+            f"{plural(workers['actors'], 'actor')} x {plural(workers['threads_per_actor'], 'thread')}"
             if run["engine"] == "ray"
             else _local_threads(workers)
         )
@@ -296,14 +298,10 @@ def render(result):
     return "\n".join(lines) + "\n"
 
 
-def _count(n, noun):
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 def _local_threads(workers):
     if isinstance(workers["threads"], int):
-        return _count(workers["threads"], "thread")
-    return f"{workers['threads']} threads on {_count(workers['cpus'], 'CPU')}"
+        return plural(workers["threads"], "thread")
+    return f"{workers['threads']} threads on {plural(workers['cpus'], 'CPU')}"
 
 
 def _cpu_id(m):

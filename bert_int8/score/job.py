@@ -48,7 +48,7 @@ class ScoreSpec:
     actors: int | None = None
     threads: int | None = None
     batch_size: int = 64
-    chunk_rows: int = 4096  # records sorted by length together, and a Ray batch
+    chunk_rows: int = 4096  # records sorted by length together (parts.chunks)
 
     def check(self):
         """A PipelineError naming the flag of the first value out of range."""
@@ -148,7 +148,8 @@ class PartProgress:
         return time.monotonic() - self.start
 
 
-def _count(n, noun):
+def plural(n, noun):
+    """`n` and `noun`, plural unless n is 1: "1 part", "2,000 parts"."""
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
@@ -206,7 +207,7 @@ def run(spec, model):
     )
     write_json(spec.output / MANIFEST, manifest)
     print(
-        f"score: {spec.output}: {_count(manifest['parts'], 'part')} complete ({len(finished)} from an earlier run), "
+        f"score: {spec.output}: {plural(manifest['parts'], 'part')} complete ({len(finished)} from an earlier run), "
         f"{progress.rows:,} titles scored and {progress.rejects:,} rejected in {clock(seconds)}"
         + (f"; {rejects:,} rejects in {spec.output / REJECTS}" if rejects else ""),
         file=sys.stderr,

@@ -62,6 +62,7 @@ class _ActorScorer:
         import socket
 
         self.scorer = Scorer(model, threads, batch_size, all_scores)
+        self.schema = _scored_schema(all_scores)
         warning = self.scorer.classifier.weight_range_warning
         self.warning = f"{warning} (on node {socket.gethostname()})" if warning else None
 
@@ -74,8 +75,8 @@ class _ActorScorer:
         for start, end in zip(starts, [*starts[1:], len(ids)]):
             scored = self.scorer(table.slice(start, end - start).drop_columns([CHUNK]).to_pydict())
             scored[WARNING] = [self.warning] * (end - start)
-            pieces.append(pa.table(scored, schema=_scored_schema(self.scorer.all_scores)))
-        return pa.concat_tables(pieces) if pieces else pa.table({}, schema=_scored_schema(self.scorer.all_scores))
+            pieces.append(pa.table(scored, schema=self.schema))
+        return pa.concat_tables(pieces) if pieces else self.schema.empty_table()
 
 
 def _no_restarts():
