@@ -45,8 +45,9 @@ def run(all_params, say=print):
         "trained": trained["models"],
         "real_titles": trained["real_titles"],
         "winners": {"trained": trained["winners"]},
-        "headline": {"trained": trained["headline"]},
+        "headline": {"trained": trained["headline"], "student": trained["student"]},
         "artifacts": trained["artifacts"],
+        "classical": time_classical(titles, params, say),
     }
     if params.reference_shape:
         reference(all_params, titles, report, say)
@@ -60,6 +61,19 @@ def run(all_params, say=print):
     return report, "\n".join(rows) + "\n"
 
 
+def time_classical(titles, params, say):
+    """The classical floor's real-title rate: the same titles, batches and passes as the models'
+    real-title figures, in this process (it is numpy and scikit-learn, one thread)."""
+    from .classical import ClassicalModel, time_titles
+    from .timing import summarize
+
+    model = ClassicalModel.load(paths.CLASSICAL_DIR)
+    rates = time_titles(model, titles, params.batch_size, params.repeats, params.min_pass_seconds)
+    row = summarize({"dynamic_titles_per_s": rates}, {"dynamic_titles_per_s": 1})
+    say(f"benchmark: classical floor {row['dynamic_titles_per_s']:,.0f} real titles/s")
+    return row
+
+
 def compare(model_dirs, vocab_size, params, titles, desc):
     from .comparison import compare_models
 
@@ -69,21 +83,27 @@ def compare(model_dirs, vocab_size, params, titles, desc):
 def reference(all_params, titles, report, say):
     """Adds the reference shape's figures (random weights, the int8 recipe of the trained model)."""
     from .backends.pytorch import RECIPE_FILE
-    from .reference_shape import benchmark_shape, reference_config
+    from .reference_shape import benchmark_shape, reference_config, student_shape
     from .tokenizer import load_tokenizer
 
     config, shape_params, shape = reference_config(
         all_params.model, all_params.data.max_seq_length, paths.FP32_DIR, all_params.benchmark
     )
+    student = student_shape(config, all_params.benchmark.reference_student_layers)
+    if student is not None:
+        shape = {**shape, "student_layers": student.num_hidden_layers}
     say(f"benchmark: building and timing the reference shape (a few minutes): {shape}")
     recipe = read_metrics(paths.INT8_DIR / RECIPE_FILE)
     built = sorted({m.backend for m in built_models(bf16=False).values()})
     tokenizer = load_tokenizer(paths.FP32_DIR)
-    result, kernel = benchmark_shape(config, recipe, built, tokenizer, titles[:64], shape_params, native_bf16())
+    result, kernel = benchmark_shape(
+        config, recipe, built, tokenizer, titles[:64], shape_params, native_bf16(), student
+    )
     report["reference_shape_config"] = shape
     report["reference_shape"] = result["models"]
     report["winners"]["reference_shape"] = result["winners"]
     report["headline"]["reference_shape"] = result["headline"]
+    report["headline"]["reference_shape_student"] = result["student"]
     report["setup"]["others_cpu_share"]["reference_shape"] = result["others_cpu_share"]
     report["kernel"] = kernel
 

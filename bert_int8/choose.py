@@ -1,10 +1,13 @@
 """`bert-int8 serve auto` / `predict auto`: the model of the committed run to use, and why.
 
 From `metrics/` (relative to the repository root, where the pipeline writes them):
-- the candidates are the models the benchmark timed (`benchmark.json` `trained`) that meet the
-  accuracy budget on test (`evaluate.json` `<name>_vs_fp32.macro_f1_drop` at most
-  `quantize.json` `budget.max_f1_drop`; FP32 is the reference and always meets it; a null
-  budget lets every model through);
+- the candidates are the models the benchmark timed (`benchmark.json` `trained`), the
+  teacher's and the student's, whose test macro-F1 against the teacher's FP32 loses at most
+  `max_f1_loss` at 95% (`evaluate.json` `<name>_vs_fp32.loses_at_most`; the bound is
+  `evaluate.json` `max_f1_loss`, evaluate.max_f1_loss, unless the caller gives one); the
+  teacher's int8 models also meet the quantize budget on test (`macro_f1_drop` at most
+  `quantize.json` `budget.max_f1_drop`; a null budget lets every model through). The teacher's
+  FP32 is the reference and always a candidate;
 - by throughput (the default, for a service that batches across requests): the best batch
   throughput among the models whose answers do not depend on their batch-mates (dynamic int8
   scales activations per batch, so it is left out); by latency: the best batch-1 p50 among all;
@@ -27,7 +30,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import machine, metrics_files, paths, ranking
+from . import machine, metrics_files, paths, ranking, roles
 from .backends import get, independent_of_batch, split_name
 from .digest import model_sha256
 from .errors import PipelineError
@@ -81,8 +84,10 @@ def _section(data, path, *keys):
     return data
 
 
-def choose(prefer="throughput", allow_other_machine=False, root="."):
-    """The Choice for `prefer` (throughput or latency) from `root`/metrics; PipelineError to refuse."""
+def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss=None):
+    """The Choice for `prefer` (throughput or latency) from `root`/metrics; PipelineError to refuse.
+    `max_f1_loss`: what a candidate may lose in test macro-F1 against the teacher's FP32 at 95%
+    (None: evaluate.json's max_f1_loss)."""
     if prefer not in PREFER:
         raise PipelineError(f"--prefer: {prefer!r}; one of {', '.join(PREFER)}")
     metrics = Path(root) / paths.METRICS
@@ -92,6 +97,10 @@ def choose(prefer="throughput", allow_other_machine=False, root="."):
     artifacts = _section(bench, bench_file, "artifacts")
     measured = (_section(bench, bench_file, "setup", "cpu"), _section(bench, bench_file, "setup", "isa"))
     budget = _section(quantize, quant_file, "budget", "max_f1_drop")
+    if max_f1_loss is None:
+        max_f1_loss = _section(evaluation, eval_file, "max_f1_loss")
+    if not isinstance(max_f1_loss, (int, float)) or not 0 <= max_f1_loss <= 1:
+        raise PipelineError(f"max_f1_loss: {max_f1_loss!r}; a fraction of macro-F1 between 0 and 1")
     if not isinstance(trained, dict) or not isinstance(artifacts, dict):
         raise PipelineError(f"{bench_file}: trained and artifacts are not maps of model names")
 
@@ -106,7 +115,7 @@ def choose(prefer="throughput", allow_other_machine=False, root="."):
     key, lowest = PREFER[prefer]
     candidates, skipped = [], {}
     for name in sorted(trained):
-        why = _left_out(name, trained[name], key, prefer, budget, evaluation)
+        why = _left_out(name, trained[name], key, prefer, (budget, max_f1_loss), evaluation)
         if why:
             skipped[name] = why
         else:
@@ -124,24 +133,35 @@ def choose(prefer="throughput", allow_other_machine=False, root="."):
     candidates.sort(key=lambda n: trained[n][key] * (1 if lowest else -1))
 
     reason = _reason(chosen, tied, close, len(candidates), trained, key, bench["setup"].get("batch_size"))
+    versus = evaluation.get(f"{chosen}_vs_{roles.fp32_name(roles.TEACHER)}")
+    if isinstance(versus, dict) and "loses_at_most" in versus:
+        reason += (
+            f"; loses at most {versus['loses_at_most'] * 100:.2f} point of test macro-F1 against the teacher's FP32 "
+            f"at 95% (max_f1_loss {max_f1_loss * 100:g} points)"
+        )
     if other_machine:
         reason += f"; measured on {measured[0]} ({measured[1]}), not this machine (--allow-other-machine)"
     model = _measured_dir(chosen, artifacts, bench_file, Path(root))
     return Choice(model, prefer, reason, candidates, skipped)
 
 
-def _left_out(name, figures, key, prefer, budget, evaluation):
-    """Why a timed model is not a candidate, or None."""
+def _left_out(name, figures, key, prefer, bounds, evaluation):
+    """Why a timed model is not a candidate, or None. `bounds`: (the quantize budget, max_f1_loss)."""
     if not isinstance(figures, dict) or key not in figures:
         return f"no {key} figure"
-    if name != "fp32" and budget is not None:
-        versus = evaluation.get(f"{name}_vs_fp32")
-        drop = versus.get("macro_f1_drop") if isinstance(versus, dict) else None
-        if drop is None:
-            return "not evaluated on test (no macro_f1_drop in evaluate.json)"
-        if drop > budget:
+    budget, max_f1_loss = bounds
+    role, runtime_name = roles.split(name)
+    if name != roles.fp32_name(roles.TEACHER):
+        versus = evaluation.get(f"{name}_vs_{roles.fp32_name(roles.TEACHER)}")
+        versus = versus if isinstance(versus, dict) else {}
+        drop, loses = versus.get("macro_f1_drop"), versus.get("loses_at_most")
+        if drop is None or loses is None:
+            return "not evaluated on test (no macro_f1_drop and loses_at_most in evaluate.json)"
+        if loses > max_f1_loss:
+            return f"test macro-F1 loses up to {loses:.4f} against the teacher's FP32 at 95%, over max_f1_loss {max_f1_loss}"
+        if role == roles.TEACHER and budget is not None and drop > budget:
             return f"test macro-F1 drop {drop:+.4f}, over the budget of {budget}"
-    backend, precision = split_name(name)
+    backend, precision = split_name(runtime_name)
     if precision == "bf16" and not machine.native_bf16():
         return "a BF16 model, and this CPU has no native BF16 (avx512_bf16 or amx_bf16)"
     if prefer == "throughput" and not independent_of_batch(backend, precision):
@@ -224,7 +244,7 @@ def _measured_dir(name, artifacts, bench_file, root):
     if not isinstance(art, dict) or "path" not in art or "sha256" not in art:
         raise PipelineError(f"{bench_file}: no artifacts.{name} (path and sha256); rerun the benchmark")
     path = root / art["path"]
-    found = ModelDir.open(path)
+    found = ModelDir.open(path, roles.split(name)[0])
     if name.endswith("bf16") and found.precision == "fp32":
         try:
             found = found.as_bf16()  # a BF16 model is its FP32 directory run in BF16

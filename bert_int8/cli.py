@@ -31,12 +31,14 @@ def resolve_model(args):
     """The model to load (a path, or the ModelDir `auto` chose) and the choice's account for
     /health (None for a named directory). `auto` says on stderr what it chose and why."""
     if args.model_dir != "auto":
-        if args.prefer or args.allow_other_machine:
-            raise PipelineError("--prefer and --allow-other-machine apply to `auto` only, not to a named directory")
+        if args.prefer or args.allow_other_machine or args.max_f1_loss is not None:
+            raise PipelineError(
+                "--prefer, --allow-other-machine and --max-f1-loss apply to `auto` only, not to a named directory"
+            )
         return args.model_dir, None
     from .choose import choose
 
-    choice = choose(args.prefer or "throughput", args.allow_other_machine)
+    choice = choose(args.prefer or "throughput", args.allow_other_machine, max_f1_loss=args.max_f1_loss)
     print(f"auto: {choice.model.path} by {choice.by}: {choice.reason}", file=sys.stderr)
     return choice.model, choice.health()
 
@@ -176,6 +178,13 @@ def build_parser():
         "--allow-other-machine",
         action="store_true",
         help="with auto: use metrics measured on another CPU or ISA than this machine's",
+    )
+    common.add_argument(
+        "--max-f1-loss",
+        type=float,
+        default=None,
+        help="with auto: the most test macro-F1 a model may lose against the teacher's FP32 at 95%% (a fraction); "
+        "default: evaluate.max_f1_loss, as metrics/evaluate.json records it",
     )
     common.add_argument("--batch-size", type=int, default=64)
     prefer = argparse.ArgumentParser(add_help=False)

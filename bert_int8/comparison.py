@@ -7,6 +7,7 @@ of passes (timing.ratio_interval), not from pass i against pass i: nothing ties 
 i-th pass to another's. Each set is every pass of that model's processes, pooled.
 """
 
+from . import roles
 from .launcher import time_in_processes
 from .progress import progress
 from .ranking import call, label
@@ -86,7 +87,9 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
     model's real-title figures, with intervals. others_cpu_share: the worst share of the CPU
     other processes took while each model was timed. artifacts: each model's path and digest."""
     passes, report, shares, artifacts = time_models(model_dirs, vocab_size, params, titles, desc)
-    names = list(report)
+    # the calls and the headline are the teacher's models'; the student's have their own section
+    names = [n for n in report if model_dirs[n].role == roles.TEACHER]
+    fp32 = roles.fp32_name(roles.TEACHER)
     int8 = [n for n in names if model_dirs[n].precision == "int8"]
     base = [n for n in names if model_dirs[n].precision != "int8"]
     batch = f"batch_{params.batch_size}"
@@ -101,10 +104,10 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
     winners = {k: label(*call(report, ns, key, lowest)) for k, (ns, key, lowest) in calls.items()}
     # the point-fastest of each set: what a ratio is taken against, tie or not
     fastest = {k: (call(report, ns, key, lowest)[1] or [None])[0] for k, (ns, key, lowest) in calls.items()}
-    for name in names:
+    for name in report:
         row = report[name]
-        if name != "fp32" and "fp32" in report:
-            row["vs_fp32"] = _ratios(passes, report, name, "fp32")
+        if name != fp32 and fp32 in report:
+            row["vs_fp32"] = _ratios(passes, report, name, fp32)
         if name in int8 and base:
             lat, thr = fastest["baseline_batch_1"], fastest[f"baseline_{batch}"]
             lat_ratio = ratio(passes[name]["latency_ms_p50"], passes[lat]["latency_ms_p50"], "latency_p50")
@@ -133,26 +136,50 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
                 f"vs_baseline_{batch}_", {k: v for k, v in report[bn]["vs_best_baseline"].items() if "throughput" in k}
             ),
         }
-        if "fp32" in report and bn != "fp32":
+        if fp32 in report and bn != fp32:
             headline.update(
                 _prefixed(f"vs_fp32_{batch}_", {k: v for k, v in report[bn]["vs_fp32"].items() if "throughput" in k})
             )
     real = {}
     if titles:
-        for name in names:
+        for name in report:
             real[name] = summarize({k: passes[name][k] for k in TITLES}, DIGITS)
             real[name]["cold_titles_per_s"] = report[name].pop("cold_titles_per_s")
             real[name]["disturbed"] = report[name]["disturbed"]
         winners["real_titles"] = label(*call(real, names, "dynamic_titles_per_s", False))
         winners["int8_real_titles"] = label(*call(real, int8, "dynamic_titles_per_s", False))
+    students = [n for n in report if model_dirs[n].role == roles.STUDENT]
     return {
         "models": report,
         "winners": winners,
         "headline": headline,
+        "student": student_headline(passes, report, real, names, students, batch) if students and names else {},
         "real_titles": real,
         "others_cpu_share": shares,
         "artifacts": artifacts,
     }
+
+
+def student_headline(passes, rows, real, teacher, student, batch):
+    """The best student model against the teacher's best model (any runtime or precision, each
+    the point-fastest of its set, with the call that says whether it is a tie), at batch 1
+    (latency), at the large batch (throughput) and on real titles (where timed): ratios of the
+    student's figure over the teacher's, with their 95% intervals."""
+    figures = [("batch_1", rows, "latency_ms_p50", True, "latency_p50")]
+    figures.append((batch, rows, "throughput_seq_per_s", False, "throughput"))
+    if real:
+        figures.append(("real_titles", real, "dynamic_titles_per_s", False, "titles_per_s"))
+    out = {}
+    for what, table, key, lowest, ratio_name in figures:
+        best = {}
+        for side, names in (("student", student), ("teacher", teacher)):
+            winner, tied = call(table, names, key, lowest)
+            best[side] = tied[0]
+            out[f"{what}_{side}"] = best[side]
+            out[f"{what}_{side}_call"] = label(winner, tied)
+        r = ratio(passes[best["student"]][key], passes[best["teacher"]][key], ratio_name)
+        out.update(_prefixed(f"{what}_", r))
+    return out
 
 
 def _prefixed(prefix, d):

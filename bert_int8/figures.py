@@ -7,6 +7,9 @@ metrics writes the same bytes.
 - tradeoff.svg: test macro-F1 against size and against batch-1 latency, one labelled point per
   model, with 95% intervals (F1: paired bootstrap of the drop against FP32; latency: the timed
   passes); the F1 axis spans at least FP32's interval, and each model's verdict is printed below;
+- frontier.svg: test macro-F1 against the real-title rate, every model (the teacher's, the
+  student's and the classical floor), both with 95% intervals, and the frontier: the models no
+  other model beats in both;
 - confusion.svg: confusion matrices with counts, FP32 beside each int8 model;
 - speed.svg: batch throughput and batch-1 latency per model with 95% intervals, trained model and
   reference shape, real test titles (steady and cold first pass), the machine, the calls (a tie
@@ -209,6 +212,69 @@ def tradeoff(evaluation, benchmark, out):
     return _save(tradeoff_figure(evaluation, benchmark), out)
 
 
+def pareto_front(points):
+    """The names of `points` ((name, rate, f1), higher is better in both) that no other point
+    matches or beats in both with one strictly better, fastest first."""
+    front, best_f1 = [], float("-inf")
+    for name, _rate, f1 in sorted(points, key=lambda p: (-p[1], -p[2])):
+        if f1 > best_f1:
+            front.append(name)
+            best_f1 = f1
+    return front
+
+
+def frontier_rows(evaluation, benchmark):
+    """name -> ((titles/s, lo, hi), (macro-F1, lo, hi)) of every model with both figures: the
+    timed models' real-title rates and the classical floor's."""
+    rates = dict(benchmark.get("real_titles", {}))
+    if "classical" in benchmark:
+        rates["classical"] = benchmark["classical"]
+    return {
+        n: (_interval(r, "dynamic_titles_per_s"), f1_interval(evaluation, n))
+        for n, r in rates.items()
+        if n in evaluation
+    }
+
+
+def frontier(evaluation, benchmark, out):
+    """Test macro-F1 against real titles/s (log scale), 95% intervals on both, every model, and
+    the frontier through the models nothing beats in both."""
+    plt = _pyplot()
+    rows = frontier_rows(evaluation, benchmark)
+    front = pareto_front([(n, rate[0], f1[0]) for n, (rate, f1) in rows.items()])
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for name, (rate, f1) in rows.items():
+        color = "tab:gray" if name == "classical" else "tab:orange" if name.startswith("student_") else _color(name)
+        ax.errorbar(
+            rate[0], f1[0], xerr=_err([rate]), yerr=_err([f1]), fmt="o", color=color, ecolor=color, elinewidth=1,
+            capsize=3,
+        )  # fmt: skip
+        ax.annotate(name, (rate[0], f1[0]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    xs = [rows[n][0][0] for n in front]
+    ys = [rows[n][1][0] for n in front]
+    ax.step(xs, ys, where="post", color="0.4", linewidth=1, linestyle="--", label="frontier: " + ", ".join(front))
+    ax.set_xscale("log")
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.set(xlabel="real test titles per second (log scale)", ylabel="test macro-F1")
+    ax.legend(loc="lower left", fontsize=7)
+    fig.suptitle(
+        "macro-F1 against the real-title rate (blue fp32, green bf16, red int8: the teacher's; orange: the "
+        "student's; gray: the classical floor)",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    fig.text(
+        0.01,
+        -0.01,
+        "error bars: F1, the teacher's FP32 macro-F1 minus the paired-bootstrap 95% interval of each model's drop "
+        "against it; rate, the 95% interval of the median over timed passes",
+        ha="left",
+        va="top",
+        fontsize=7,
+    )
+    return _save(fig, out)
+
+
 def confusion_counts(csv_path, classes):
     index = {c: i for i, c in enumerate(classes)}
     m = np.zeros((len(classes), len(classes)), dtype=int)
@@ -371,6 +437,7 @@ def render_all(evaluation, benchmark, classes, dvclive_dir, confusion_dir, out_d
     return [
         training(metrics / "loss.tsv", metrics / "eval" / "accuracy.tsv", out_dir / "training.svg"),
         tradeoff(evaluation, benchmark, out_dir / "tradeoff.svg"),
+        frontier(evaluation, benchmark, out_dir / "frontier.svg"),
         confusion(confusion_dir, classes, out_dir / "confusion.svg"),
         speed(benchmark, out_dir / "speed.svg"),
     ]

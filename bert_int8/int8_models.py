@@ -10,7 +10,7 @@ import fnmatch
 import random
 import shutil
 
-from . import atomic, backends, paths
+from . import atomic, backends, paths, roles
 from .accuracy_budget import dev_uncertainty, fit_budget, macro_f1_of, predictions
 from .data import load_prepared
 from .errors import PipelineError
@@ -95,23 +95,28 @@ def _check_budget(backend, report, budget, kept, all_kept):
         )
 
 
-def run(params, say=print):
-    """The quantize stage: every chosen backend's models from models_save/fp32 into the layout,
-    swapped in together, and metrics/quantize.json."""
+def run(params, say=print, role=None):
+    """The quantize stage: every chosen backend's models from the FP32 model into the layout,
+    swapped in together, and the metrics file: the teacher's (models_save/fp32 into
+    models_save/, metrics/quantize.json), or with role "student" the student's
+    (models_save/student/fp32 into models_save/student/, metrics/quantize_student.json), each
+    int8 model's budget against its own FP32 model."""
     chosen = [b.name for b in backends.chosen(params.backends)]  # a bad name stops it before any loading
-    model = load_fp32(paths.FP32_DIR)
-    tokenizer = load_tokenizer(paths.FP32_DIR)
+    root = roles.root(role)
+    fp32_dir = backends.get(backends.REFERENCE).model_path("fp32", root)
+    model = load_fp32(fp32_dir)
+    tokenizer = load_tokenizer(fp32_dir)
     classes, dev = load_prepared("dev")
     calibration = []
     if any(backends.get(b).needs_calibration for b in chosen):
         train_texts = load_prepared("train")[1].texts
         calibration = random.Random(0).sample(train_texts, min(params.calibration_samples, len(train_texts)))
     outputs = [d for b in backends.BACKENDS.values() for d in b.quantize_outputs()]
-    with atomic.output_tree(paths.MODELS, outputs) as root:
-        report = build_int8_models(params, model, tokenizer, dev, classes, calibration, root)
+    with atomic.output_tree(root, outputs) as tmp_root:
+        report = build_int8_models(params, model, tokenizer, dev, classes, calibration, tmp_root)
         for d in outputs:  # each output exists for DVC even when its backend is off
-            atomic.write_json(root / d / "backends.json", sorted(chosen))
-        atomic.write_json(paths.METRICS / "quantize.json", report)
+            atomic.write_json(tmp_root / d / "backends.json", sorted(chosen))
+        atomic.write_json(paths.METRICS / roles.file_name("quantize", role), report)
     torch_recipe = report["recipes"][backends.REFERENCE]
     say(
         f"PyTorch: {torch_recipe['int8_linear_layers']} Linear layers int8, {len(torch_recipe['fp32_linear_layers'])} FP32"

@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from . import roles
 from .stats import accuracy_interval, compare, r4
 
 
@@ -47,30 +48,40 @@ def confusion_rows(labels, preds, classes):
     return "\n".join(lines) + "\n"
 
 
-def evaluate_models(models, tokenizer, split, classes, params, confusion_dir):
-    """Metrics of every model (a name -> ModelDir mapping, "fp32" first) on `split`, each with
-    the Wilson interval of its accuracy, each other model's comparison with FP32 (point drops,
-    then their uncertainty: stats.compare), and one confusion CSV per model in confusion_dir."""
+def evaluate_models(models, tokenizer, split, classes, params, confusion_dir, classical=None):
+    """Metrics of every model (a name -> ModelDir mapping, the teacher's FP32 first) on `split`,
+    each with the Wilson interval of its accuracy, and one confusion CSV per model in
+    confusion_dir. Each other model is compared with the teacher's FP32 (`<name>_vs_fp32`:
+    point drops, then their uncertainty: stats.compare), and each student model also with the
+    student's FP32 (`<name>_vs_student_fp32`). `classical`: the classical floor's model, measured
+    and compared with the teacher's FP32 as `classical` (no confusion file: not a served model).
+    `max_f1_loss` (evaluate.max_f1_loss) is recorded for `auto`."""
     from pathlib import Path
 
     from .modeling import predict_logits
 
-    preds, report = {}, {"test_examples": len(split.labels)}
+    preds, report = {}, {"test_examples": len(split.labels), "max_f1_loss": params.max_f1_loss}
     for name, model_dir in models.items():
         model = model_dir.load(params.threads)
         logits = predict_logits(model, tokenizer, split.texts, params.batch_size, desc=f"evaluate {name}")
         preds[name] = logits.argmax(axis=1)
-        report[name] = classification_metrics(split.labels, preds[name], classes)
-        report[name].update(accuracy_interval(split.labels, preds[name]))
         (Path(confusion_dir) / f"{name}.csv").write_text(
             confusion_rows(split.labels, preds[name], classes), encoding="utf-8"
         )
-    for name in models:
-        if name != "fp32":
-            report[f"{name}_vs_fp32"] = {
-                **drops_against(report["fp32"], report[name], preds["fp32"], preds[name]),
-                **compare(split.labels, preds["fp32"], preds[name], len(classes)),
-            }
+    if classical is not None:
+        preds["classical"] = classical.predict(split.texts)
+    for name, p in preds.items():
+        report[name] = classification_metrics(split.labels, p, classes)
+        report[name].update(accuracy_interval(split.labels, p))
+    for name in preds:
+        role = roles.split(name)[0]
+        references = [roles.fp32_name(roles.TEACHER)] + ([roles.fp32_name(role)] if role is not None else [])
+        for ref in references:
+            if name != ref and ref in preds:
+                report[f"{name}_vs_{ref}"] = {
+                    **drops_against(report[ref], report[name], preds[ref], preds[name]),
+                    **compare(split.labels, preds[ref], preds[name], len(classes)),
+                }
     return report
 
 
@@ -79,7 +90,7 @@ def summary_lines(report, names):
     against FP32 the agreement and the macro-F1 drop with its interval and verdict."""
     for name in names:
         r = report[name]
-        vs = report.get(f"{name}_vs_fp32")
+        vs = report.get(f"{name}_vs_{roles.fp32_name(roles.TEACHER)}")
         extra = (
             f", agreement with fp32 {vs['prediction_agreement']:.4f}, macro-F1 drop {vs['macro_f1_drop']:+.4f} "
             f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}"

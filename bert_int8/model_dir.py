@@ -13,7 +13,7 @@ them, and `serve auto` chooses a directory before `--workers` forks).
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import backends, paths
+from . import backends, paths, roles
 from .backends.base import int8_weights_need_headroom
 from .config_dir import check_model_dir
 from .errors import PipelineError
@@ -25,9 +25,10 @@ class ModelDir:
     path: Path
     backend: str  # a name in bert_int8.backends' registry
     precision: str  # fp32 | int8 | bf16
+    role: str | None = roles.TEACHER  # whose model (bert_int8.roles): only its name shows it
 
     @classmethod
-    def open(cls, path):
+    def open(cls, path, role=roles.TEACHER):
         """Read what `path` holds; a PipelineError names the directory if it is not a model."""
         path = Path(path)
         check_model_dir(path)
@@ -39,7 +40,7 @@ class ModelDir:
             files = sorted({f.name for b in backends.BACKENDS.values() for f in b.files(path, "fp32")})
             raise PipelineError(f"{path}: not a model directory (no model file: none of {', '.join(files)})")
         ((name, precision),) = claims.items()
-        return cls(path, name, precision)
+        return cls(path, name, precision, role)
 
     @property
     def runtime(self):
@@ -47,7 +48,7 @@ class ModelDir:
 
     @property
     def name(self):
-        return backends.model_name(self.backend, self.precision)
+        return roles.model_name(self.role, backends.model_name(self.backend, self.precision))
 
     @property
     def answers_independent_of_batch(self):
@@ -95,10 +96,10 @@ def with_bf16(model_dirs):
     return out
 
 
-def models_under(root, bf16, wanted=None):
+def models_under(root, bf16, wanted=None, role=roles.TEACHER):
     """Every model directory under `root` in the backends' layout (models_save/<subdir>/<precision>),
     by name, PyTorch FP32 first (the reference of every comparison); `wanted`: only those
-    backends; `bf16`: with the BF16 variants."""
+    backends; `bf16`: with the BF16 variants; `role`: whose models they are (their names)."""
     found = []
     for backend in backends.BACKENDS.values():
         if wanted is not None and backend.name not in wanted:
@@ -109,11 +110,16 @@ def models_under(root, bf16, wanted=None):
                 if backend.name == backends.REFERENCE:
                     raise PipelineError(f"{d}: not a model directory (config.json missing); run the earlier stages")
                 continue  # a backend that quantize.backends did not build
-            found.append(ModelDir.open(d))
+            found.append(ModelDir.open(d, role))
     return with_bf16(found) if bf16 else {m.name: m for m in found}
 
 
 def built_models(bf16=None):
-    """Every model the pipeline has built, by name; with `bf16` (default: where the CPU has
-    native BF16) the BF16 variants too."""
-    return models_under(paths.MODELS, native_bf16() if bf16 is None else bf16)
+    """Every model the pipeline has built, by name: the teacher's, then the student's where
+    distill has made one; with `bf16` (default: where the CPU has native BF16) the BF16 variants
+    too."""
+    bf16 = native_bf16() if bf16 is None else bf16
+    models = models_under(paths.MODELS, bf16)
+    if (paths.STUDENT_FP32_DIR / "config.json").is_file():
+        models.update(models_under(paths.STUDENT, bf16, role=roles.STUDENT))
+    return models

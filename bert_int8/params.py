@@ -1,10 +1,11 @@
 """The typed schema of params.yaml: every key, its type, its allowed range and its default.
 
 Every stage loads params through `load_params`, which validates the whole file (an unknown
-key or a bad value anywhere stops any stage) and returns the sections that stage asked for.
-dvc.yaml lists, per stage, exactly the keys that stage reads.
+key or a bad value anywhere stops any stage) and returns all of them; each stage reads its
+own, and dvc.yaml lists, per stage, exactly the keys that stage reads.
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -159,9 +160,76 @@ class QuantizeParams(Section):
     )
 
 
+class DistillParams(TrainParams):
+    """The student's shape, its loss, and its training (the fields it shares with train.* mean
+    the same there)."""
+
+    layers: int = Field(
+        1,
+        ge=1,
+        le=48,
+        description="The student's encoder layers, taken from the teacher's evenly spaced (first and last)",
+    )
+    hidden: int | None = Field(
+        None, ge=8, description="The student's hidden size; null: the teacher's (its layers and embeddings are copied)"
+    )
+    heads: int | None = Field(None, ge=1, description="The student's attention heads; null: the teacher's")
+    intermediate: int | None = Field(None, ge=8, description="The student's feed-forward size; null: the teacher's")
+    temperature: float = Field(2.0, gt=0, le=20, description="Softens both models' logits in the soft-label term")
+    soft_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Weight of the soft-label term (KL to the teacher at the temperature, times its square); the "
+        "hard-label cross-entropy gets the rest",
+    )
+    epochs: float = Field(1.0, gt=0, description="Passes over the train split")
+    learning_rate: float = Field(
+        5e-4,
+        gt=0,
+        lt=1,
+        description="Peak learning rate; 5e-4 suits a student of the small default, 5e-5 is the common choice for a "
+        "student of bert-base (the published recipes)",
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self):
+        if self.hidden is not None and self.hidden % (self.heads or 1):
+            raise ValueError(f"distill.hidden ({self.hidden}) must be a multiple of distill.heads ({self.heads})")
+        return self
+
+    def resolved_learning_rate(self, pretrained=None):
+        return self.learning_rate
+
+
+class ClassicalParams(Section):
+    ngram_min: int = Field(1, ge=1, le=6, description="Shortest character n-gram of the TF-IDF features")
+    ngram_max: int = Field(3, ge=1, le=6, description="Longest character n-gram of the TF-IDF features")
+    hash_bits: int = Field(
+        20, ge=10, le=24, description="The n-grams are hashed into 2**hash_bits features (no vocabulary to store)"
+    )
+    model: Literal["linear_svm", "logistic_regression"] = Field(
+        "linear_svm", description="The linear model on the features (scikit-learn LinearSVC or LogisticRegression)"
+    )
+    C: float = Field(1.0, gt=0, le=1000, description="Inverse regularisation strength: larger fits train more closely")
+
+    @model_validator(mode="after")
+    def _ngram_range(self):
+        if self.ngram_min > self.ngram_max:
+            raise ValueError(f"classical.ngram_min ({self.ngram_min}) above classical.ngram_max ({self.ngram_max})")
+        return self
+
+
 class EvaluateParams(Section):
     batch_size: int = Field(256, ge=1, description="Titles per forward pass")
     threads: int = Field(2, ge=1, description="Intra-op threads of each model")
+    max_f1_loss: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="What `serve auto` / `predict auto` let a model lose in test macro-F1 against the teacher's FP32, "
+        "at 95% (its loses_at_most); recorded in metrics/evaluate.json",
+    )
 
 
 class BenchmarkParams(Section):
@@ -212,6 +280,13 @@ class BenchmarkParams(Section):
         description="Share of the machine's CPU time taken by other processes (and steal) while a model is timed "
         "above which it is retimed once, then marked disturbed",
     )
+    reference_student_layers: int = Field(
+        3,
+        ge=0,
+        le=47,
+        description="With reference_shape: also time a student of that shape keeping this many of its layers (3: "
+        "RBT3's depth), every runtime's models of it; 0: none",
+    )
 
     @model_validator(mode="after")
     def _a_pass_per_process(self):
@@ -258,10 +333,27 @@ class Params(Section):
     tokenizer: TokenizerParams = TokenizerParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
+    distill: DistillParams = DistillParams()
+    classical: ClassicalParams = ClassicalParams()
     quantize: QuantizeParams = QuantizeParams()
     evaluate: EvaluateParams = EvaluateParams()
     benchmark: BenchmarkParams = BenchmarkParams()
     load_test: LoadTestParams = LoadTestParams()
+
+    @model_validator(mode="after")
+    def _student_smaller(self):
+        # Only the model trained from scratch has its shape here; a pretrained or fine-tuned
+        # teacher's is read by the distill stage, which makes the same check against it.
+        d, m = self.distill, self.model
+        if m.pretrained or m.finetuned:
+            return self
+        hidden, intermediate = d.hidden or m.hidden, d.intermediate or m.intermediate
+        if d.layers >= m.layers and hidden >= m.hidden and intermediate >= m.intermediate:
+            raise ValueError(
+                f"distill.layers: a student of {d.layers} layers, hidden {hidden}, intermediate {intermediate} is no "
+                f"smaller than its teacher (model.layers {m.layers}, hidden {m.hidden}, intermediate {m.intermediate})"
+            )
+        return self
 
 
 def _one_line(err: ValidationError, path) -> str:
@@ -272,6 +364,8 @@ def _one_line(err: ValidationError, path) -> str:
         msg = "unknown key"
     elif first["type"] == "value_error":  # our validators' own message, without pydantic's prefix
         msg = msg.removeprefix("Value error, ")
+        if re.match(r"[a-z_]+\.[a-z_]+[ :]", msg):  # it names its key itself
+            return f"{path}: {msg}"
     elif "input" in first and first["type"] != "value_error":
         msg = f"{msg} (got {first['input']!r})"
     return f"{path}: {key}: {msg}"

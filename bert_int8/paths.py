@@ -11,7 +11,13 @@ MODELS = Path("models_save")
 FP32_DIR = MODELS / "fp32"
 INT8_DIR = MODELS / "int8"
 CHECKPOINTS = Path("models_save/checkpoints")
+# The student (stage distill) and its models: the same layout under a root of their own.
+STUDENT = MODELS / "student"
+STUDENT_FP32_DIR = STUDENT / "fp32"
+DISTILL_CHECKPOINTS = MODELS / "checkpoints-distill"
+CLASSICAL_DIR = MODELS / "classical"
 DVCLIVE_DIR = Path("dvclive")
+DVCLIVE_DISTILL_DIR = Path("dvclive-distill")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 

@@ -10,11 +10,13 @@ calibration as good as another; it only has to run), without NNCF's bias correct
 only moves bias values (and leaves a fresh model's zero biases alone anyway).
 """
 
+import copy
 import tempfile
+from pathlib import Path
 
 import torch
 
-from . import backends
+from . import backends, roles
 from .comparison import compare_models
 from .kernel_rate import int8_matmul_gops, linear_ops_per_sequence
 from .model_dir import models_under
@@ -53,9 +55,19 @@ def reference_config(model_params, max_seq_length, trained_dir, params):
     return config, params.model_copy(update={"seq_len": seq_len}), shape
 
 
-def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, bf16):
+def student_shape(config, layers):
+    """The shape's student keeping `layers` of its layers (None where that is not fewer)."""
+    if not 0 < layers < config.num_hidden_layers:
+        return None
+    student = copy.deepcopy(config)
+    student.num_hidden_layers = layers
+    return student
+
+
+def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, bf16, role=roles.TEACHER):
     """Every model directory of one architecture, random weights, as the pipeline builds them
-    (the backends' layout under out_dir): name -> ModelDir (with BF16 variants when `bf16`)."""
+    (the backends' layout under out_dir): name -> ModelDir (with BF16 variants when `bf16`),
+    named as `role`'s."""
     from transformers import AutoModelForSequenceClassification
 
     from .int8_models import build_int8_models
@@ -64,12 +76,15 @@ def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, 
     fp32 = AutoModelForSequenceClassification.from_config(config).eval()
     fp32.save_pretrained(backends.get(backends.REFERENCE).model_path("fp32", out_dir))
     build_int8_models(quantize_params, fp32, tokenizer, None, None, calibration_texts, out_dir, timing_only=True)
-    return models_under(out_dir, bf16, wanted=[b.name for b in backends.chosen(quantize_params.backends)])
+    wanted = [b.name for b in backends.chosen(quantize_params.backends)]
+    return models_under(out_dir, bf16, wanted=wanted, role=role)
 
 
-def benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params, bf16):
+def benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params, bf16, student=None):
     """(comparison, kernel): compare_models on the shape (bert_int8.comparison), and how close
-    each int8 model comes at batch `params.batch_size` to the machine's int8 matrix-product rate."""
+    each int8 model comes at batch `params.batch_size` to the machine's int8 matrix-product rate.
+    `student`: a config of the shape with fewer layers, whose models are timed in the same run
+    (the comparison's `student` headline)."""
     quantize_params = QuantizeParams(
         scheme=recipe["scheme"],
         embeddings=recipe["embeddings"],
@@ -79,14 +94,21 @@ def benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params,
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dirs = build_shape(config, quantize_params, tokenizer, calibration_texts, tmp, bf16)
+        if student is not None:
+            model_dirs.update(
+                build_shape(
+                    student, quantize_params, tokenizer, calibration_texts, Path(tmp, "student"), bf16, roles.STUDENT
+                )
+            )
         result = compare_models(model_dirs, config.vocab_size, params, desc="benchmark: reference shape")
     del result["artifacts"]  # random weights in a directory that is gone: nothing to check later
     ops = linear_ops_per_sequence(config, params.seq_len)
     rate = int8_matmul_gops(params.threads)
     kernel = {"int8_matmul_gops": round(rate, 1), "gop_per_sequence": round(ops / 1e9, 3)}
+    student_ops = linear_ops_per_sequence(student, params.seq_len) if student is not None else None
     for name, r in result["models"].items():
         if model_dirs[name].precision == "int8":
-            gops = ops * r["throughput_seq_per_s"] / 1e9
+            gops = (student_ops if model_dirs[name].role == roles.STUDENT else ops) * r["throughput_seq_per_s"] / 1e9
             r["gops"] = round(gops, 1)
             r["share_of_int8_matmul_rate"] = round(gops / kernel["int8_matmul_gops"], 4)  # of the rate reported
     return result, kernel

@@ -99,27 +99,27 @@ def launched():
     return "LOCAL_RANK" in os.environ
 
 
-def launch(processes, script):
+def launch(processes, script, name="train"):
     """Run `script` as `processes` local processes, as torchrun does (torch's elastic launcher,
     called in-process so that a failure ends as the stage's own: one rank's one-line error and
     exit 2, not the launcher's traceback)."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    print(f"train: {processes} processes (DDP)", flush=True)
+    print(f"{name}: {processes} processes (DDP)", flush=True)
     config = LaunchConfig(
         min_nodes=1,
         max_nodes=1,
         nproc_per_node=processes,
         rdzv_backend="c10d",
         rdzv_endpoint="localhost:0",  # a free port, as torchrun --standalone
-        run_id=f"train-{os.getpid()}",
+        run_id=f"{name}-{os.getpid()}",
         max_restarts=0,
     )
     for name in list(logging.root.manager.loggerDict):  # each sets its own level: quiet them all
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    fd, error_file = tempfile.mkstemp(prefix="train-errors.", suffix=".txt")
+    fd, error_file = tempfile.mkstemp(prefix=f"{name}-errors.", suffix=".txt")
     os.close(fd)
     os.environ[ERROR_FILE_ENV] = error_file  # the ranks inherit it
     try:
@@ -139,18 +139,7 @@ def launch(processes, script):
 def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
     """Train a new classifier (model.*) on train_split, measured on dev_split. Returns
     (model, report) on rank 0 and None on the other ranks."""
-    import torch
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
-    from transformers.integrations import DVCLiveCallback
-
-    from .modeling import encode, new_model, no_load_bars
-
-    rank, world_size, local_processes = world()
-    torch.set_num_threads(max(1, train_p.threads // local_processes))  # train.threads is per machine
-    batch = per_process_batch(train_p.batch_size, world_size, over="the launcher's processes")
-    set_seed(train_p.seed)
-    train_ds = TitleDataset(encode(tokenizer, train_split.texts), train_split.labels)
-    dev_ds = TitleDataset(encode(tokenizer, dev_split.texts), dev_split.labels)
+    from .modeling import new_model
 
     # processes is left out: N processes run the same optimization as one, so a checkpoint of
     # either resumes in the other.
@@ -158,87 +147,135 @@ def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
         {"model": model_p.model_dump(), "train": train_p.model_dump(exclude={"processes"})},
         [paths.prepared_split("train"), paths.prepared_split("dev"), paths.TOKENIZER / "tokenizer.json"],
     )
+    run = TrainerRun("train", train_p, paths.CHECKPOINTS, paths.DVCLIVE_DIR, fingerprint)
     model = new_model(model_p, classes, len(tokenizer), tokenizer.model_max_length)  # may fail: before any write
-    resume_from = resumable_checkpoint(paths.CHECKPOINTS, fingerprint) if rank == 0 else None
-
-    steps_per_epoch = max(1, len(train_ds) // train_p.batch_size)
-    on_terminal = sys.stderr.isatty()
-    args = TrainingArguments(
-        output_dir=str(paths.CHECKPOINTS),
-        num_train_epochs=train_p.epochs,
-        per_device_train_batch_size=batch,
-        per_device_eval_batch_size=256,
-        learning_rate=train_p.resolved_learning_rate(model_p.pretrained),
-        warmup_steps=train_p.warmup_ratio,  # a value below 1 is a fraction of all steps
-        weight_decay=train_p.weight_decay,
-        lr_scheduler_type="linear",
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        logging_strategy="steps",
-        logging_steps=max(1, steps_per_epoch // 10),  # ten loss points per epoch in the plot
-        seed=train_p.seed,
-        data_seed=train_p.seed,
-        # Random order; the collator pads each batch only to its longest title. (Grouping by
-        # length was faster but trained far worse here: batches of one length are of few classes.)
-        train_sampling_strategy="random",
-        dataloader_pin_memory=torch.cuda.is_available(),
-        # On by default, it multiplies the loss by the number of processes for models whose
-        # forward takes **kwargs, assuming they divide by the global token count; a sequence
-        # classifier's mean loss does not, so N processes would log (and step on) N x the loss.
-        average_tokens_across_devices=False,
-        ddp_backend=None if world_size == 1 else ("nccl" if torch.cuda.is_available() else "gloo"),
-        report_to="none",  # DVCLive is added below, configured so it leaves dvc.yaml alone
-        # The Trainer's progress bar with its ETA on a terminal; in a log, ProgressLines instead.
-        disable_tqdm=not on_terminal,
-        dataloader_num_workers=0,
+    return run.train(
+        model,
+        tokenizer,
+        run.dataset(tokenizer, train_split),
+        run.dataset(tokenizer, dev_split),
+        train_p.resolved_learning_rate(model_p.pretrained),
     )
-    if world_size > 1:  # rank 0 decides (the other nodes may not see its disk, nor find it alike)
-        _ = args.device  # starts the process group
-        box = [resume_from]
-        torch.distributed.broadcast_object_list(box, src=0)
-        resume_from = box[0]
-    if resume_from and rank == 0:
-        print(f"resuming from {resume_from} (an earlier run with the same params and data was interrupted)")
-    callbacks, live = [], None
-    if rank == 0:
-        from dvclive import Live
 
-        live = Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False, resume=bool(resume_from))
-        callbacks = [DVCLiveCallback(live=live)] + ([] if on_terminal else [ProgressLines()])
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=dev_ds,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=accuracy_metric,
-        callbacks=callbacks,
-    )
-    trainer.remove_callback(PrinterCallback)  # its raw log dicts would repeat ProgressLines' lines
-    start = time.perf_counter()
-    with no_load_bars():  # the training bar stays; the checkpoints' one-shard "Writing" bars go
-        result = trainer.train(resume_from_checkpoint=resume_from)
-    wall = time.perf_counter() - start
-    dev = trainer.evaluate()  # every rank takes part; the metrics are gathered over all
-    if rank != 0:
-        return None
-    live.end()
-    report = {
-        "train_loss": round(result.training_loss, 4),
-        "dev_accuracy": round(dev["eval_accuracy"], 4),
-        "dev_loss": round(dev["eval_loss"], 4),
-        "epochs": train_p.epochs,
-        "train_examples": len(train_ds),
-        "processes": world_size,
-        "steps": trainer.state.global_step,
-        "wall_seconds": round(wall, 1),
-        "train_examples_per_second": round(result.metrics["train_samples_per_second"], 1),
-        "resumed": bool(resume_from),
-    }
-    print(f"dev accuracy {dev['eval_accuracy']:.4f}, train loss {result.training_loss:.4f}, {wall:.0f}s")
-    return model, report
+
+class TrainerRun:
+    """One training run with the transformers Trainer, as train and distill both run it: the
+    threads and global batch shared out over the launcher's processes, seeded, checkpointed each
+    epoch (resumed when `fingerprint` matches), logged to DVCLive in `live_dir` and in progress
+    lines under `name`. `p` holds the shared training keys (epochs, batch_size, warmup_ratio,
+    weight_decay, seed, threads)."""
+
+    def __init__(self, name, p, checkpoints, live_dir, fingerprint):
+        import torch
+        from transformers import set_seed
+
+        self.name, self.p, self.checkpoints, self.live_dir = name, p, Path(checkpoints), Path(live_dir)
+        self.rank, self.world_size, local_processes = world()
+        torch.set_num_threads(max(1, p.threads // local_processes))  # threads is per machine
+        self.batch = per_process_batch(p.batch_size, self.world_size, over="the launcher's processes")
+        set_seed(p.seed)
+        self.fingerprint = fingerprint
+
+    @staticmethod
+    def dataset(tokenizer, split, extra=None):
+        from .modeling import encode
+
+        features = encode(tokenizer, split.texts)
+        if extra:
+            for f, values in zip(features, extra[1]):
+                f[extra[0]] = values
+        return TitleDataset(features, split.labels)
+
+    def train(self, model, tokenizer, train_ds, dev_ds, learning_rate, trainer_cls=None, collator=None, **trainer_kw):
+        import torch
+        from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
+        from transformers.integrations import DVCLiveCallback
+
+        from .modeling import no_load_bars
+
+        p, rank, world_size = self.p, self.rank, self.world_size
+        resume_from = resumable_checkpoint(self.checkpoints, self.fingerprint) if rank == 0 else None
+        steps_per_epoch = max(1, len(train_ds) // p.batch_size)
+        on_terminal = sys.stderr.isatty()
+        args = TrainingArguments(
+            output_dir=str(self.checkpoints),
+            num_train_epochs=p.epochs,
+            per_device_train_batch_size=self.batch,
+            per_device_eval_batch_size=256,
+            learning_rate=learning_rate,
+            warmup_steps=p.warmup_ratio,  # a value below 1 is a fraction of all steps
+            weight_decay=p.weight_decay,
+            lr_scheduler_type="linear",
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            save_total_limit=1,
+            logging_strategy="steps",
+            logging_steps=max(1, steps_per_epoch // 10),  # ten loss points per epoch in the plot
+            seed=p.seed,
+            data_seed=p.seed,
+            # Random order; the collator pads each batch only to its longest title. (Grouping by
+            # length was faster but trained far worse here: batches of one length are of few classes.)
+            train_sampling_strategy="random",
+            dataloader_pin_memory=torch.cuda.is_available(),
+            # On by default, it multiplies the loss by the number of processes for models whose
+            # forward takes **kwargs, assuming they divide by the global token count; a sequence
+            # classifier's mean loss does not, so N processes would log (and step on) N x the loss.
+            average_tokens_across_devices=False,
+            ddp_backend=None if world_size == 1 else ("nccl" if torch.cuda.is_available() else "gloo"),
+            report_to="none",  # DVCLive is added below, configured so it leaves dvc.yaml alone
+            # The Trainer's progress bar with its ETA on a terminal; in a log, ProgressLines instead.
+            disable_tqdm=not on_terminal,
+            dataloader_num_workers=0,
+        )
+        if world_size > 1:  # rank 0 decides (the other nodes may not see its disk, nor find it alike)
+            _ = args.device  # starts the process group
+            box = [resume_from]
+            torch.distributed.broadcast_object_list(box, src=0)
+            resume_from = box[0]
+        if resume_from and rank == 0:
+            print(f"resuming from {resume_from} (an earlier run with the same params and data was interrupted)")
+        callbacks, live = [], None
+        if rank == 0:
+            from dvclive import Live
+
+            live = Live(str(self.live_dir), dvcyaml=False, save_dvc_exp=False, resume=bool(resume_from))
+            callbacks = [DVCLiveCallback(live=live)] + ([] if on_terminal else [ProgressLines(self.name)])
+        trainer = (trainer_cls or Trainer)(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=dev_ds,
+            data_collator=collator or DataCollatorWithPadding(tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=accuracy_metric,
+            callbacks=callbacks,
+            **trainer_kw,
+        )
+        trainer.remove_callback(PrinterCallback)  # its raw log dicts would repeat ProgressLines' lines
+        start = time.perf_counter()
+        with no_load_bars():  # the training bar stays; the checkpoints' one-shard "Writing" bars go
+            result = trainer.train(resume_from_checkpoint=resume_from)
+        wall = time.perf_counter() - start
+        dev = trainer.evaluate()  # every rank takes part; the metrics are gathered over all
+        if rank != 0:
+            return None
+        live.end()
+        report = {
+            "train_loss": round(result.training_loss, 4),
+            "dev_accuracy": round(dev["eval_accuracy"], 4),
+            "dev_loss": round(dev["eval_loss"], 4),
+            "epochs": p.epochs,
+            "train_examples": len(train_ds),
+            "processes": world_size,
+            "steps": trainer.state.global_step,
+            "wall_seconds": round(wall, 1),
+            "train_examples_per_second": round(result.metrics["train_samples_per_second"], 1),
+            "resumed": bool(resume_from),
+        }
+        print(
+            f"{self.name}: dev accuracy {dev['eval_accuracy']:.4f}, train loss {result.training_loss:.4f}, {wall:.0f}s"
+        )
+        return model, report
 
 
 def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
@@ -265,8 +302,11 @@ def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
 
 class ProgressLines(TrainerCallback):
     """Where stderr is not a terminal (CI, `dvc repro > log`), the Trainer's tqdm bar is off and
-    this prints one line per logging step instead: step, loss, dev accuracy, elapsed time and
-    ETA. (Rank 0 only: the other ranks get no callbacks.)"""
+    this prints one line per logging step instead, under the stage's name: step, loss, dev
+    accuracy, elapsed time and ETA. (Rank 0 only: the other ranks get no callbacks.)"""
+
+    def __init__(self, name="train"):
+        self.name = name
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start, self.first_step = time.monotonic(), state.global_step
@@ -285,7 +325,7 @@ class ProgressLines(TrainerCallback):
         if not figures:  # the closing summary log (runtime, samples/s): printed by the stage
             return
         print(
-            f"train: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}), "
+            f"{self.name}: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}), "
             f"{figures}, {clock(elapsed)} elapsed, ETA {clock(eta)}",
             flush=True,
         )

@@ -24,6 +24,7 @@ NAMES = {
     for b in BACKENDS.values()
     for precision in ("fp32", "bf16", "int8")
 }
+NAMES.update({f"student_{name}": f"Student {words}" for name, words in list(NAMES.items())})
 
 
 def load(name, rev=None):
@@ -37,15 +38,20 @@ def load(name, rev=None):
     return json.loads(shown.stdout) if shown.returncode == 0 else {}
 
 
-def train_seed(rev=None):
-    """train.seed of params.yaml in the workspace or at `rev` (the seed this run's model has)."""
+def load_params_at(rev=None):
+    """params.yaml of the workspace, or as committed at `rev`."""
     import yaml
 
     if rev is None:
         text = (ROOT / "params.yaml").read_text(encoding="utf-8")
     else:
         text = subprocess.run(["git", "show", f"{rev}:params.yaml"], cwd=ROOT, capture_output=True, text=True).stdout
-    return (yaml.safe_load(text) or {}).get("train", {}).get("seed", 42)
+    return yaml.safe_load(text) or {}
+
+
+def train_seed(rev=None):
+    """train.seed of params.yaml in the workspace or at `rev` (the seed this run's model has)."""
+    return load_params_at(rev).get("train", {}).get("seed", 42)
 
 
 def ci(row, key, fmt):
@@ -308,6 +314,73 @@ def accuracy_claims(ev, setup, bench, data):
     return out
 
 
+def verdict_words(vs, what):
+    """Which of the two is better in test macro-F1, by the paired test of `vs` (a comparison
+    against the teacher's FP32)."""
+    if vs["verdict"] == "no significant change":
+        return (
+            f"{what} and the teacher's FP32 do not differ significantly in accuracy (McNemar p {vs['mcnemar_p']:.3g})"
+        )
+    better = vs["macro_f1_drop"] < 0
+    return (
+        f"{what} is significantly {'more' if better else 'less'} accurate than the teacher's FP32 "
+        f"(McNemar p {vs['mcnemar_p']:.3g})"
+    )
+
+
+def floor_and_student_claims(ev, bench, distill, classical):
+    """The classical floor against the teacher, and the best student model against the teacher's
+    best model, with the issue's targets said met or missed from the same figures."""
+    out, real, batch = [], bench["real_titles"], bench["setup"]["batch_size"]
+    teacher_real = [n for n in real if not n.startswith("student_")]
+    best_teacher = max(teacher_real, key=lambda n: real[n]["dynamic_titles_per_s"])
+    floor, vs = ev.get("classical"), ev.get("classical_vs_fp32")
+    rate = bench.get("classical")
+    if floor and vs and rate:
+        out.append(
+            f"- **The classical floor** (TF-IDF of character {classical['ngram']}-grams, {classical['model']}, trained in "
+            f"{classical['train_seconds']:.0f} s): test accuracy {ci(floor, 'accuracy', '.4f')} against the teacher's "
+            f"FP32 {ci(ev['fp32'], 'accuracy', '.4f')}; macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}: "
+            f"{verdict_words(vs, 'the floor')}. It scores {ci(rate, 'dynamic_titles_per_s', ',.0f')} real titles/s in "
+            f"one thread, against {real[best_teacher]['dynamic_titles_per_s']:,.0f} for the teacher's fastest model "
+            f"({NAMES[best_teacher]}, on {bench['setup']['threads']} threads): "
+            + (
+                "the floor is faster"
+                if rate["dynamic_titles_per_s"] > real[best_teacher]["dynamic_titles_per_s"]
+                else "the teacher's model is faster"
+            )
+            + "."
+        )
+    h = bench["headline"].get("student")
+    if h and distill:
+        s = h["real_titles_student"]
+        loss = ev[f"{s}_vs_fp32"]
+        out.append(
+            f"- **The student** ({distill['layers']} of the teacher's layers, from its layers "
+            f"{', '.join(map(str, distill['from_teacher_layers']))}, hidden {distill['hidden']}; "
+            f"{distill['parameters']:,} parameters against {distill['teacher_parameters']:,}; trained in "
+            f"{distill['wall_seconds'] / 60:.1f} min on the teacher's soft labels): its best model on real titles, "
+            f"{NAMES[s]}, gives {ci(h, 'real_titles_titles_per_s', '.2f')}x the real titles/s of the teacher's best "
+            f"({NAMES[h['real_titles_teacher']]}); at batch 1 the best student model ({NAMES[h['batch_1_student']]}) "
+            f"takes {ci(h, 'batch_1_latency_p50', '.2f')}x the latency of the teacher's best "
+            f"({NAMES[h['batch_1_teacher']]}); at batch {batch}, {ci(h, f'batch_{batch}_throughput', '.2f')}x the "
+            f"throughput. {NAMES[s]}'s test macro-F1 drop against the teacher's FP32 is "
+            f"{ci(loss, 'macro_f1_drop', '+.4f')}: it loses at most {loss['loses_at_most'] * 100:.2f} point at 95%, "
+            f"{loss['verdict']}."
+        )
+        targets = [
+            ("≥ 2.0x the teacher's best real titles/s", h["real_titles_titles_per_s"] >= 2.0),
+            ("≤ 0.6x its batch-1 latency", h["batch_1_latency_p50"] <= 0.6),
+            ("loses at most 0.5 point of macro-F1", loss["loses_at_most"] <= 0.005),
+        ]
+        out.append(
+            "- **The student's targets** (issue 28, on these figures): "
+            + "; ".join(f"{what}: {'met' if ok else 'missed'}" for what, ok in targets)
+            + "."
+        )
+    return out
+
+
 def seed_claim(seeds, ev, bench, train_seed):
     """The seed-to-seed spread (scripts/seed_spread.py), where a retrain elsewhere should land,
     and where this run landed when it ran on another CPU than the spread's."""
@@ -346,9 +419,16 @@ def seed_claim(seeds, ev, bench, train_seed):
 
 def render(rev=None):
     """The block, from the workspace's metrics or those committed at `rev`."""
-    ev, bench, train, data, load_test, seeds = (
-        load(n, rev) for n in ("evaluate", "benchmark", "train", "data", "load_test", "seed_spread")
+    ev, bench, train, data, load_test, seeds, distill, classical = (
+        load(n, rev)
+        for n in ("evaluate", "benchmark", "train", "data", "load_test", "seed_spread", "distill", "classical")
     )
+    if classical:
+        p = load_params_at(rev).get("classical", {})
+        classical = {**classical, "ngram": f"{p.get('ngram_min', 1)}-{p.get('ngram_max', 3)}"}
+        classical["model"] = {"linear_svm": "a linear SVM", "logistic_regression": "logistic regression"}.get(
+            p.get("model", "linear_svm"), p.get("model")
+        )
     setup = bench["setup"]
     lines = [f"Measured on: {machine(setup)}. Timing intervals: {setup['interval']}.", ""]
     lines += accuracy_table(ev) + [""] + accuracy_claims(ev, setup, bench, data) + [""]
@@ -357,7 +437,8 @@ def render(rev=None):
         lines += [""] + load_table(load_test)
     if "reference_shape" in bench:
         lines += [""] + shape_table(bench)
-    lines += [""] + speed_claims(bench) + ([seed_claim(seeds, ev, bench, train_seed(rev))] if seeds else [])
+    lines += [""] + speed_claims(bench) + floor_and_student_claims(ev, bench, distill, classical)
+    lines += [seed_claim(seeds, ev, bench, train_seed(rev))] if seeds else []
     return "\n".join(lines) + "\n"
 
 

@@ -1,11 +1,13 @@
 """Stage benchmark: size on disk, weights in memory, latency and throughput of every built model.
 
 Reads:  every backend's models under models_save/ (those quantize built; the PyTorch int8
-        recipe in models_save/int8/ is applied to the reference shape too),
+        recipe in models_save/int8/ is applied to the reference shape too), the student's under
+        models_save/student/, the classical floor in models_save/classical/,
         data/prepared/test.tsv (real titles), metrics/evaluate.json (test macro-F1, for the
         trade-off plot)
 Writes: metrics/benchmark.json (with the machine: CPU, ISA flags, library versions, and the
-        share of the CPU other processes took while each model was timed),
+        share of the CPU other processes took while each model was timed; headline.student: the
+        best student model against the teacher's best; classical: the floor's real-title rate),
         plots/tradeoff.csv (per model: macro-F1, size, latency with its interval)
 Params: benchmark.*; model.pretrained, model.finetuned and data.max_seq_length (the reference shape)
 Every model is timed in a fresh process of its own, warmed up, in benchmark.repeats passes:
@@ -29,6 +31,15 @@ def main():
     atomic.write_text(paths.PLOTS / "tradeoff.csv", tradeoff)
     for group, w in report["winners"].items():
         print(f"{group}: " + "; ".join(f"{key} {who}" for key, who in w.items()))
+    student = report["headline"]["student"]
+    for what in ("batch_1", f"batch_{params.benchmark.batch_size}", "real_titles"):
+        for ratio in ("latency_p50", "throughput", "titles_per_s"):
+            if f"{what}_{ratio}" in student:
+                print(
+                    f"student {what}: {student[f'{what}_student']} against {student[f'{what}_teacher']}, "
+                    f"{ratio} x{student[f'{what}_{ratio}']} [{student[f'{what}_{ratio}_lo']}, "
+                    f"{student[f'{what}_{ratio}_hi']}]"
+                )
     print(f"benchmark: {report['setup']['stage_seconds']} s")
 
 

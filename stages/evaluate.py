@@ -1,17 +1,20 @@
 """Stage evaluate: every built model on the test split.
 
 Reads:  every backend's models under models_save/ (bert_int8/backends; those quantize built),
-        data/prepared/test.tsv, classes.json
+        the student's under models_save/student/ (distill, quantize_student), the classical
+        floor in models_save/classical/, data/prepared/test.tsv, classes.json
 Writes: metrics/evaluate.json (accuracy with its Wilson 95% interval, macro P/R/F1, per-class
-        P/R/F1 per model; for each other model its prediction agreement with FP32 and its drops,
-        with their uncertainty from bert_int8.stats: bootstrap intervals, McNemar, verdict;
-        and the machine),
+        P/R/F1 per model; for each other model its prediction agreement with the teacher's FP32
+        and its drops, with their uncertainty from bert_int8.stats: bootstrap intervals, McNemar,
+        verdict, loses_at_most; each student model also against the student's FP32; the
+        classical floor against the teacher's FP32; evaluate.max_f1_loss; and the machine),
         plots/confusion/<model>.csv
 Params: evaluate.*
 BF16 variants (of the backends that have one) are evaluated where the CPU has native BF16.
 """
 
 from bert_int8 import atomic, backends, paths
+from bert_int8.classical import ClassicalModel
 from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
 from bert_int8.machine import environment
@@ -27,10 +30,11 @@ def main():
     models = built_models()
     tokenizer = load_tokenizer(paths.FP32_DIR)
     with atomic.output_dir(paths.PLOTS / "confusion") as confusion:
-        report = evaluate_models(models, tokenizer, test, classes, params, confusion)
+        classical = ClassicalModel.load(paths.CLASSICAL_DIR)
+        report = evaluate_models(models, tokenizer, test, classes, params, confusion, classical)
         report["environment"] = environment(backends.libraries())
         atomic.write_json(paths.METRICS / "evaluate.json", report)
-    for line in summary_lines(report, models):
+    for line in summary_lines(report, [*models, "classical"]):
         print(line)
 
 

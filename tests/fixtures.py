@@ -78,7 +78,7 @@ MICRO_PARAMS = {
     "model": {
         "pretrained": None,
         "finetuned": None,
-        "layers": TINY["num_hidden_layers"],
+        "layers": 2,  # two, so that the student (distill) can keep one
         "hidden": TINY["hidden_size"],
         "heads": TINY["num_attention_heads"],
         "intermediate": TINY["intermediate_size"],
@@ -94,6 +94,23 @@ MICRO_PARAMS = {
         "threads": 1,
         "processes": 1,
     },
+    "distill": {
+        "layers": 1,
+        "hidden": None,
+        "heads": None,
+        "intermediate": None,
+        "temperature": 2.0,
+        "soft_weight": 0.5,
+        "epochs": 10,
+        "batch_size": 16,
+        "learning_rate": 0.003,
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.0,
+        "seed": 1,
+        "threads": 1,
+        "processes": 1,
+    },
+    "classical": {"ngram_min": 1, "ngram_max": 2, "hash_bits": 12, "model": "linear_svm", "C": 1.0},
     "quantize": {
         "scheme": "per_tensor",
         "embeddings": "fp32",
@@ -103,7 +120,7 @@ MICRO_PARAMS = {
         "max_f1_drop": 1.0,
         "allow_over_budget": False,
     },
-    "evaluate": {"batch_size": 32, "threads": 1},
+    "evaluate": {"batch_size": 32, "threads": 1, "max_f1_loss": 0.01},
     "benchmark": {
         "threads": 1,
         "seq_len": 16,
@@ -163,11 +180,15 @@ def tiny_config(arch="bert", vocab_size=120, num_labels=len(CLASSES), **override
             max_position_embeddings=TINY_POSITIONS,
             pad_token_id=0,
         )
-        return DistilBertConfig(**common, **sizes, **overrides)
+        return DistilBertConfig(**common, **{**sizes, **overrides})
     if arch == "roberta":  # positions start after the padding index: two more of them
-        return RobertaConfig(**common, **TINY, max_position_embeddings=TINY_POSITIONS + 2, pad_token_id=0, **overrides)
+        return RobertaConfig(
+            **common, **{**TINY, "max_position_embeddings": TINY_POSITIONS + 2, "pad_token_id": 0, **overrides}
+        )
     if arch == "electra":
-        return ElectraConfig(**common, **TINY, max_position_embeddings=TINY_POSITIONS, embedding_size=16, **overrides)
+        return ElectraConfig(
+            **common, **{**TINY, "max_position_embeddings": TINY_POSITIONS, "embedding_size": 16, **overrides}
+        )
     assert arch == "bert", arch
     return BertConfig(**common, **{**TINY, "max_position_embeddings": TINY_POSITIONS, **overrides})
 

@@ -12,6 +12,8 @@ from bert_int8.errors import PipelineError
 from bert_int8.model_dir import ModelDir
 
 MACHINE = ("Test CPU 9000", "avx2 avx512f avx512_vnni")
+# what a reason adds for a model other than the teacher's FP32 that loses nothing (write_run's default)
+LOSS_0 = "; loses at most 0.00 point of test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 points)"
 # name -> (directory, the files that make it that model)
 LAYOUT = {
     "fp32": ("models_save/fp32", ["model.safetensors"]),
@@ -20,6 +22,8 @@ LAYOUT = {
     "openvino_fp32": ("models_save/openvino/fp32", ["model.xml", "model.bin"]),
     "openvino_int8": ("models_save/openvino/int8", ["model.xml", "model.bin", "openvino_recipe.json"]),
     "openvino_bf16": ("models_save/openvino/fp32", ["model.xml", "model.bin"]),
+    "student_fp32": ("models_save/student/fp32", ["model.safetensors"]),
+    "student_openvino_int8": ("models_save/student/openvino/int8", ["model.xml", "model.bin", "openvino_recipe.json"]),
 }
 
 
@@ -37,8 +41,10 @@ def fig(tp, lat, size, spread=0.02):
     }
 
 
-def write_run(root, trained, drops=None, budget=0.01, machine=MACHINE):
-    """metrics/ and models_save/ as a run of the pipeline leaves them; returns root."""
+def write_run(root, trained, drops=None, budget=0.01, machine=MACHINE, losses=None, max_f1_loss=0.01):
+    """metrics/ and models_save/ as a run of the pipeline leaves them; returns root. `drops`:
+    test macro-F1 point drops against the teacher's FP32, `losses`: their loses_at_most (both 0
+    where not given)."""
     for name in trained:
         path, files = LAYOUT[name]
         d = root / path
@@ -53,8 +59,13 @@ def write_run(root, trained, drops=None, budget=0.01, machine=MACHINE):
         "artifacts": artifacts,
         "winners": {"trained": {}},
     }
-    drops = drops or {}
-    evaluation = {f"{n}_vs_fp32": {"macro_f1_drop": drops.get(n, 0.0)} for n in trained if n != "fp32"}
+    drops, losses = drops or {}, losses or {}
+    evaluation = {
+        f"{n}_vs_fp32": {"macro_f1_drop": drops.get(n, 0.0), "loses_at_most": losses.get(n, 0.0)}
+        for n in trained
+        if n != "fp32"
+    }
+    evaluation["max_f1_loss"] = max_f1_loss
     metrics = root / "metrics"
     metrics.mkdir(exist_ok=True)
     (metrics / "benchmark.json").write_text(json.dumps(bench))
@@ -69,7 +80,7 @@ def _digest(model_dir):
 
 
 def _dir(root, name):
-    found = ModelDir.open(root / LAYOUT[name][0])
+    found = ModelDir.open(root / LAYOUT[name][0], "student" if name.startswith("student_") else None)
     return found.as_bf16() if name.endswith("bf16") else found
 
 
@@ -93,7 +104,7 @@ def test_a_clear_winner_among_models_that_share_batches(tmp_path):
     choice = choose("throughput", root=root)
     assert choice.model == ModelDir(root / "models_save/openvino/int8", "openvino", "int8")
     assert choice.reason == (
-        "openvino_int8: 1,700 seq/s [1,666, 1,734] at batch 64, ahead of every other candidate's interval"
+        "openvino_int8: 1,700 seq/s [1,666, 1,734] at batch 64, ahead of every other candidate's interval" + LOSS_0
     )
     assert choice.candidates == ["openvino_int8", "fp32", "openvino_fp32"]
     assert set(choice.skipped) == {"onnx_int8"} and "batch-mates" in choice.skipped["onnx_int8"]
@@ -119,7 +130,7 @@ def test_a_tie_goes_to_the_smaller_artifact(tmp_path):
     assert choice.model.name == "openvino_int8"
     assert choice.reason == (
         "openvino_int8: 1,700 seq/s [1,615, 1,785] at batch 64, tie with openvino_fp32 broken by size (5.8 MiB "
-        "against 22.1)"
+        "against 22.1)" + LOSS_0
     )
     assert choice.candidates == ["openvino_fp32", "openvino_int8"]
 
@@ -147,7 +158,7 @@ def test_size_breaks_a_tie_only_between_models_whose_medians_lie_inside_each_oth
     assert choice.model.name == "openvino_fp32"
     assert choice.reason == (
         "openvino_fp32: 1,192 seq/s [631, 1,323] at batch 64, tie with openvino_int8; the best median, the "
-        "other not close: openvino_fp32's median 1,192.0 is outside openvino_int8's interval [443.0, 681.0]"
+        "other not close: openvino_fp32's median 1,192.0 is outside openvino_int8's interval [443.0, 681.0]" + LOSS_0
     )
     # a third model close to the fastest (1,150 inside [631, 1,323], 1,192 inside [1,000, 1,250])
     # and smaller than it takes the tie by size; openvino_int8, smaller still, does not
@@ -177,7 +188,7 @@ def test_the_fastest_keeps_a_tie_against_smaller_models_that_are_not_close(tmp_p
         "openvino_fp32: 1,150 seq/s [610, 1,243] at batch 64, tie with openvino_bf16 broken by size (22.2 MiB "
         "against 22.3); fp32, openvino_int8 overlap its interval but are not close: openvino_fp32's median "
         "1,150.0 is outside fp32's interval [534.0, 898.0]; openvino_fp32's median 1,150.0 is outside "
-        "openvino_int8's interval [577.0, 669.0]"
+        "openvino_int8's interval [577.0, 669.0]" + LOSS_0
     )
 
 
@@ -192,7 +203,7 @@ def test_closeness_holds_for_latency_too(tmp_path):
     assert choice.model.name == "openvino_fp32"
     assert choice.reason == (
         "openvino_fp32: 1.00 ms p50 [0.90, 2.00] at batch 1, tie with openvino_int8; the best median, the other "
-        "not close: openvino_fp32's median 1.000 is outside openvino_int8's interval [1.800, 2.100]"
+        "not close: openvino_fp32's median 1.000 is outside openvino_int8's interval [1.800, 2.100]" + LOSS_0
     )
 
 
@@ -206,7 +217,7 @@ def test_a_model_not_close_because_its_own_median_is_outside_the_fastests_interv
     choice = choose(root=write_run(tmp_path, trained))
     assert choice.reason == (
         "openvino_fp32: 1,000 seq/s [950, 1,050] at batch 64, tie with openvino_int8; the best median, the other "
-        "not close: openvino_int8's median 800.0 is outside openvino_fp32's interval [950.0, 1,050.0]"
+        "not close: openvino_int8's median 800.0 is outside openvino_fp32's interval [950.0, 1,050.0]" + LOSS_0
     )
 
 
@@ -217,7 +228,7 @@ def test_a_tie_of_equal_sizes_goes_to_the_better_point_figure(tmp_path):
     choice = choose(root=root)
     assert choice.reason == (
         "openvino_fp32: 1,020 seq/s [969, 1,071] at batch 64, tie with fp32, the same size as fp32: the better "
-        "point figure"
+        "point figure" + LOSS_0
     )
 
 
@@ -233,6 +244,40 @@ def test_models_over_the_budget_are_skipped(tmp_path):
     assert choose(root=root).model.name == "openvino_int8"
     write_run(tmp_path, trained, drops={"openvino_int8": 0.5}, budget=None)
     assert choose(root=root).model.name == "openvino_int8"
+
+
+def test_students_are_candidates_within_the_f1_loss_bound(tmp_path):
+    trained = {
+        "fp32": fig(900, 3.4, 23_000_000),
+        "openvino_int8": fig(1700, 1.0, 6_100_000),
+        "student_fp32": fig(1800, 1.8, 12_000_000),
+        "student_openvino_int8": fig(3400, 0.5, 3_100_000),
+    }
+    losses = {"openvino_int8": 0.002, "student_fp32": 0.004, "student_openvino_int8": 0.013}
+    # a student's int8 drop against the teacher is over the quantize budget: that budget is the
+    # teacher's int8 models' (a student answers to max_f1_loss alone)
+    drops = {"student_fp32": 0.002, "student_openvino_int8": 0.011}
+    root = write_run(tmp_path, trained, drops=drops, losses=losses)
+    choice = choose(root=root)
+    assert choice.model == ModelDir(tmp_path / "models_save/student/fp32", "torch", "fp32", "student")
+    assert choice.model.name == "student_fp32" and choice.reason.startswith("student_fp32: 1,800 seq/s")
+    assert choice.skipped == {
+        "student_openvino_int8": "test macro-F1 loses up to 0.0130 against the teacher's FP32 at 95%, over "
+        "max_f1_loss 0.01"
+    }
+    # --max-f1-loss overrides evaluate.json's bound
+    assert choose(root=root, max_f1_loss=0.02).model.name == "student_openvino_int8"
+    assert choose(root=root, max_f1_loss=0.001).model.name == "fp32"
+    with pytest.raises(PipelineError, match=r"^max_f1_loss: -0.1; a fraction"):
+        choose(root=root, max_f1_loss=-0.1)
+
+
+def test_evaluate_without_max_f1_loss_is_refused_naming_it(tmp_path):
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1)})
+    path = root / "metrics" / "evaluate.json"
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "max_f1_loss"}))
+    with pytest.raises(PipelineError, match=f"^{path}: no max_f1_loss"):
+        choose(root=root)
 
 
 def test_nothing_left_to_choose_is_refused(tmp_path):
@@ -343,6 +388,10 @@ def test_the_cli_takes_auto_and_its_flags(tmp_path, monkeypatch):
     assert resolve_model(build_parser().parse_args(["serve", "models_save/fp32"])) == ("models_save/fp32", None)
     with pytest.raises(PipelineError, match="apply to `auto` only"):
         resolve_model(build_parser().parse_args(["serve", "models_save/fp32", "--prefer", "latency"]))
+    with pytest.raises(PipelineError, match="apply to `auto` only"):
+        resolve_model(build_parser().parse_args(["predict", "models_save/fp32", "--max-f1-loss", "0.02"]))
+    args = build_parser().parse_args(["predict", "auto", "--max-f1-loss", "0.5", "--prefer", "latency"])
+    assert resolve_model(args)[0].name == "onnx_int8"
 
 
 def test_the_help_speaks_of_every_backend_and_auto():

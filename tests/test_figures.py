@@ -9,7 +9,15 @@ import pytest
 from conftest import run_script
 from fixtures import CLASSES
 
-from bert_int8.figures import confusion_counts, fp32_f1_span, render_all, speed, tradeoff_figure
+from bert_int8.figures import (
+    confusion_counts,
+    fp32_f1_span,
+    frontier,
+    pareto_front,
+    render_all,
+    speed,
+    tradeoff_figure,
+)
 
 MODELS = ["fp32", "bf16", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"]
 
@@ -127,11 +135,12 @@ def _names_every_model(path):
 def test_every_image_renders_parses_and_names_every_model(tmp_path):
     evaluation, benchmark, dvclive, confusion = _fixture_metrics(tmp_path)
     written = render_all(evaluation, benchmark, CLASSES, dvclive, confusion, tmp_path / "images")
-    assert [p.name for p in written] == ["training.svg", "tradeoff.svg", "confusion.svg", "speed.svg"]
+    assert [p.name for p in written] == ["training.svg", "tradeoff.svg", "frontier.svg", "confusion.svg", "speed.svg"]
     for path in written:
         assert path.read_bytes().lstrip().startswith(b"<?xml") and ET.parse(path).getroot().tag.endswith("svg")
     assert _names_every_model(tmp_path / "images" / "tradeoff.svg")
     assert _names_every_model(tmp_path / "images" / "speed.svg")
+    assert _names_every_model(tmp_path / "images" / "frontier.svg")
     assert {"fp32", "int8", "onnx_int8", "openvino_int8"} <= set(_texts(tmp_path / "images" / "confusion.svg"))
     assert "dev accuracy" in _texts(tmp_path / "images" / "training.svg")
     speed_text = " ".join(_texts(tmp_path / "images" / "speed.svg"))
@@ -206,6 +215,59 @@ def test_figures_render_from_metrics_without_the_optional_parts(tmp_path):
     benchmark["winners"].pop("reference_shape")
     path = speed(copy.deepcopy(benchmark), tmp_path / "speed.svg")
     assert _names_every_model(path)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_frontier_is_every_model_nothing_beats_in_both(seed):
+    import random
+
+    rng = random.Random(seed)
+    points = [(f"m{i}", rng.choice([100, 200, 300, 400]), rng.choice([0.8, 0.85, 0.9])) for i in range(12)]
+
+    def beaten(p):  # by another point at least as good in both and better in one
+        return any(q[1] >= p[1] and q[2] >= p[2] and (q[1], q[2]) != (p[1], p[2]) for q in points)
+
+    front = pareto_front(points)
+    undominated = {p[0] for p in points if not beaten(p)}
+    # ties on both figures keep the first of them only: each spot of the frontier is named once
+    assert set(front) <= undominated
+    assert {(r, f) for n, r, f in points if n in front} == {(r, f) for n, r, f in points if n in undominated}
+    rates = [dict((n, r) for n, r, _ in points)[n] for n in front]
+    assert rates == sorted(rates, reverse=True)
+
+
+def test_the_frontier_shows_the_classical_floor_and_the_student(tmp_path):
+    evaluation, benchmark, _, _ = _fixture_metrics(tmp_path)
+    real = benchmark["real_titles"]
+    # the floor: the fastest, least accurate; a student: faster than every teacher model, as accurate as fp32
+    benchmark["classical"] = {
+        "dynamic_titles_per_s": 9000.0,
+        "dynamic_titles_per_s_lo": 8800.0,
+        "dynamic_titles_per_s_hi": 9100.0,
+    }
+    real["student_fp32"] = {
+        **real["fp32"],
+        "dynamic_titles_per_s": 5000.0,
+        "dynamic_titles_per_s_lo": 4900.0,
+        "dynamic_titles_per_s_hi": 5100.0,
+    }
+    evaluation["classical"] = {**evaluation["fp32"], "macro_f1": 0.5}
+    evaluation["classical_vs_fp32"] = {
+        **evaluation["int8_vs_fp32"],
+        "macro_f1_drop": 0.4,
+        "macro_f1_drop_lo": 0.39,
+        "macro_f1_drop_hi": 0.41,
+    }
+    evaluation["student_fp32"] = dict(evaluation["fp32"])
+    evaluation["student_fp32_vs_fp32"] = {
+        **evaluation["int8_vs_fp32"],
+        "macro_f1_drop": 0.0,
+        "macro_f1_drop_lo": -0.001,
+        "macro_f1_drop_hi": 0.001,
+    }
+    text = " ".join(_texts(frontier(evaluation, benchmark, tmp_path / "frontier.svg")))
+    assert "frontier: classical, student_fp32" in text  # the teacher's models are all beaten by the student
+    assert "classical" in text.split() and "student_fp32" in text.split()
 
 
 def test_confusion_counts(tmp_path):

@@ -170,7 +170,11 @@ def write_metrics(root, figures, budget=None):
     metrics.mkdir(exist_ok=True)
     bench = {"setup": {"cpu": env["cpu"], "isa": env["isa"], "batch_size": 64}, "trained": figures}
     (metrics / "benchmark.json").write_text(json.dumps({**bench, "artifacts": artifacts}))
-    (metrics / "evaluate.json").write_text(json.dumps({f"{n}_vs_fp32": {"macro_f1_drop": 0.0} for n in figures}))
+    (metrics / "evaluate.json").write_text(
+        json.dumps(
+            {"max_f1_loss": 0.01, **{f"{n}_vs_fp32": {"macro_f1_drop": 0.0, "loses_at_most": 0.002} for n in figures}}
+        )
+    )
     (metrics / "quantize.json").write_text(json.dumps({"budget": {"max_f1_drop": budget}}))
 
 
@@ -204,7 +208,10 @@ def test_auto_serves_and_predicts_the_measured_winner_lean(built, lean_env):
     chosen = health["chosen"]
     assert chosen["by"] == "throughput" and chosen["candidates"] == ["openvino_int8"]
     assert "torch is not installed" in chosen["skipped"]["fp32"]  # a PyTorch model cannot run here
-    assert chosen["reason"] == "openvino_int8: 1,700 seq/s [1,666, 1,734] at batch 64, the only candidate"
+    assert chosen["reason"] == (
+        "openvino_int8: 1,700 seq/s [1,666, 1,734] at batch 64, the only candidate; loses at most 0.20 point of "
+        "test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 points)"
+    )
     assert "batch-mates" in chosen["skipped"]["onnx_int8"]
 
     by_latency = cli(["predict", "auto", *TITLES[:3], "--prefer", "latency"], lean_env, cwd=built)

@@ -83,45 +83,66 @@ def stages_run(output):
 
 def test_full_pipeline(reproduced, repo):
     root, env = repo
-    assert stages_run(reproduced[1]) == [
-        "prepare_data",
-        "train",
-        "quantize",
-        "evaluate",
-        "benchmark",
-        "load_test",
-        "figures",
-    ]
+    ran = stages_run(reproduced[1])
+    assert sorted(ran) == sorted(
+        ["prepare_data", "train", "distill", "classical", "quantize", "quantize_student", "evaluate"]
+        + ["benchmark", "load_test", "figures"]
+    )
+    assert ran.index("distill") > ran.index("train") and ran.index("quantize_student") > ran.index("distill")
+    assert ran[-4:] == ["evaluate", "benchmark", "load_test", "figures"]
     assert json.loads(dvc(["status", "--json"], repo)) == {}
 
     metrics = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
-    assert set(metrics) == {"data", "train", "quantize", "evaluate", "benchmark", "load_test"}
+    assert set(metrics) == {
+        "data", "train", "distill", "classical", "quantize", "quantize_student", "evaluate", "benchmark", "load_test"
+    }  # fmt: skip
     assert metrics["data"]["splits"]["train"]["lines"] == 300
-    assert metrics["quantize"]["recipes"]["torch"]["int8_linear_layers"] == 8
+    assert metrics["quantize"]["recipes"]["torch"]["int8_linear_layers"] == 14  # 2 layers of 6, pooler, classifier
+    assert metrics["quantize_student"]["recipes"]["torch"]["int8_linear_layers"] == 8  # its one layer
     assert set(metrics["quantize"]["budget"]) >= {"torch", "onnxruntime", "openvino"}
-    built = {"fp32", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"}
+    # the student: one of the teacher's two layers (the first), every tensor copied from it
+    assert metrics["distill"]["from_teacher_layers"] == [0] and metrics["distill"]["new_tensors"] == 0
+    assert metrics["distill"]["parameters"] < metrics["distill"]["teacher_parameters"]
+    teacher = {"fp32", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"}
     if native_bf16():
-        built |= {"bf16", "openvino_bf16"}
+        teacher |= {"bf16", "openvino_bf16"}
+    student = {f"student_{name}" for name in teacher}
+    built = teacher | student
     ev = metrics["evaluate"]
     # A model trained on fixture titles: better than chance, and int8 agrees with it.
     assert metrics["train"]["dev_accuracy"] > 0.5 and ev["fp32"]["accuracy"] > 0.5
-    for model in built:
+    assert ev["student_fp32"]["accuracy"] > 0.5 and ev["classical"]["accuracy"] > 0.5
+    for model in teacher - {"fp32"}:
+        assert ev[f"{model}_vs_fp32"]["prediction_agreement"] >= 0.8, model
+    for model in built | {"classical"}:
         assert set(ev[model]["per_class"]) == set(CLASSES)
-        if model != "fp32":
-            assert ev[f"{model}_vs_fp32"]["prediction_agreement"] >= 0.8, model
+        if model != "fp32":  # every model, the classical floor too, against the teacher's FP32
+            assert ev[f"{model}_vs_fp32"]["verdict"] and "loses_at_most" in ev[f"{model}_vs_fp32"], model
+    for model in student - {"student_fp32"}:  # and each student model against the student's FP32
+        assert ev[f"{model}_vs_student_fp32"]["prediction_agreement"] >= 0.8, model
+    assert ev["max_f1_loss"] == 0.01
     assert ev["onnx_fp32_vs_fp32"]["prediction_agreement"] == 1.0  # the same model, exported
     assert ev["openvino_fp32_vs_fp32"]["prediction_agreement"] == 1.0
     assert ev["environment"]["cpu"] == metrics["benchmark"]["setup"]["cpu"]
     bench = metrics["benchmark"]["trained"]
     assert set(bench) == set(metrics["benchmark"]["real_titles"]) == built
+    # the best student model against the teacher's best: the point-fastest of each, its ratio
+    head, real = metrics["benchmark"]["headline"]["student"], metrics["benchmark"]["real_titles"]
+    best = max(student, key=lambda n: real[n]["dynamic_titles_per_s"])
+    assert head["real_titles_student"] == best
+    assert head["real_titles_teacher"] == max(teacher, key=lambda n: real[n]["dynamic_titles_per_s"])
+    assert (
+        head["real_titles_titles_per_s_lo"] <= head["real_titles_titles_per_s"] <= head["real_titles_titles_per_s_hi"]
+    )
+    assert metrics["benchmark"]["classical"]["dynamic_titles_per_s"] > 0
     assert bench["int8"]["weight_bytes"] < bench["fp32"]["weight_bytes"]
     assert bench["int8"]["vs_fp32"]["file_bytes"] < 1
     assert bench["onnx_int8"]["file_bytes"] < bench["onnx_fp32"]["file_bytes"]
     winners, real = metrics["benchmark"]["winners"]["trained"], metrics["benchmark"]["real_titles"]
     int8 = ["int8", "onnx_int8", "openvino_int8"]
     check_call(bench, int8, "throughput_seq_per_s", False, winners["int8_batch_8"])
-    check_call(bench, sorted(built - set(int8)), "latency_ms_p50", True, winners["baseline_batch_1"])
-    check_call(real, sorted(built), "dynamic_titles_per_s", False, winners["real_titles"])
+    check_call(bench, sorted(teacher - set(int8)), "latency_ms_p50", True, winners["baseline_batch_1"])
+    check_call(real, sorted(teacher), "dynamic_titles_per_s", False, winners["real_titles"])
     # each model timed alone: the worst CPU share others took is recorded for every one of them
     assert set(metrics["benchmark"]["setup"]["others_cpu_share"]["trained"]) == built
     assert all(r["cold_latency_ms"] > 0 and isinstance(r["disturbed"], bool) for r in bench.values())
@@ -159,12 +180,12 @@ def test_changing_one_quantize_param_reruns_only_what_follows(repo):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["quantize"]["scheme"] = "per_channel"
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    assert json.loads(dvc(["status", "--json"], repo)) == {
-        "quantize": [{"changed deps": {"params.yaml": {"quantize": "modified"}}}]
-    }
+    changed = [{"changed deps": {"params.yaml": {"quantize": "modified"}}}]
+    assert json.loads(dvc(["status", "--json"], repo)) == {"quantize": changed, "quantize_student": changed}
     int8_files = [root / "models_save/int8/int8_state_dict.pt", root / "models_save/onnx/int8/model.onnx"]
     before = [f.stat().st_size for f in int8_files]
     assert stages_run(dvc(["repro", "--single-item", "quantize"], repo)) == ["quantize"]
+    dvc(["commit", "--force", "quantize_student"], repo)  # this test follows the teacher's models alone
     assert set(json.loads(dvc(["status", "--json"], repo))) == {"evaluate", "benchmark", "load_test"}
     # per-channel scales cost bytes: a scale per output channel where there was one per tensor
     assert all(f.stat().st_size > b for f, b in zip(int8_files, before))
@@ -180,13 +201,26 @@ def test_changing_one_quantize_param_reruns_only_what_follows(repo):
     assert pdiff["params.yaml"]["quantize.scheme"] == {"old": "per_tensor", "new": "per_channel"}
 
 
+def test_changing_the_students_layers_reruns_distill_and_what_follows(repo):
+    """`dvc exp run -S distill.layers=N`: distill reruns, then the stages its student feeds; data,
+    training, the teacher's int8 models and the classical floor stay as they were."""
+    root, _ = repo
+    teacher = (root / "models_save/int8/int8_state_dict.pt").read_bytes()
+    out = dvc(["exp", "run", "-S", "distill.layers=2", "-S", "distill.hidden=16"], repo)
+    assert stages_run(out) == ["distill", "quantize_student", "evaluate", "benchmark", "load_test", "figures"]
+    distill = json.loads((root / "metrics/distill.json").read_text())
+    assert distill["layers"] == 2 and distill["hidden"] == 16 and distill["from_teacher_layers"] == [0, 1]
+    assert (root / "models_save/int8/int8_state_dict.pt").read_bytes() == teacher
+
+
 def test_forced_rerun_gives_identical_models_and_evaluation(repo):
     """Training, quantizing and evaluating again from scratch give the same bytes: no stage that
     reads the models is stale afterwards (figures reads DVCLive's logs, which hold timestamps)."""
     root, _ = repo
     before = (root / "metrics/evaluate.json").read_bytes()
-    out = dvc(["repro", "--force", "--single-item", "train", "quantize", "evaluate"], repo)
-    assert stages_run(out) == ["train", "quantize", "evaluate"]
+    stages = ["train", "distill", "classical", "quantize", "quantize_student", "evaluate"]
+    out = dvc(["repro", "--force", "--single-item", *stages], repo)
+    assert stages_run(out) == stages
     assert (root / "metrics/evaluate.json").read_bytes() == before
     assert set(json.loads(dvc(["status", "--json"], repo))) <= {"figures"}
 

@@ -9,7 +9,7 @@ from bert_int8 import reference_shape
 from bert_int8.errors import PipelineError
 from bert_int8.params import ModelParams, QuantizeParams
 from bert_int8.quantization import make_recipe
-from bert_int8.reference_shape import benchmark_shape, reference_config
+from bert_int8.reference_shape import benchmark_shape, reference_config, student_shape
 from bert_int8.tokenizer import train_wordpiece
 
 # the fewest repeats, and never retimed (retiming is test_disturbance's): only the shape matters here
@@ -84,6 +84,29 @@ def test_the_benchmark_times_that_shape_at_that_length(saved, monkeypatch):
     assert set(result["models"]) == {"fp32", "int8"} and "gop_per_sequence" in kernel
 
 
+def test_a_student_of_the_shape_is_timed_beside_it(saved, monkeypatch):
+    _, tok, texts = saved
+    config = tiny_bert(vocab_size=len(tok), num_labels=3, num_hidden_layers=3).config
+    assert student_shape(config, 0) is None and student_shape(config, 3) is None
+    student = student_shape(config, 1)
+    assert (student.num_hidden_layers, student.hidden_size, config.num_hidden_layers) == (1, 32, 3)
+    layers = {}
+    real = reference_shape.compare_models
+
+    def spy(model_dirs, vocab_size, params, desc):
+        layers.update({n: d.load().config.num_hidden_layers for n, d in model_dirs.items()})
+        return real(model_dirs, vocab_size, params, desc=desc)
+
+    monkeypatch.setattr(reference_shape, "compare_models", spy)
+    result, _ = benchmark_shape(config, make_recipe(QuantizeParams()), ["torch"], tok, texts, PARAMS, False, student)
+    assert layers == {"fp32": 3, "int8": 3, "student_fp32": 1, "student_int8": 1}
+    head = result["student"]
+    assert head["batch_1_student"] in ("student_fp32", "student_int8") and head["batch_1_teacher"] in ("fp32", "int8")
+    assert head["batch_1_latency_p50_lo"] <= head["batch_1_latency_p50"] <= head["batch_1_latency_p50_hi"]
+    # the calls and headline of the shape itself are its own models'
+    assert set(result["winners"]["batch_1"].removeprefix("tie:").replace(" ", "").split(",")) <= {"fp32", "int8"}
+
+
 def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkeypatch):
     """benchmark.reference, as the stage calls it: with model.finetuned set, the shape it builds
     and times is that model's at data.max_seq_length (the timing itself is the test above's)."""
@@ -96,9 +119,9 @@ def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkey
     fp32, _ = save_tiny_model_dirs(tmp_path / "models_save")
     timed = []
 
-    def fake_benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params, bf16):
-        timed.append((config.num_hidden_layers, params.seq_len, built))
-        return {"models": {}, "winners": {}, "headline": {}, "others_cpu_share": {}}, {}
+    def fake_benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params, bf16, student):
+        timed.append((config.num_hidden_layers, params.seq_len, built, student))
+        return {"models": {}, "winners": {}, "headline": {}, "student": {}, "others_cpu_share": {}}, {}
 
     monkeypatch.setattr(reference_shape, "benchmark_shape", fake_benchmark_shape)
     all_params = parse_params(
@@ -106,7 +129,7 @@ def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkey
     )
     report = {"winners": {}, "headline": {}, "setup": {"others_cpu_share": {}}}
     benchmark.reference(all_params, ["银行利率"], report, say=lambda line: None)
-    assert timed == [(1, MAX_SEQ_LENGTH, ["torch"])]
+    assert timed == [(1, MAX_SEQ_LENGTH, ["torch"], None)]  # one layer: no student keeps fewer
     shape = report["reference_shape_config"]
     assert (shape["config"], shape["from"], shape["layers"], shape["seq_len"]) == (
         str(fp32),
