@@ -4,9 +4,8 @@ From `metrics/` (relative to the repository root, where the pipeline writes them
 - the candidates are the models the benchmark timed (`benchmark.json` `trained`), the
   teacher's and the student's, whose test macro-F1 against the teacher's FP32 loses at most
   `max_f1_loss` at 95% (`evaluate.json` `<name>_vs_fp32.loses_at_most`; the bound is
-  `evaluate.json` `max_f1_loss`, evaluate.max_f1_loss, unless the caller gives one); the
-  teacher's int8 models also meet the quantize budget on test (`macro_f1_drop` at most
-  `quantize.json` `budget.max_f1_drop`; a null budget lets every model through). The teacher's
+  `evaluate.json` `max_f1_loss`, evaluate.max_f1_loss, unless the caller gives one; it is not
+  quantize.max_f1_drop, the dev budget of an int8 model against its own FP32). The teacher's
   FP32 is the reference and always a candidate;
 - by throughput (the default, for a service that batches across requests): the best batch
   throughput among the models whose answers do not depend on their batch-mates (dynamic int8
@@ -36,7 +35,7 @@ from .digest import model_sha256
 from .errors import PipelineError
 from .model_dir import ModelDir
 
-FILES = ("benchmark.json", "evaluate.json", "quantize.json")
+FILES = ("benchmark.json", "evaluate.json")
 # --prefer: (figure, lower is better)
 PREFER = {"throughput": ("throughput_seq_per_s", False), "latency": ("latency_ms_p50", True)}
 
@@ -91,16 +90,16 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     if prefer not in PREFER:
         raise PipelineError(f"--prefer: {prefer!r}; one of {', '.join(PREFER)}")
     metrics = Path(root) / paths.METRICS
-    bench_file, eval_file, quant_file = (metrics / f for f in FILES)
-    bench, evaluation, quantize = (read_metrics(f) for f in (bench_file, eval_file, quant_file))
+    bench_file, eval_file = (metrics / f for f in FILES)
+    bench, evaluation = (read_metrics(f) for f in (bench_file, eval_file))
     trained = _section(bench, bench_file, "trained")
     artifacts = _section(bench, bench_file, "artifacts")
     measured = (_section(bench, bench_file, "setup", "cpu"), _section(bench, bench_file, "setup", "isa"))
-    budget = _section(quantize, quant_file, "budget", "max_f1_drop")
+    where = "--max-f1-loss"
     if max_f1_loss is None:
-        max_f1_loss = _section(evaluation, eval_file, "max_f1_loss")
-    if not isinstance(max_f1_loss, (int, float)) or not 0 <= max_f1_loss <= 1:
-        raise PipelineError(f"max_f1_loss: {max_f1_loss!r}; a fraction of macro-F1 between 0 and 1")
+        max_f1_loss, where = _section(evaluation, eval_file, "max_f1_loss"), f"{eval_file}: max_f1_loss"
+    if isinstance(max_f1_loss, bool) or not isinstance(max_f1_loss, (int, float)) or not 0 <= max_f1_loss <= 1:
+        raise PipelineError(f"{where}: {max_f1_loss!r}; a fraction of macro-F1 between 0 and 1")
     if not isinstance(trained, dict) or not isinstance(artifacts, dict):
         raise PipelineError(f"{bench_file}: trained and artifacts are not maps of model names")
 
@@ -115,7 +114,7 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     key, lowest = PREFER[prefer]
     candidates, skipped = [], {}
     for name in sorted(trained):
-        why = _left_out(name, trained[name], key, prefer, (budget, max_f1_loss), evaluation)
+        why = _left_out(name, trained[name], key, prefer, max_f1_loss, evaluation)
         if why:
             skipped[name] = why
         else:
@@ -145,23 +144,18 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     return Choice(model, prefer, reason, candidates, skipped)
 
 
-def _left_out(name, figures, key, prefer, bounds, evaluation):
-    """Why a timed model is not a candidate, or None. `bounds`: (the quantize budget, max_f1_loss)."""
+def _left_out(name, figures, key, prefer, max_f1_loss, evaluation):
+    """Why a timed model is not a candidate, or None."""
     if not isinstance(figures, dict) or key not in figures:
         return f"no {key} figure"
-    budget, max_f1_loss = bounds
-    role, runtime_name = roles.split(name)
     if name != roles.fp32_name(roles.TEACHER):
         versus = evaluation.get(f"{name}_vs_{roles.fp32_name(roles.TEACHER)}")
-        versus = versus if isinstance(versus, dict) else {}
-        drop, loses = versus.get("macro_f1_drop"), versus.get("loses_at_most")
-        if drop is None or loses is None:
-            return "not evaluated on test (no macro_f1_drop and loses_at_most in evaluate.json)"
+        loses = versus.get("loses_at_most") if isinstance(versus, dict) else None
+        if loses is None:
+            return "not evaluated on test (no loses_at_most against the teacher's FP32 in evaluate.json)"
         if loses > max_f1_loss:
             return f"test macro-F1 loses up to {loses:.4f} against the teacher's FP32 at 95%, over max_f1_loss {max_f1_loss}"
-        if role == roles.TEACHER and budget is not None and drop > budget:
-            return f"test macro-F1 drop {drop:+.4f}, over the budget of {budget}"
-    backend, precision = split_name(runtime_name)
+    backend, precision = split_name(roles.split(name)[1])
     if precision == "bf16" and not machine.native_bf16():
         return "a BF16 model, and this CPU has no native BF16 (avx512_bf16 or amx_bf16)"
     if prefer == "throughput" and not independent_of_batch(backend, precision):

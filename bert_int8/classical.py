@@ -56,16 +56,21 @@ class ClassicalModel:
         """Fit on `split` (texts, label ids) with classical.* `p`."""
         from sklearn.feature_extraction.text import TfidfTransformer
 
+        present = sorted(set(split.labels))
+        if len(present) < 2:
+            raise PipelineError(
+                f"classical: the train split has one class ({classes[present[0]]}): nothing to tell apart"
+            )
         hashed = vectorizer(p.ngram_min, p.ngram_max, p.hash_bits).transform(split.texts)
         tfidf = TfidfTransformer(sublinear_tf=True).fit(hashed)
         model = _linear_model(p).fit(tfidf.transform(hashed), split.labels)
         coef = np.zeros((len(classes), hashed.shape[1]), dtype=np.float32)
-        intercept = np.zeros(len(classes), dtype=np.float32)
-        if len(model.classes_) == 2 and len(classes) == 2:  # one decision row for two classes
-            coef[1], intercept[1] = model.coef_[0], model.intercept_[0]
-        else:  # a class missing from train gets no row here: it is never predicted
+        intercept = np.full(len(classes), -np.inf, dtype=np.float32)  # a class absent from train: never predicted
+        if len(model.classes_) == 2:  # one decision row: positive for the second class, negative for the first
+            coef[model.classes_[1]], intercept[model.classes_[1]] = model.coef_[0], model.intercept_[0]
+            intercept[model.classes_[0]] = 0.0
+        else:
             coef[model.classes_], intercept[model.classes_] = model.coef_, model.intercept_
-            intercept[np.setdiff1d(np.arange(len(classes)), model.classes_)] = -np.inf
         config = {**p.model_dump(), "classes": list(classes)}
         return cls(config, tfidf.idf_.astype(np.float32), coef, intercept)
 

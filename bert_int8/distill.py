@@ -136,7 +136,7 @@ class TeacherLogitsCollator:
         return batch
 
 
-def distill(teacher, p, tokenizer, train_split, dev_split):
+def distill(teacher, p, tokenizer, train_split, dev_split, pretrained=False):
     """Train the student of `teacher` on train_split (distill.*), measured on dev_split.
     Returns (student, report) on rank 0, None on the other ranks. The teacher's logits over the
     train split are computed once per run (teacher in eval mode: no dropout), not per epoch."""
@@ -156,11 +156,15 @@ def distill(teacher, p, tokenizer, train_split, dev_split):
         tokenizer,
         train_ds,
         dev_ds,
-        p.learning_rate,
+        p.resolved_learning_rate(pretrained),
         trainer_cls=_trainer_class(p.temperature, p.soft_weight),
         collator=TeacherLogitsCollator(tokenizer),
+        # the Trainer would drop every column the model's forward does not take, the teacher's
+        # logits among them, before the collator and the loss could see them
+        extra_args={"remove_unused_columns": False},
     )
     if result is None:
         return None
     student, report = result
+    report["learning_rate"] = p.resolved_learning_rate(pretrained)
     return student, {**shape, "layers": p.layers, "hidden": student.config.hidden_size, **report}

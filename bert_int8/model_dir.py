@@ -28,8 +28,9 @@ class ModelDir:
     role: str | None = roles.TEACHER  # whose model (bert_int8.roles): only its name shows it
 
     @classmethod
-    def open(cls, path, role=roles.TEACHER):
-        """Read what `path` holds; a PipelineError names the directory if it is not a model."""
+    def open(cls, path, role=None):
+        """Read what `path` holds; a PipelineError names the directory if it is not a model.
+        `role`: whose model it is; None: as its place says (roles.of_path)."""
         path = Path(path)
         check_model_dir(path)
         claims = {b.name: b.precision_of(path) for b in backends.BACKENDS.values()}
@@ -40,7 +41,7 @@ class ModelDir:
             files = sorted({f.name for b in backends.BACKENDS.values() for f in b.files(path, "fp32")})
             raise PipelineError(f"{path}: not a model directory (no model file: none of {', '.join(files)})")
         ((name, precision),) = claims.items()
-        return cls(path, name, precision, role)
+        return cls(path, name, precision, roles.of_path(path) if role is None else role)
 
     @property
     def runtime(self):

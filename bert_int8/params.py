@@ -184,12 +184,12 @@ class DistillParams(TrainParams):
         "hard-label cross-entropy gets the rest",
     )
     epochs: float = Field(1.0, gt=0, description="Passes over the train split")
-    learning_rate: float = Field(
-        5e-4,
+    learning_rate: float | None = Field(
+        None,
         gt=0,
         lt=1,
-        description="Peak learning rate; 5e-4 suits a student of the small default, 5e-5 is the common choice for a "
-        "student of bert-base (the published recipes)",
+        description="Peak learning rate; null: 5e-4 for the student of the model trained from scratch here, 5e-5 "
+        "for that of model.pretrained or model.finetuned",
     )
 
     @model_validator(mode="after")
@@ -198,8 +198,10 @@ class DistillParams(TrainParams):
             raise ValueError(f"distill.hidden ({self.hidden}) must be a multiple of distill.heads ({self.heads})")
         return self
 
-    def resolved_learning_rate(self, pretrained=None):
-        return self.learning_rate
+    def resolved_learning_rate(self, pretrained):
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 5e-5 if pretrained else 5e-4
 
 
 class ClassicalParams(Section):

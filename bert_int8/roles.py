@@ -4,12 +4,20 @@ the backends' layout under a root of their own (bert_int8/backends/base.py); a s
 name is the teacher model's name after "student_": student_fp32, student_onnx_int8, ...
 """
 
+from pathlib import Path
+
 from . import paths
 
 TEACHER = None
 STUDENT = "student"
 ROLES = (TEACHER, STUDENT)
 _ROOTS = {TEACHER: paths.MODELS, STUDENT: paths.STUDENT}
+
+
+def of_path(path):
+    """Whose model a directory holds, by where it sits: under a `student/` folder (the layout's
+    models_save/student/..., or a copy of it for serving) it is the student's."""
+    return STUDENT if paths.STUDENT.name in Path(path).parts[-3:-1] else TEACHER
 
 
 def root(role):

@@ -186,7 +186,11 @@ class TrainerRun:
                 f[extra[0]] = values
         return TitleDataset(features, split.labels)
 
-    def train(self, model, tokenizer, train_ds, dev_ds, learning_rate, trainer_cls=None, collator=None, **trainer_kw):
+    def train(
+        self, model, tokenizer, train_ds, dev_ds, learning_rate, trainer_cls=None, collator=None, extra_args=None
+    ):
+        """(model, report) on rank 0, None elsewhere. `trainer_cls` / `collator`: a Trainer
+        subclass and its collator (distill's); `extra_args`: TrainingArguments of theirs."""
         import torch
         from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
         from transformers.integrations import DVCLiveCallback
@@ -226,6 +230,7 @@ class TrainerRun:
             # The Trainer's progress bar with its ETA on a terminal; in a log, ProgressLines instead.
             disable_tqdm=not on_terminal,
             dataloader_num_workers=0,
+            **(extra_args or {}),
         )
         if world_size > 1:  # rank 0 decides (the other nodes may not see its disk, nor find it alike)
             _ = args.device  # starts the process group
@@ -249,7 +254,6 @@ class TrainerRun:
             processing_class=tokenizer,
             compute_metrics=accuracy_metric,
             callbacks=callbacks,
-            **trainer_kw,
         )
         trainer.remove_callback(PrinterCallback)  # its raw log dicts would repeat ProgressLines' lines
         start = time.perf_counter()

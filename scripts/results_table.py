@@ -258,7 +258,10 @@ def speed_claims(bench):
             f"{best['share_of_int8_matmul_rate']:.0%} of the {bench['kernel']['int8_matmul_gops']:.0f} GOP/s that one "
             "int8 matrix product reaches here (ONNX Runtime MatMulInteger, 2048x768 by 768x3072)."
         )
-        smallest = min((n for n in base if n.endswith("int8")), key=lambda n: base[n]["file_bytes"])
+        smallest = min(
+            (n for n in base if n.endswith("int8") and not n.startswith("student_")),
+            key=lambda n: base[n]["file_bytes"],
+        )
         out.append(
             f"- **Bytes:** the reference's PyTorch recipe gives {base['fp32']['file_bytes'] / MIB:.0f} -> "
             f"{base['int8']['file_bytes'] / MIB:.1f} MiB on disk ({base['int8']['vs_fp32']['file_bytes']:.1%}: the "
@@ -328,7 +331,16 @@ def verdict_words(vs, what):
     )
 
 
-def floor_and_student_claims(ev, bench, distill, classical):
+def ratio_target(head, key, bound, at_least):
+    """Whether a ratio meets its target ("met" / "missed") and whether its whole 95% interval
+    does."""
+    value, lo, hi = head[key], head[f"{key}_lo"], head[f"{key}_hi"]
+    met = value >= bound if at_least else value <= bound
+    sure = lo >= bound if at_least else hi <= bound
+    return ("met" if met else "missed") + (", its whole interval too" if sure else "")
+
+
+def floor_and_student_claims(ev, bench, distill, classical, train):
     """The classical floor against the teacher, and the best student model against the teacher's
     best model, with the issue's targets said met or missed from the same figures."""
     out, real, batch = [], bench["real_titles"], bench["setup"]["batch_size"]
@@ -369,14 +381,42 @@ def floor_and_student_claims(ev, bench, distill, classical):
             f"{loss['verdict']}."
         )
         targets = [
-            ("≥ 2.0x the teacher's best real titles/s", h["real_titles_titles_per_s"] >= 2.0),
-            ("≤ 0.6x its batch-1 latency", h["batch_1_latency_p50"] <= 0.6),
-            ("loses at most 0.5 point of macro-F1", loss["loses_at_most"] <= 0.005),
+            ("≥ 2.0x the teacher's best real titles/s", ratio_target(h, "real_titles_titles_per_s", 2.0, True)),
+            ("≤ 0.6x its batch-1 latency", ratio_target(h, "batch_1_latency_p50", 0.6, False)),
+            ("loses at most 0.5 point of macro-F1", "met" if loss["loses_at_most"] <= 0.005 else "missed"),
         ]
+        if train.get("wall_seconds"):
+            faster = distill["wall_seconds"] <= train["wall_seconds"]
+            targets.append(
+                (
+                    "trains in no more time than its teacher",
+                    f"{'met' if faster else 'missed'} ({distill['wall_seconds'] / 60:.1f} against "
+                    f"{train['wall_seconds'] / 60:.1f} min)",
+                )
+            )
         out.append(
-            "- **The student's targets** (issue 28, on these figures): "
-            + "; ".join(f"{what}: {'met' if ok else 'missed'}" for what, ok in targets)
+            "- **The student's targets** (issue 28, the best student model at each figure): "
+            + "; ".join(f"{what}: {verdict}" for what, verdict in targets)
             + "."
+        )
+    r = bench["headline"].get("reference_shape_student")
+    if r:
+        layers = bench["reference_shape_config"].get("student_layers")
+        out.append(
+            f"- **A {layers}-layer student of the {shape_label(bench)}** (random weights: speed only; its layers cut "
+            f"from 12 as `distill` cuts the trained model's): its best model at batch {batch} "
+            f"({NAMES[r[f'batch_{batch}_student']]}) gives {ci(r, f'batch_{batch}_throughput', '.2f')}x the "
+            f"throughput of the shape's best ({NAMES[r[f'batch_{batch}_teacher']]}), target ≥ 3.3x: "
+            f"{ratio_target(r, f'batch_{batch}_throughput', 3.3, True)}; at batch 1 its best "
+            f"({NAMES[r['batch_1_student']]}) takes {ci(r, 'batch_1_latency_p50', '.2f')}x the latency of the "
+            f"shape's best ({NAMES[r['batch_1_teacher']]}), target ≤ 0.35x: "
+            f"{ratio_target(r, 'batch_1_latency_p50', 0.35, False)}. What such a student keeps in accuracy was "
+            "not measured here (no hub access, and a student must be distilled from a fine-tuned teacher); "
+            "published figures for one of this size: HFL's RBT3 (3 of RoBERTa-wwm-ext's 12 layers, further "
+            "pre-trained, then fine-tuned) keeps 96.1% of its teacher's TNEWS dev accuracy (55.39 against 57.66; "
+            "TNEWS: news titles, 15 classes) and 98.9% on ChnSentiCorp (93.86 against 94.89), and HFL give it "
+            "2.8x the teacher's speed (github.com/iflytek/MiniRBT, README: fine-tuned results on dev sets, the "
+            "best of several epoch counts, averaged over 3 seeds or more)."
         )
     return out
 
@@ -437,7 +477,7 @@ def render(rev=None):
         lines += [""] + load_table(load_test)
     if "reference_shape" in bench:
         lines += [""] + shape_table(bench)
-    lines += [""] + speed_claims(bench) + floor_and_student_claims(ev, bench, distill, classical)
+    lines += [""] + speed_claims(bench) + floor_and_student_claims(ev, bench, distill, classical, train)
     lines += [seed_claim(seeds, ev, bench, train_seed(rev))] if seeds else []
     return "\n".join(lines) + "\n"
 

@@ -52,6 +52,21 @@ def test_a_class_missing_from_train_is_never_predicted():
     assert 3 not in set(model.predict(TEST.texts))
 
 
+def test_two_classes_out_of_many_are_told_apart():
+    two = [(t, y) for t, y in zip(TRAIN.texts, TRAIN.labels) if y in (2, 7)]
+    model = ClassicalModel.train(ClassicalParams(hash_bits=12), CLASSES, Split(*map(list, zip(*two))))
+    test = [(t, y) for t, y in zip(TEST.texts, TEST.labels) if y in (2, 7)]
+    predicted = model.predict([t for t, _ in test])
+    assert set(predicted) <= {2, 7}
+    assert np.mean(predicted == np.array([y for _, y in test])) > 0.9
+
+
+def test_one_class_is_one_line():
+    one = Split([t for t, y in zip(TRAIN.texts, TRAIN.labels) if y == 4], [4] * TRAIN.labels.count(4))
+    with pytest.raises(PipelineError, match=r"^classical: the train split has one class \(science\)"):
+        ClassicalModel.train(ClassicalParams(hash_bits=12), CLASSES, one)
+
+
 def test_a_folder_that_is_not_a_classical_model_is_one_line(tmp_path):
     with pytest.raises(PipelineError, match=r"not a classical model \(classical.json missing\)$"):
         ClassicalModel.load(tmp_path)

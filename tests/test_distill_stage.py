@@ -79,3 +79,35 @@ def test_no_teacher_is_one_line_and_nothing_written(prepared):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: models_save/fp32"), lines
     assert not (prepared / "models_save").exists() and not (prepared / "metrics" / "distill.json").exists()
+
+
+def test_the_loss_gets_the_teachers_logits_in_training_and_none_on_dev(taught, monkeypatch):
+    """Through the Trainer, its collator and its column filter: each training batch's loss sees
+    the teacher's logits for those titles, the dev passes none."""
+    import numpy as np
+
+    from bert_int8 import distill as distill_module
+    from bert_int8.data import load_prepared
+    from bert_int8.modeling import load_fp32, predict_logits
+    from bert_int8.params import load_params
+    from bert_int8.tokenizer import load_tokenizer
+
+    seen, real = [], distill_module.distill_loss
+
+    def spy(logits, labels, teacher_logits, temperature, soft_weight):
+        seen.append(None if teacher_logits is None else teacher_logits.detach().numpy().copy())
+        return real(logits, labels, teacher_logits, temperature, soft_weight)
+
+    monkeypatch.setattr(distill_module, "distill_loss", spy)
+    params = load_params().distill.model_copy(update={"epochs": 1.0})
+    teacher, tokenizer = load_fp32("models_save/fp32"), load_tokenizer("models_save/fp32")
+    _, train = load_prepared("train")
+    dev = load_prepared("dev")[1]
+    distill_module.distill(teacher, params, tokenizer, train, dev)
+    training = [s for s in seen if s is not None]
+    assert len(training) == PER_EPOCH and training[0].shape == (16, 10)
+    assert any(s is None for s in seen)  # the dev pass: the labels alone
+    # the logits a batch carries are the teacher's for titles of the train split
+    every = predict_logits(teacher, tokenizer, train.texts)
+    for row in training[0]:
+        assert np.abs(every - row).max(axis=1).min() < 1e-4
