@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -18,11 +19,22 @@ from fixtures import read_until
 PER_EPOCH = math.ceil(300 / 16)  # the fixture's 300 training titles, MICRO_PARAMS' distill batch
 
 
+@pytest.fixture(scope="module")
+def teacher_once(tmp_path_factory, prepared_once):
+    """A teacher trained once for this module on the micro data (one epoch: any teacher will do)."""
+    root = tmp_path_factory.mktemp("taught")
+    for name in ("data", "metrics"):
+        shutil.copytree(prepared_once / name, root / name)
+    shutil.copy(prepared_once / "params.yaml", root / "params.yaml")
+    set_params(root, train={"epochs": 1})
+    ok(run_script("train", root))
+    return root / "models_save" / "fp32"
+
+
 @pytest.fixture
-def taught(prepared):
-    """The micro repository with its teacher trained (one epoch: any teacher will do)."""
-    set_params(prepared, train={"epochs": 1})
-    ok(run_script("train", prepared))
+def taught(prepared, teacher_once):
+    """The micro repository (prepared) with that teacher in models_save/fp32."""
+    shutil.copytree(teacher_once, prepared / "models_save" / "fp32")
     return prepared
 
 

@@ -83,7 +83,8 @@ def test_stages_that_load_an_own_model_depend_on_models_in():
         n for n, s in stages.items() if {"model", "model.finetuned", "model.pretrained"} & set(s.get("params", []))
     }
     assert {"prepare_data", "train"} <= loading
-    for name in loading - {"benchmark"}:  # benchmark reads train's output (models_save/fp32), not the folder
+    # benchmark and distill read train's output (models_save/fp32), not the folder
+    for name in loading - {"benchmark", "distill"}:
         assert "models_in" in stages[name]["deps"], name
     # The folder exists in a fresh clone, and the project puts nothing there whose edit would
     # rerun the pipeline (a user's models, or their .dvc files, are theirs).

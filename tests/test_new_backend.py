@@ -14,7 +14,7 @@ def test_a_fourth_runtime_through_the_registry_alone(prepared):
     workdir = prepared
     save_tiny_model_dirs(workdir / "models_save")
     set_params(workdir, quantize={"backends": ["torch", "stub"]}, benchmark={"repeats": 6})
-    for stage in ("quantize", "evaluate", "benchmark"):
+    for stage in ("classical", "quantize", "evaluate", "benchmark"):
         ok(run_script(stage, workdir, STUB_ENV))
 
     stub = workdir / "models_save" / "stub"

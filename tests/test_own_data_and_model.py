@@ -33,18 +33,19 @@ def test_own_csv_then_own_finetuned_model(workdir):
         data={"format": "csv", "raw_dir": "data/own", "dev_fraction": 0.2, "test_fraction": 0.2},
         quantize={"backends": ["torch", "openvino"]},
     )
-    for stage in ("prepare_data", "train", "quantize", "evaluate"):
+    for stage in ("prepare_data", "train", "classical", "quantize", "evaluate"):
         _ok(run_script(stage, workdir))
     assert json.loads((workdir / "data/prepared/classes.json").read_text()) == SENTIMENT
     first = json.loads((workdir / "metrics/evaluate.json").read_text())
     assert first["test_examples"] == 18 and set(first["fp32"]["per_class"]) == set(SENTIMENT)
+    assert set(first["classical"]["per_class"]) == set(SENTIMENT) and "verdict" in first["classical_vs_fp32"]
     assert first["openvino_int8_vs_fp32"]["prediction_agreement"] > 0.8
 
     # the model just trained, as if fine-tuned elsewhere: passed on, not retrained (the same
     # weights, so the int8 models quantized from it above stand)
     shutil.copytree(workdir / "models_save/fp32", workdir / "my-model")
     _set(workdir, model={"finetuned": "my-model"})
-    for stage in ("prepare_data", "train", "evaluate"):
+    for stage in ("prepare_data", "train", "classical", "evaluate"):
         out = _ok(run_script(stage, workdir))
     train = json.loads((workdir / "metrics/train.json").read_text())
     assert train["trained"] is False and train["finetuned"] == "my-model"
@@ -52,6 +53,7 @@ def test_own_csv_then_own_finetuned_model(workdir):
     assert passed.keys() == mine.keys() and all(torch.equal(passed[k], mine[k]) for k in mine)
     again = json.loads((workdir / "metrics/evaluate.json").read_text())
     assert again["fp32"] == first["fp32"]  # the same model, the same test predictions
+    assert again["classical_vs_fp32"] == first["classical_vs_fp32"]  # the floor's row, with a finetuned model too
     assert "openvino_int8" in out.stdout
 
     # the reference-shape benchmark of this model's shape: tests/test_reference_shape.py

@@ -151,6 +151,7 @@ def test_full_pipeline(reproduced, repo):
     assert (root / "dvclive/plots/metrics/eval/accuracy.tsv").is_file()
     assert sorted(p.name for p in (root / "plots/images").iterdir()) == [
         "confusion.svg",
+        "frontier.svg",
         "speed.svg",
         "tradeoff.svg",
         "training.svg",

@@ -105,6 +105,7 @@ def test_quantize_and_evaluate_without_onnxruntime(prepared):
     assert (
         f"[{budget['dev_f1_drop_lo']}, {budget['dev_f1_drop_hi']}] at 95%, {budget['dev_verdict']}" in quantized.stdout
     )
+    _ok(run_script("classical", prepared))
     evaluated = _ok(run_script("evaluate", prepared))
     report = json.loads((prepared / "metrics" / "evaluate.json").read_text())
     assert {"fp32", "int8", "int8_vs_fp32"} <= set(report) and "onnx_int8" not in report

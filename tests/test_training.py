@@ -107,7 +107,7 @@ def test_global_batch_must_divide_over_the_processes(workdir):
     result = run_script("train", workdir)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: params.yaml: train: train.batch_size (16, the global batch) must divide evenly over train.processes (3)"
+        "error: params.yaml: train.batch_size (16, the global batch) must divide evenly over train.processes (3)"
     ]
 
 
