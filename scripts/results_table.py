@@ -368,7 +368,8 @@ def floor_and_student_claims(ev, bench, distill, classical, train):
         s = h["real_titles_student"]
         loss = ev[f"{s}_vs_fp32"]
         out.append(
-            f"- **The student** ({distill['layers']} of the teacher's layers, from its layers "
+            f"- **The student** ({distill['layers']} of the teacher's layers, "
+            f"{'from its layer' if len(distill['from_teacher_layers']) == 1 else 'from its layers'} "
             f"{', '.join(map(str, distill['from_teacher_layers']))}, hidden {distill['hidden']}; "
             f"{distill['parameters']:,} parameters against {distill['teacher_parameters']:,}; trained in "
             f"{distill['wall_seconds'] / 60:.1f} min on the teacher's soft labels): its best model on real titles, "
