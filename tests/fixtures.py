@@ -296,6 +296,37 @@ def count_joins(batcher):
     return batcher.jobs
 
 
+def kill_after_first_epoch(stage, workdir, per_epoch):
+    """Start a training stage (train, distill) as DVC would, and kill it once it has said a step
+    past its first epoch, which it says after that epoch's checkpoint was saved; returns what it
+    said. The pipe holds one page: with the other epochs' lines left unread, the stage blocks on
+    its output long before it could finish, so the kill finds it training."""
+    import fcntl
+    import re
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "stages" / f"{stage}.py")],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    try:
+        return read_until(
+            proc.stdout, lambda text: any(int(n) > per_epoch for n in re.findall(rf"{stage}: step (\d+)/", text))
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
 def read_until(pipe, done, timeout=120):
     """Read a child's output `pipe` (binary) as it comes until `done(text so far)` holds, or
     `done` is a string that has appeared; blocks on the pipe (select with the time left), never

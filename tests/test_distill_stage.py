@@ -2,19 +2,15 @@
 checkpoint; under two processes it takes the steps the global batch implies; without a teacher
 it stops in one line, having written nothing."""
 
-import fcntl
 import json
 import math
 import os
-import re
 import shutil
-import subprocess
-import sys
 
 import preloaded
 import pytest
 from conftest import REPO, ok, run_script, set_params
-from fixtures import read_until
+from fixtures import kill_after_first_epoch
 
 PER_EPOCH = math.ceil(300 / 16)  # the fixture's 300 training titles, MICRO_PARAMS' distill batch
 
@@ -42,24 +38,7 @@ def test_killed_distill_resumes_from_its_last_checkpoint(taught):
     workdir, epochs = taught, 8
     set_params(workdir, distill={"epochs": epochs})
     env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "stages/distill.py")],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    # as train's test: a line past the first epoch comes after that epoch's checkpoint, and a
-    # one-page pipe left unread blocks the stage long before it could finish
-    fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
-    try:
-        said = read_until(
-            proc.stdout, lambda text: any(int(n) > PER_EPOCH for n in re.findall(r"distill: step (\d+)/", text))
-        )
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
+    said = kill_after_first_epoch("distill", workdir, PER_EPOCH)
     assert f"distill: step {PER_EPOCH + 1}/{epochs * PER_EPOCH} " in said
     ck = workdir / "models_save" / "checkpoints-distill"
     assert list(ck.glob("checkpoint-*/trainer_state.json"))

@@ -1,14 +1,10 @@
-import fcntl
 import json
 import math
 import os
-import re
-import subprocess
-import sys
 
 import preloaded
 from conftest import REPO, ok, run_script, set_params
-from fixtures import read_until, save_tiny_model_dirs
+from fixtures import kill_after_first_epoch, save_tiny_model_dirs
 
 from bert_int8.modeling import load_fp32
 from bert_int8.training import resumable_checkpoint, run_fingerprint
@@ -41,26 +37,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(prepared):
     epochs, per_epoch = 8, math.ceil(300 / 16)  # the fixture's 300 training titles, MICRO_PARAMS' batch
     set_params(workdir, train={"epochs": epochs})
     env = {"PYTHONPATH": str(REPO), "PATH": os.environ["PATH"]}
-
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "stages/train.py")],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    # Its progress lines come one per step: one past the first epoch is said after that epoch's
-    # checkpoint was saved. The pipe holds one page: with 7 epochs of lines left unread, the
-    # stage blocks on its output long before it could finish, so the kill finds it training.
-    fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
-    try:
-        said = read_until(
-            proc.stdout, lambda text: any(int(n) > per_epoch for n in re.findall(r"train: step (\d+)/", text))
-        )
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
+    said = kill_after_first_epoch("train", workdir, per_epoch)
     assert f"train: step {per_epoch + 1}/{epochs * per_epoch} " in said
     ck = workdir / "models_save" / "checkpoints"
     assert list(ck.glob("checkpoint-*/trainer_state.json"))  # one complete checkpoint at least
