@@ -136,7 +136,7 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     if isinstance(versus, dict) and "loses_at_most" in versus:
         reason += (
             f"; loses at most {versus['loses_at_most'] * 100:.2f} point of test macro-F1 against the teacher's FP32 "
-            f"at 95% (max_f1_loss {max_f1_loss * 100:g} points)"
+            f"at 95% (max_f1_loss {max_f1_loss * 100:g} {'point' if max_f1_loss * 100 == 1 else 'points'})"
         )
     if other_machine:
         reason += f"; measured on {measured[0]} ({measured[1]}), not this machine (--allow-other-machine)"

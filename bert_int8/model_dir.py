@@ -41,7 +41,9 @@ class ModelDir:
             files = sorted({f.name for b in backends.BACKENDS.values() for f in b.files(path, "fp32")})
             raise PipelineError(f"{path}: not a model directory (no model file: none of {', '.join(files)})")
         ((name, precision),) = claims.items()
-        return cls(path, name, precision, roles.of_path(path) if role is None else role)
+        if role is None:
+            role = roles.of_path(path, {b.subdir for b in backends.BACKENDS.values()} - {""})
+        return cls(path, name, precision, role)
 
     @property
     def runtime(self):

@@ -7,7 +7,7 @@ own, and dvc.yaml lists, per stage, exactly the keys that stage reads.
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -93,11 +93,15 @@ class ModelParams(Section):
         return self
 
 
-def per_process_batch(batch_size, processes, over="train.processes", error=PipelineError):
+def per_process_batch(batch_size, processes, over=None, error=PipelineError, section="train"):
     """Each process's share of the global batch; `error` if it does not divide evenly (params
-    check train.processes; training checks the world size a launcher gave it)."""
+    check <section>.processes; training checks the world size a launcher gave it). `section`:
+    whose batch_size it is (train, distill)."""
     if batch_size % processes:
-        raise error(f"train.batch_size ({batch_size}, the global batch) must divide evenly over {over} ({processes})")
+        raise error(
+            f"{section}.batch_size ({batch_size}, the global batch) must divide evenly over "
+            f"{over or section + '.processes'} ({processes})"
+        )
     return batch_size // processes
 
 
@@ -118,9 +122,11 @@ class TrainParams(Section):
         1, ge=1, description=">1: run as this many local DDP processes (batch_size stays the global batch)"
     )
 
+    SECTION: ClassVar[str] = "train"  # the section's name in messages (DistillParams: distill)
+
     @model_validator(mode="after")
     def _batch_divides_over_processes(self):
-        per_process_batch(self.batch_size, self.processes, error=ValueError)
+        per_process_batch(self.batch_size, self.processes, error=ValueError, section=self.SECTION)
         return self
 
     def resolved_learning_rate(self, pretrained):
@@ -163,6 +169,8 @@ class QuantizeParams(Section):
 class DistillParams(TrainParams):
     """The student's shape, its loss, and its training (the fields it shares with train.* mean
     the same there)."""
+
+    SECTION: ClassVar[str] = "distill"
 
     layers: int = Field(
         1,
@@ -349,7 +357,10 @@ class Params(Section):
         d, m = self.distill, self.model
         if m.pretrained or m.finetuned:
             return self
-        hidden, intermediate = d.hidden or m.hidden, d.intermediate or m.intermediate
+        hidden, intermediate, heads = d.hidden or m.hidden, d.intermediate or m.intermediate, d.heads or m.heads
+        if hidden % heads:
+            key = "distill.heads" if d.heads else "distill.hidden"
+            raise ValueError(f"{key}: the student's hidden size {hidden} is not a multiple of its {heads} heads")
         if d.layers >= m.layers and hidden >= m.hidden and intermediate >= m.intermediate:
             raise ValueError(
                 f"distill.layers: a student of {d.layers} layers, hidden {hidden}, intermediate {intermediate} is no "

@@ -14,10 +14,16 @@ ROLES = (TEACHER, STUDENT)
 _ROOTS = {TEACHER: paths.MODELS, STUDENT: paths.STUDENT}
 
 
-def of_path(path):
-    """Whose model a directory holds, by where it sits: under a `student/` folder (the layout's
-    models_save/student/..., or a copy of it for serving) it is the student's."""
-    return STUDENT if paths.STUDENT.name in Path(path).parts[-3:-1] else TEACHER
+def of_path(path, subdirs):
+    """Whose model a directory holds, by where it sits in the layout: student/<precision>, or
+    student/<a runtime's subdir>/<precision> (`subdirs`: the runtimes' folders), as
+    models_save/student/... or a copy of it for serving, is the student's."""
+    parts = Path(path).parts
+    if len(parts) >= 2 and parts[-2] == paths.STUDENT.name:
+        return STUDENT
+    if len(parts) >= 3 and parts[-3] == paths.STUDENT.name and parts[-2] in subdirs:
+        return STUDENT
+    return TEACHER
 
 
 def root(role):

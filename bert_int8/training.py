@@ -172,7 +172,7 @@ class TrainerRun:
         self.name, self.p, self.checkpoints, self.live_dir = name, p, Path(checkpoints), Path(live_dir)
         self.rank, self.world_size, local_processes = world()
         torch.set_num_threads(max(1, p.threads // local_processes))  # threads is per machine
-        self.batch = per_process_batch(p.batch_size, self.world_size, over="the launcher's processes")
+        self.batch = per_process_batch(p.batch_size, self.world_size, "the launcher's processes", section=name)
         set_seed(p.seed)
         self.fingerprint = fingerprint
 

@@ -285,12 +285,13 @@ def speed_claims(bench):
 
 def accuracy_claims(ev, setup, bench, data):
     out = []
-    for n in NAMES:
-        vs = ev.get(f"{n}_vs_fp32")
+    for n in NAMES:  # each int8 model against its own FP32: what int8 cost (the student's: on top of distilling)
+        own = "student_fp32" if n.startswith("student_") else "fp32"
+        vs = ev.get(f"{n}_vs_{own}")
         if vs and n.endswith("int8"):
             out.append(
-                f"- **{NAMES[n]}:** macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}, {vs['verdict']}; loses at most "
-                f"{vs['loses_at_most'] * 100:.2f} point at 95%."
+                f"- **{NAMES[n]}** against {NAMES[own]}: macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}, "
+                f"{vs['verdict']}; loses at most {vs['loses_at_most'] * 100:.2f} point at 95%."
             )
     f = ev["fp32"]
     out.append(
@@ -301,8 +302,8 @@ def accuracy_claims(ev, setup, bench, data):
         out.append(
             "- **BF16:** "
             + ", ".join(
-                f"{NAMES[n]} agrees with FP32 on {ev[f'{n}_vs_fp32']['prediction_agreement']:.2%} of test titles"
-                for n in bf16
+                f"{NAMES[n]} agrees with {NAMES[own]} on {ev[f'{n}_vs_{own}']['prediction_agreement']:.2%} of test titles"
+                for n, own in ((n, "student_fp32" if n.startswith("student_") else "fp32") for n in bf16)
             )
             + "."
         )

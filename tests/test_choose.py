@@ -13,7 +13,7 @@ from bert_int8.model_dir import ModelDir
 
 MACHINE = ("Test CPU 9000", "avx2 avx512f avx512_vnni")
 # what a reason adds for a model other than the teacher's FP32 that loses nothing (write_run's default)
-LOSS_0 = "; loses at most 0.00 point of test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 points)"
+LOSS_0 = "; loses at most 0.00 point of test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 point)"
 # name -> (directory, the files that make it that model)
 LAYOUT = {
     "fp32": ("models_save/fp32", ["model.safetensors"]),

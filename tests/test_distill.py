@@ -121,6 +121,18 @@ def test_loss_is_hard_and_soft_labels_weighted():
             "params.yaml: distill.soft_weight: Input should be less than or equal to 1",
         ),
         ({"distill": {"hidden": 30, "heads": 4}}, "params.yaml: distill.hidden (30) must be a multiple"),
+        (
+            {"distill": {"hidden": 30}},
+            "params.yaml: distill.hidden: the student's hidden size 30 is not a multiple of its 4",
+        ),
+        (
+            {"distill": {"heads": 3}},
+            "params.yaml: distill.heads: the student's hidden size 256 is not a multiple of its 3",
+        ),
+        (
+            {"distill": {"batch_size": 63, "processes": 2}},
+            "params.yaml: distill.batch_size (63, the global batch) must divide evenly over distill.processes (2)",
+        ),
         ({"classical": {"ngram_min": 4}}, "params.yaml: classical.ngram_min (4) above classical.ngram_max (3)"),
         ({"classical": {"model": "svm"}}, "params.yaml: classical.model: Input should be 'linear_svm'"),
         ({"classical": {"C": 0}}, "params.yaml: classical.C: Input should be greater than 0"),
@@ -132,6 +144,24 @@ def test_bad_distill_and_classical_params_name_the_key(raw, message):
         parse_params(raw)
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "path, role",
+    [
+        ("models_save/student/fp32", "student"),
+        ("models_save/student/onnx/int8", "student"),
+        ("serving/student/openvino/int8", "student"),  # a copy of the layout
+        ("models_save/fp32", None),
+        ("models_save/onnx/int8", None),
+        ("/home/student/models/fp32", None),  # a folder named student elsewhere in the path
+        ("/home/student/fp32x/int8", None),
+    ],
+)
+def test_a_models_role_follows_its_place_in_the_layout(path, role):
+    from bert_int8.roles import of_path
+
+    assert of_path(path, {"onnx", "openvino"}) == role
 
 
 def test_a_narrower_student_of_as_many_layers_passes_the_params_check():

@@ -206,7 +206,7 @@ def test_auto_serves_and_predicts_the_measured_winner_lean(built, lean_env):
     assert "torch is not installed" in chosen["skipped"]["fp32"]  # a PyTorch model cannot run here
     assert chosen["reason"] == (
         "openvino_int8: 1,700 seq/s [1,666, 1,734] at batch 64, the only candidate; loses at most 0.20 point of "
-        "test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 points)"
+        "test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 point)"
     )
     assert "batch-mates" in chosen["skipped"]["onnx_int8"]
 

@@ -222,7 +222,7 @@ def test_forced_rerun_gives_identical_models_and_evaluation(repo):
     reads the models is stale afterwards (figures reads DVCLive's logs, which hold timestamps)."""
     root, _ = repo
     before = (root / "metrics/evaluate.json").read_bytes()
-    stages = ["train", "distill", "quantize", "evaluate"]  # the student's int8 builds are quantize's
+    stages = ["train", "distill", "quantize", "evaluate"]  # quantize_student builds as quantize does
     out = dvc(["repro", "--force", "--single-item", *stages], repo)
     assert stages_run(out) == stages
     assert (root / "metrics/evaluate.json").read_bytes() == before
