@@ -12,6 +12,7 @@ import numpy as np
 
 from . import paths
 from .errors import PipelineError
+from .losses import distill_loss
 from .training import TrainerRun, run_fingerprint
 
 LAYER_KEY = re.compile(r"\.layer\.(\d+)\.")
@@ -85,24 +86,6 @@ def make_student(teacher, p):
         "parameters": s_params,
         "teacher_parameters": t_params,
     }
-
-
-def distill_loss(logits, labels, teacher_logits, temperature, soft_weight):
-    """(1 - w) * cross-entropy on the labels + w * T^2 * KL(teacher || student) at temperature T,
-    averaged over the batch; without teacher logits (dev), the cross-entropy alone."""
-    import torch.nn.functional as F
-
-    hard = F.cross_entropy(logits, labels)
-    if teacher_logits is None or soft_weight == 0:
-        return hard
-    t = temperature
-    soft = F.kl_div(
-        F.log_softmax(logits / t, dim=-1),
-        F.log_softmax(teacher_logits / t, dim=-1),
-        reduction="batchmean",
-        log_target=True,
-    )
-    return (1 - soft_weight) * hard + soft_weight * t * t * soft
 
 
 def _trainer_class(temperature, soft_weight):

@@ -27,12 +27,18 @@ def _fresh(path):
     return path
 
 
-def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts, root, threads=2, timing_only=False):
+def build_int8_models(
+    params, model, tokenizer, dev, classes, calibration_texts, root, threads=2, timing_only=False, train=None
+):
     """Write each backend's FP32 form (where it has its own) and int8 model under `root`, in the
     order of the registry; returns the report for metrics/quantize.json: per backend, the
     budget search and the recipe. Progress: one step per backend, and the budget's trials.
-    `timing_only`: models that are only timed (backends.Fp32Source)."""
-    source = backends.Fp32Source(model, tokenizer, params, list(calibration_texts), timing_only)
+    `timing_only`: models that are only timed (backends.Fp32Source). `train` (a data.Split):
+    the titles of quantization-aware training, tried (quantize.qat_steps) where a backend
+    supports it, its int8 model misses the budget, and quantize.keep_fp32 keeps no layer."""
+    source = backends.Fp32Source(
+        model, tokenizer, params, list(calibration_texts), timing_only=timing_only, train=train
+    )
     by_params = [n for n in fp32_linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
     layers = [n for n in fp32_linear_names(model) if n not in by_params]
     budget = params.max_f1_drop
@@ -64,13 +70,34 @@ def build_int8_models(params, model, tokenizer, dev, classes, calibration_texts,
                     scored.update(model=m, preds=predictions(m, tokenizer, dev))
                     return macro_f1_of(scored["preds"], dev, classes)
 
+                def train_quantized(backend=backend, int8_dir=int8_dir):
+                    d = source.save_config(_fresh(int8_dir))
+                    report["recipes"][backend.name] = backend.build_int8_qat(
+                        source, d, params.qat_steps, threads=threads
+                    )
+                    return backend.load(d, "int8", threads)
+
+                # QAT builds every layer int8: not tried where the params keep some FP32
+                qat = backend.supports_qat and params.qat_steps and train is not None and not by_params
+
                 if budget is None:  # nothing to score: built, not loaded (the reference shape's bert-base)
                     build([])
                     report["budget"][backend.name] = {}
                 else:
-                    keep, qmodel, b = fit_budget(trial, score, layers, base_f1, budget, desc=f"quantize {backend.name}")
+                    keep, qmodel, b = fit_budget(
+                        trial,
+                        score,
+                        layers,
+                        base_f1,
+                        budget,
+                        desc=f"quantize {backend.name}",
+                        train_quantized=train_quantized if qat else None,
+                    )
                     preds = scored["preds"] if scored.get("model") is qmodel else predictions(qmodel, tokenizer, dev)
                     b.update(dev_uncertainty(dev, fp32_preds, preds, classes))
+                    if backend.supports_qat and not qat and b["recipe_dev_f1_drop"] > budget:
+                        why = "quantize.keep_fp32 keeps layers" if by_params else "quantize.qat_steps is 0"
+                        b["qat"] = "skipped: " + (why if by_params or not params.qat_steps else "no train split")
                     report["budget"][backend.name] = b
                     if not params.allow_over_budget:
                         _check_budget(backend.name, b, budget, len(by_params) + len(keep), len(keep) == len(layers))
@@ -107,13 +134,13 @@ def run(params, say=print, role=None):
     model = load_fp32(fp32_dir)
     tokenizer = load_tokenizer(fp32_dir)
     classes, dev = load_prepared("dev")
-    calibration = []
-    if any(backends.get(b).needs_calibration for b in chosen):
-        train_texts = load_prepared("train")[1].texts
-        calibration = random.Random(0).sample(train_texts, min(params.calibration_samples, len(train_texts)))
+    calibration, train = [], None
+    if any(backends.get(b).needs_calibration or backends.get(b).supports_qat for b in chosen):
+        train = load_prepared("train")[1]
+        calibration = random.Random(0).sample(train.texts, min(params.calibration_samples, len(train.texts)))
     outputs = [d for b in backends.BACKENDS.values() for d in b.quantize_outputs()]
     with atomic.output_tree(root, outputs) as tmp_root:
-        report = build_int8_models(params, model, tokenizer, dev, classes, calibration, tmp_root)
+        report = build_int8_models(params, model, tokenizer, dev, classes, calibration, tmp_root, train=train)
         for d in outputs:  # each output exists for DVC even when its backend is off
             atomic.write_json(tmp_root / d / "backends.json", sorted(chosen))
         atomic.write_json(paths.METRICS / roles.file_name("quantize", role), report)
@@ -124,7 +151,7 @@ def run(params, say=print, role=None):
     for backend, b in report["budget"].items():
         if isinstance(b, dict) and "dev_f1_drop" in b:  # no entries when quantize.max_f1_drop is null
             say(
-                f"{backend}: dev macro-F1 drop {b['dev_f1_drop']} [{b['dev_f1_drop_lo']}, {b['dev_f1_drop_hi']}] "
-                f"at 95%, {b['dev_verdict']} (budget {params.max_f1_drop}), "
+                f"{backend}: {b['method']} int8, dev macro-F1 drop {b['dev_f1_drop']} "
+                f"[{b['dev_f1_drop_lo']}, {b['dev_f1_drop_hi']}] at 95%, {b['dev_verdict']} (budget {params.max_f1_drop}), "
                 f"kept FP32 for the budget: {b['kept_fp32_for_budget'] or 'none'}"
             )

@@ -164,6 +164,17 @@ class QuantizeParams(Section):
     allow_over_budget: bool = Field(
         False, description="When the budget needs every Linear in FP32 (or still fails): go on instead of stopping"
     )
+    qat_steps: int = Field(
+        600,
+        ge=0,
+        le=1_000_000,
+        description="When an int8 model misses max_f1_drop, quantization-aware training is tried first (backends "
+        "that support it: OpenVINO, by NNCF), for this many steps, before layers fall back to FP32; 0: never",
+    )
+    qat_learning_rate: float = Field(
+        3e-5, gt=0, le=1, description="Learning rate of quantization-aware training (weights and quantizer ranges)"
+    )
+    qat_batch_size: int = Field(64, ge=1, le=4096, description="Train titles per step of quantization-aware training")
 
 
 class DistillParams(TrainParams):
@@ -228,6 +239,15 @@ class ClassicalParams(Section):
         if self.ngram_min > self.ngram_max:
             raise ValueError(f"classical.ngram_min ({self.ngram_min}) above classical.ngram_max ({self.ngram_max})")
         return self
+
+
+class QatCaseParams(Section):
+    """A case made for post-training int8 to lose (metrics/qat_case.json): the student's OpenVINO
+    int8 calibrated on too few titles, and the same model after quantization-aware training."""
+
+    calibration_samples: int = Field(
+        1, ge=1, le=100_000, description="Train titles that calibrate the case's post-training int8 (few: it loses)"
+    )
 
 
 class EvaluateParams(Section):
@@ -346,6 +366,7 @@ class Params(Section):
     distill: DistillParams = DistillParams()
     classical: ClassicalParams = ClassicalParams()
     quantize: QuantizeParams = QuantizeParams()
+    qat_case: QatCaseParams = QatCaseParams()
     evaluate: EvaluateParams = EvaluateParams()
     benchmark: BenchmarkParams = BenchmarkParams()
     load_test: LoadTestParams = LoadTestParams()

@@ -119,7 +119,11 @@ MICRO_PARAMS = {
         "calibration_samples": 20,
         "max_f1_drop": 1.0,
         "allow_over_budget": False,
+        "qat_steps": 20,
+        "qat_learning_rate": 0.001,
+        "qat_batch_size": 8,
     },
+    "qat_case": {"calibration_samples": 1},
     "evaluate": {"batch_size": 32, "threads": 1, "max_f1_loss": 0.01},
     "benchmark": {
         "threads": 1,

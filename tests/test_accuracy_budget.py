@@ -161,3 +161,64 @@ def test_a_layer_no_graph_node_computes_is_an_error():
     assert linear_nodes(["/classifier/Gemm", "/x/MatMul"], ["classifier"]) == ["/classifier/Gemm"]
     with pytest.raises(PipelineError, match="no graph node computes the Linear layer 'bert.missing'"):
         linear_nodes(["/classifier/Gemm"], ["bert.missing"])
+
+
+def test_quantization_aware_training_is_tried_before_layers_fall_back(setup):
+    """fit_budget's order: a trained int8 model that meets the budget is kept with every layer
+    int8; one that misses it leaves the search for layers to keep FP32 as it was."""
+    model, tok, dev = setup
+    recipe = make_recipe(QuantizeParams())
+
+    def quantize(keep):
+        return apply_recipe(model, {**recipe, "keep_fp32": keep})
+
+    def score(m):
+        return macro_f1(m, tok, dev, CLASSES, 64)
+
+    base, layers = score(model), fp32_linear_names(model)
+    _, _, without = fit_budget(quantize, score, layers, base, 0.0)
+    # training that wins back all: the FP32 model's answers
+    keep, chosen, report = fit_budget(quantize, score, layers, base, 0.0, train_quantized=lambda: model)
+    assert keep == [] and chosen is model and report["method"] == "quantization-aware training"
+    assert report["dev_f1_drop"] == report["qat_dev_f1_drop"] == 0 < report["recipe_dev_f1_drop"]
+    assert report["sensitivity"] == {} and report["kept_fp32_for_budget"] == []
+    # training that wins back nothing: the post-training int8 model's answers
+    keep, chosen, report = fit_budget(quantize, score, layers, base, 0.0, train_quantized=lambda: quantize([]))
+    assert report["method"] == without["method"] == "post-training"
+    assert report["qat_dev_f1_drop"] == report["recipe_dev_f1_drop"] > 0
+    assert keep == without["kept_fp32_for_budget"] != [] and sorted(fp32_linear_names(chosen)) == sorted(keep)
+    # within the budget, nothing is trained
+    tried = []
+    fit_budget(quantize, score, layers, base, 1.0, train_quantized=lambda: tried.append(1))
+    assert tried == []
+
+
+def test_openvino_int8_that_misses_the_budget_is_trained_before_layers_fall_back(setup, tmp_path, monkeypatch):
+    """The real path: quantize's OpenVINO int8 misses the budget, quantization-aware training is
+    tried and misses it too on this random-weight model (training also fits the labels, which
+    this model does not), so the most sensitive layers fall back to FP32; the model on disk, its
+    recipe and the report agree. (A trained model that meets the budget: the test above.)"""
+    from bert_int8.backends import openvino
+    from bert_int8.int8_models import build_int8_models
+
+    monkeypatch.setattr(openvino, "int8_weights_need_headroom", lambda: False)
+    model, tok, dev = setup
+    params = QuantizeParams(
+        max_f1_drop=0.005,
+        backends=["torch", "openvino"],
+        calibration_samples=20,
+        qat_steps=60,
+        qat_batch_size=16,
+        qat_learning_rate=1e-3,
+    )
+    report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:20], tmp_path, train=dev)
+    b, recipe = report["budget"]["openvino"], report["recipes"]["openvino"]
+    assert b["recipe_dev_f1_drop"] > 0.005 and b["qat_dev_f1_drop"] > 0.005
+    assert b["method"] == "post-training" and b["kept_fp32_for_budget"] != []
+    assert "qat" not in recipe and recipe["ignored_scope"] != []
+    int8_dir = tmp_path / "openvino" / "int8"
+    assert json.loads((int8_dir / "openvino_recipe.json").read_text()) == recipe
+    on_disk = macro_f1(openvino.BACKEND.load(int8_dir, "int8"), tok, dev, CLASSES, 64)
+    assert round(macro_f1(model, tok, dev, CLASSES, 64) - on_disk, 4) == b["dev_f1_drop"] <= 0.005
+    # PyTorch has no quantization-aware training here
+    assert report["budget"]["torch"]["method"] == "post-training" and "qat_dev_f1_drop" not in report["budget"]["torch"]

@@ -8,8 +8,9 @@ import pytest
 import torch
 from fixtures import CLASSES, tiny_config
 
-from bert_int8.distill import distill_loss, make_student, spaced_layers
+from bert_int8.distill import make_student, spaced_layers
 from bert_int8.errors import PipelineError
+from bert_int8.losses import distill_loss
 from bert_int8.params import DistillParams, parse_params
 
 

@@ -85,16 +85,18 @@ def test_full_pipeline(reproduced, repo):
     root, env = repo
     ran = stages_run(reproduced[1])
     assert sorted(ran) == sorted(
-        ["prepare_data", "train", "distill", "classical", "quantize", "quantize_student", "evaluate"]
+        ["prepare_data", "train", "distill", "classical", "quantize", "quantize_student", "qat_case", "evaluate"]
         + ["benchmark", "load_test", "figures"]
     )
     assert ran.index("distill") > ran.index("train") and ran.index("quantize_student") > ran.index("distill")
-    assert ran[-4:] == ["evaluate", "benchmark", "load_test", "figures"]
+    assert ran.index("qat_case") > ran.index("distill")  # a receipt that no later stage reads
+    assert [s for s in ran if s != "qat_case"][-4:] == ["evaluate", "benchmark", "load_test", "figures"]
     assert json.loads(dvc(["status", "--json"], repo)) == {}
 
     metrics = {p.stem: json.loads(p.read_text()) for p in (root / "metrics").glob("*.json")}
     assert set(metrics) == {
-        "data", "train", "distill", "classical", "quantize", "quantize_student", "evaluate", "benchmark", "load_test"
+        "data", "train", "distill", "classical", "quantize", "quantize_student", "qat_case", "evaluate",
+        "benchmark", "load_test",
     }  # fmt: skip
     assert metrics["data"]["splits"]["train"]["lines"] == 300
     assert metrics["quantize"]["recipes"]["torch"]["int8_linear_layers"] == 14  # 2 layers of 6, pooler, classifier
@@ -135,6 +137,12 @@ def test_full_pipeline(reproduced, repo):
         head["real_titles_titles_per_s_lo"] <= head["real_titles_titles_per_s"] <= head["real_titles_titles_per_s_hi"]
     )
     assert metrics["benchmark"]["classical"]["dynamic_titles_per_s"] > 0
+    # the case made for post-training int8 to lose: both builds of the student, judged on test
+    case = metrics["qat_case"]
+    assert case["calibration_items"] == 1 and case["test_examples"] == ev["test_examples"]
+    assert case["qat"]["recipe"]["qat"]["steps"] == 20 and "qat" not in case["post_training"]["recipe"]
+    for build in ("post_training", "qat"):
+        assert case[build]["verdict"] and case[build]["loses_at_most"] >= 0
     assert bench["int8"]["weight_bytes"] < bench["fp32"]["weight_bytes"]
     assert bench["int8"]["vs_fp32"]["file_bytes"] < 1
     assert bench["onnx_int8"]["file_bytes"] < bench["onnx_fp32"]["file_bytes"]
@@ -211,7 +219,7 @@ def test_changing_the_students_layers_reruns_distill_and_what_follows(repo):
     teacher = (root / "models_save/int8/int8_state_dict.pt").read_bytes()
     out = dvc(["exp", "run", "-S", "distill.layers=2", "-S", "distill.hidden=16", "evaluate"], repo)
     assert stages_run(out) == ["distill", "quantize_student", "evaluate"]
-    assert set(json.loads(dvc(["status", "--json"], repo))) == {"benchmark", "load_test", "figures"}
+    assert set(json.loads(dvc(["status", "--json"], repo))) == {"qat_case", "benchmark", "load_test", "figures"}
     distill = json.loads((root / "metrics/distill.json").read_text())
     assert distill["layers"] == 2 and distill["hidden"] == 16 and distill["from_teacher_layers"] == [0, 1]
     assert (root / "models_save/int8/int8_state_dict.pt").read_bytes() == teacher

@@ -50,6 +50,9 @@ class Backend:
     numpy_io: bool = False  # answers `model.logits(numpy batch)` without torch (the lean path)
     needs_calibration: bool = False  # its int8 build reads calibration titles
     builds_fp32: bool = True  # quantize writes its FP32 model (PyTorch's is training's)
+    # Its int8 build can also be trained with its quantizers in place (build_int8_qat): tried
+    # when the post-training int8 model misses the accuracy budget.
+    supports_qat: bool = False
 
     def int8_weights_7bit(self, path):
         """For an int8 directory: whether its recipe kept the weights to 7 bits (True) or let them
@@ -86,6 +89,13 @@ class Backend:
         named in `keep_fp32` left FP32; return its recipe for metrics/quantize.json."""
         raise NotImplementedError
 
+    def build_int8_qat(self, source, out_dir, steps, calibration_texts=None, threads=2, desc=None):
+        """Write into out_dir the int8 model that quantization-aware training makes of `source`'s
+        FP32 model in `steps` steps (quantize.qat_*; 0: the post-training int8 of the same
+        toolchain) on `threads` threads, calibrated on `calibration_texts` (default: the
+        source's), progress under `desc`; return its recipe. Only where supports_qat."""
+        raise NotImplementedError
+
 
 @dataclass
 class Fp32Source:
@@ -98,6 +108,7 @@ class Fp32Source:
     # Models that are only timed (the reference shape's random weights): a build step that only
     # tunes values to the weights, changing no shape, layer or kernel, may be skipped.
     timing_only: bool = False
+    train: object = None  # the train split (data.Split): quantization-aware training's titles
 
     def save_config(self, path):
         """config.json and the tokenizer, which every model directory carries."""
