@@ -19,8 +19,10 @@ From `metrics/` (relative to the repository root, where the pipeline writes them
   min..max intervals a model whose one fast process reaches the fastest's median can still be
   close: neither median is then implausible for the other model;
 - refused, in one line naming the file: metrics missing or unreadable, figures from another CPU
-  or ISA than this machine's (unless `allow_other_machine`), or a chosen directory whose files
-  differ from those the benchmark measured (`benchmark.json` `artifacts`, sha256).
+  or ISA, or vendor, family, model and stepping, than this machine's (unless
+  `allow_other_machine`), a chosen directory whose files differ from those the benchmark
+  measured (`benchmark.json` `artifacts`, sha256), or a chosen int8 model whose weights use all
+  8 bits on a CPU without VNNI, where their sums saturate (unless `allow_full_range_int8`).
 
 Plain Python: the lean service imports it (no torch, no transformers).
 """
@@ -54,9 +56,14 @@ class Choice:
 
 
 def this_machine():
-    """The CPU and kernel-picking ISA flags, as the benchmark records them (machine.environment)."""
+    """The CPU's name, its kernel-picking ISA flags and its vendor, family, model and stepping in
+    words, as the benchmark records them (machine.environment)."""
     env = machine.environment()
-    return env["cpu"], env["isa"]
+    return env["cpu"], env["isa"], machine.cpu_id_words(env["cpu_id"])
+
+
+def _machine_words(m):
+    return f"{m[0]} ({m[2]}; {m[1]})" if m[2] else f"{m[0]} ({m[1]})"
 
 
 def torch_installed():
@@ -83,10 +90,11 @@ def _section(data, path, *keys):
     return data
 
 
-def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss=None):
+def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss=None, allow_full_range_int8=False):
     """The Choice for `prefer` (throughput or latency) from `root`/metrics; PipelineError to refuse.
     `max_f1_loss`: what a candidate may lose in test macro-F1 against the teacher's FP32 at 95%
-    (None: evaluate.json's max_f1_loss)."""
+    (None: evaluate.json's max_f1_loss). `allow_full_range_int8`: serve a chosen int8 model whose
+    weights saturate on this CPU (ModelDir.weight_range_warning) instead of refusing it."""
     if prefer not in PREFER:
         raise PipelineError(f"--prefer: {prefer!r}; one of {', '.join(PREFER)}")
     metrics = Path(root) / paths.METRICS
@@ -94,7 +102,11 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     bench, evaluation = (read_metrics(f) for f in (bench_file, eval_file))
     trained = _section(bench, bench_file, "trained")
     artifacts = _section(bench, bench_file, "artifacts")
-    measured = (_section(bench, bench_file, "setup", "cpu"), _section(bench, bench_file, "setup", "isa"))
+    measured = (
+        _section(bench, bench_file, "setup", "cpu"),
+        _section(bench, bench_file, "setup", "isa"),
+        machine.cpu_id_words(bench["setup"].get("cpu_id") or {}),
+    )
     where = "--max-f1-loss"
     if max_f1_loss is None:
         max_f1_loss, where = _section(evaluation, eval_file, "max_f1_loss"), f"{eval_file}: max_f1_loss"
@@ -104,10 +116,11 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
         raise PipelineError(f"{bench_file}: trained and artifacts are not maps of model names")
 
     here = this_machine()
-    other_machine = measured != here
+    # metrics written before the vendor, family, model and stepping were recorded: name and ISA
+    other_machine = measured != here if measured[2] else measured[:2] != here[:2]
     if other_machine and not allow_other_machine:
         raise PipelineError(
-            f"{bench_file}: measured on {measured[0]} ({measured[1]}), but this machine is {here[0]} ({here[1]}); "
+            f"{bench_file}: measured on {_machine_words(measured)}, but this machine is {_machine_words(here)}; "
             "another CPU can have another winner: rerun the benchmark here, or pass --allow-other-machine"
         )
 
@@ -139,8 +152,16 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
             f"at 95% (max_f1_loss {max_f1_loss * 100:g} {'point' if max_f1_loss * 100 == 1 else 'points'})"
         )
     if other_machine:
-        reason += f"; measured on {measured[0]} ({measured[1]}), not this machine (--allow-other-machine)"
+        reason += f"; measured on {_machine_words(measured)}, not this machine (--allow-other-machine)"
     model = _measured_dir(chosen, artifacts, bench_file, Path(root))
+    if model.weight_range_warning():
+        if not allow_full_range_int8:
+            raise PipelineError(
+                f"{model.path}: {chosen}'s int8 weights use all 8 bits, as built on a CPU with VNNI; this CPU has "
+                "none, so their sums can saturate: rebuild it here with `dvc repro -f -s quantize`, or pass "
+                "--allow-full-range-int8"
+            )
+        reason += "; its int8 weights use all 8 bits and can saturate on this CPU (--allow-full-range-int8)"
     return Choice(model, prefer, reason, candidates, skipped)
 
 

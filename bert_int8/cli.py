@@ -31,14 +31,20 @@ def resolve_model(args):
     """The model to load (a path, or the ModelDir `auto` chose) and the choice's account for
     /health (None for a named directory). `auto` says on stderr what it chose and why."""
     if args.model_dir != "auto":
-        if args.prefer or args.allow_other_machine or args.max_f1_loss is not None:
+        if args.prefer or args.allow_other_machine or args.allow_full_range_int8 or args.max_f1_loss is not None:
             raise PipelineError(
-                "--prefer, --allow-other-machine and --max-f1-loss apply to `auto` only, not to a named directory"
+                "--prefer, --allow-other-machine, --allow-full-range-int8 and --max-f1-loss apply to `auto` only, "
+                "not to a named directory"
             )
         return args.model_dir, None
     from .choose import choose
 
-    choice = choose(args.prefer or "throughput", args.allow_other_machine, max_f1_loss=args.max_f1_loss)
+    choice = choose(
+        args.prefer or "throughput",
+        args.allow_other_machine,
+        max_f1_loss=args.max_f1_loss,
+        allow_full_range_int8=args.allow_full_range_int8,
+    )
     print(f"auto: {choice.model.path} by {choice.by}: {choice.reason}", file=sys.stderr)
     return choice.model, choice.health()
 
@@ -178,6 +184,12 @@ def build_parser():
         "--allow-other-machine",
         action="store_true",
         help="with auto: use metrics measured on another CPU or ISA than this machine's",
+    )
+    common.add_argument(
+        "--allow-full-range-int8",
+        action="store_true",
+        help="with auto: serve an int8 model whose weights use all 8 bits on a CPU without VNNI, where their "
+        "sums can saturate (built on another machine; rebuild it here with `dvc repro -f -s quantize`)",
     )
     common.add_argument(
         "--max-f1-loss",

@@ -1,4 +1,5 @@
-"""The machine a figure came from: CPU model, the ISA flags that pick kernels, library versions.
+"""The machine a figure came from: CPU model (name, and vendor, family, model and stepping), the
+ISA flags that pick kernels, library versions.
 
 Kernels, speed ratios and even trained weights differ between an AVX2-only CPU and one with
 AVX-512 VNNI or AMX, so every metrics file that holds a figure records this, and code picks a
@@ -28,6 +29,26 @@ def cpu_name():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+def cpu_id():
+    """The first CPU's vendor, family, model and stepping from /proc/cpuinfo, as strings ({} where
+    there is none): a VM names Zen 2, 3, 4 and 5 alike "AMD EPYC", and these tell them apart."""
+    wanted = {"vendor_id": "vendor", "cpu family": "family", "model": "model", "stepping": "stepping"}
+    found = {}
+    for line in _cpuinfo().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in wanted and wanted[key.strip()] not in found:
+            found[wanted[key.strip()]] = value.strip()
+        if not line.strip() and found:  # the first processor's block is enough
+            break
+    return found
+
+
+def cpu_id_words(found):
+    """A cpu_id record as words: "AuthenticAMD family 25 model 17 stepping 1" ("" for {})."""
+    keys = ("vendor", "family", "model", "stepping")
+    return " ".join(f"{k} {found[k]}" if k != "vendor" else found[k] for k in keys if k in found)
 
 
 def cpu_flags():
@@ -67,6 +88,7 @@ def environment(libraries=("torch",)):
     training does not depend on the runtimes' modules."""
     return {
         "cpu": cpu_name(),
+        "cpu_id": cpu_id(),
         "isa": " ".join(isa()) or "none of " + " ".join(ISA_FLAGS),
         "logical_cpus": os.cpu_count(),
         "bf16": "native" if native_bf16() else "unsupported (no avx512_bf16 or amx_bf16)",

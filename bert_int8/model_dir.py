@@ -66,9 +66,10 @@ class ModelDir:
         """One line when this int8 model's weights use all 8 bits and this CPU, without VNNI, adds
         their products where they saturate (base.int8_weights_need_headroom): a model built on
         another machine, whose answers here drift from what evaluate measured. None otherwise."""
-        if self.precision != "int8" or self.runtime.int8_weights_7bit(self.path) is not False:
+        # the CPU first: on a VNNI CPU no recipe needs reading
+        if self.precision != "int8" or not int8_weights_need_headroom():
             return None
-        if not int8_weights_need_headroom():
+        if self.runtime.int8_weights_7bit(self.path) is not False:
             return None
         return (
             f"warning: {self.path}: its int8 weights use all 8 bits, as built on a CPU with VNNI; this CPU "
@@ -115,6 +116,11 @@ def models_under(root, bf16, wanted=None, role=roles.TEACHER):
                 continue  # a backend that quantize.backends did not build
             found.append(ModelDir.open(d, role))
     return with_bf16(found) if bf16 else {m.name: m for m in found}
+
+
+def weight_range_warnings(models):
+    """The weight_range_warning of each of `models` (name -> ModelDir) that has one, in order."""
+    return [w for w in (m.weight_range_warning() for m in models.values()) if w]
 
 
 def built_models(bf16=None):

@@ -116,20 +116,6 @@ def run_job(corpus, out, engine, extra=()):
     return seconds, int(said[0].splitlines()[-1].removeprefix("maxrss_kib ")) * 1024, peak[0], manifest
 
 
-def cpu_id():
-    """The CPU's vendor, family, model and stepping from /proc/cpuinfo: the VM's model name
-    ("AMD EPYC") does not tell Zen 2 from Zen 4."""
-    wanted = {"vendor_id": "vendor", "cpu family": "family", "model": "model", "stepping": "stepping"}
-    found = {}
-    for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in wanted and wanted[key.strip()] not in found:
-            found[wanted[key.strip()]] = value.strip()
-        if not line.strip() and found:
-            break
-    return found
-
-
 def title_rate(model, titles, passes=6):
     """The model's real-title rate now, in this process: `Classifier.logits` over the test
     titles (length-sorted batches of 64, every core), as the benchmark times them; one warm-up
@@ -197,7 +183,6 @@ def measure(sizes, engines):
     return {
         "machine": {
             **machine.environment(libraries=("onnxruntime", "openvino", "ray", "pyarrow")),
-            "cpu_id": cpu_id(),
         },
         "model": {"name": name, "path": str(choice.model.path), "chosen_by": choice.by},
         "benchmark_real_titles_per_s": reference,

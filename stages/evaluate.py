@@ -11,7 +11,11 @@ Writes: metrics/evaluate.json (accuracy with its Wilson 95% interval, macro P/R/
         plots/confusion/<model>.csv
 Params: evaluate.*
 BF16 variants (of the backends that have one) are evaluated where the CPU has native BF16.
+An int8 model whose weights use all 8 bits, on a CPU without VNNI, is evaluated with a one-line
+warning (model_dir.ModelDir.weight_range_warning).
 """
+
+import sys
 
 from bert_int8 import atomic, backends, paths
 from bert_int8.classical import ClassicalModel
@@ -19,7 +23,7 @@ from bert_int8.data import load_prepared
 from bert_int8.errors import run_stage
 from bert_int8.machine import environment
 from bert_int8.metrics import evaluate_models, summary_lines
-from bert_int8.model_dir import built_models
+from bert_int8.model_dir import built_models, weight_range_warnings
 from bert_int8.params import load_params
 from bert_int8.tokenizer import load_tokenizer
 
@@ -28,6 +32,8 @@ def main():
     params = load_params().evaluate
     classes, test = load_prepared("test")
     models = built_models()
+    for warning in weight_range_warnings(models):  # pulled from a VNNI machine: evaluated as they are, said so
+        print(warning, file=sys.stderr)
     tokenizer = load_tokenizer(paths.FP32_DIR)
     with atomic.output_dir(paths.PLOTS / "confusion") as confusion:
         classical = ClassicalModel.load(paths.CLASSICAL_DIR)

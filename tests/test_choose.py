@@ -6,12 +6,20 @@ import json
 import pytest
 
 from bert_int8 import choose as choose_module
+from bert_int8 import model_dir as model_dir_module
 from bert_int8.choose import choose
 from bert_int8.digest import files_sha256
 from bert_int8.errors import PipelineError
+from bert_int8.machine import cpu_id_words
 from bert_int8.model_dir import ModelDir
 
-MACHINE = ("Test CPU 9000", "avx2 avx512f avx512_vnni")
+# name, ISA flags, and vendor/family/model/stepping as machine.environment records them
+MACHINE = (
+    "Test CPU 9000",
+    "avx2 avx512f avx512_vnni",
+    {"vendor": "TestVendor", "family": "25", "model": "17", "stepping": "1"},
+)
+HERE_WORDS = "Test CPU 9000 (TestVendor family 25 model 17 stepping 1; avx2 avx512f avx512_vnni)"
 # what a reason adds for a model other than the teacher's FP32 that loses nothing (write_run's default)
 LOSS_0 = "; loses at most 0.00 point of test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 point)"
 # name -> (directory, the files that make it that model)
@@ -41,19 +49,29 @@ def fig(tp, lat, size, spread=0.02):
     }
 
 
-def write_run(root, trained, losses=None, max_f1_loss=0.01, machine=MACHINE):
+def write_run(root, trained, losses=None, max_f1_loss=0.01, machine=MACHINE, recipes=None):
     """metrics/ and models_save/ as a run of the pipeline leaves them; returns root. `losses`:
-    each model's loses_at_most against the teacher's FP32 on test (0 where not given)."""
+    each model's loses_at_most against the teacher's FP32 on test (0 where not given);
+    `recipes`: the recipe file's JSON, by model name."""
     for name in trained:
         path, files = LAYOUT[name]
         d = root / path
         d.mkdir(parents=True, exist_ok=True)
         (d / "config.json").write_text("{}")
         for f in files:
-            (d / f).write_bytes(f"{path}/{f}".encode())  # different bytes in every directory
+            if f.endswith("_recipe.json") and name in (recipes or {}):
+                (d / f).write_text(json.dumps(recipes[name]))
+            else:
+                (d / f).write_bytes(f"{path}/{f}".encode())  # different bytes in every directory
     artifacts = {n: {"path": LAYOUT[n][0], "sha256": _digest(_dir(root, n))} for n in trained}
     bench = {
-        "setup": {"cpu": machine[0], "isa": machine[1], "batch_size": 64},
+        # a 2-tuple: metrics written before the CPU's vendor, family, model and stepping were recorded
+        "setup": {
+            "cpu": machine[0],
+            "isa": machine[1],
+            "batch_size": 64,
+            **({"cpu_id": machine[2]} if machine[2:] else {}),
+        },
         "trained": trained,
         "artifacts": artifacts,
         "winners": {"trained": {}},
@@ -80,7 +98,9 @@ def _dir(root, name):
 
 @pytest.fixture(autouse=True)
 def this_machine(monkeypatch):
-    monkeypatch.setattr(choose_module, "this_machine", lambda: MACHINE)
+    monkeypatch.setattr(choose_module, "this_machine", lambda: (*MACHINE[:2], cpu_id_words(MACHINE[2])))
+    # a CPU with VNNI: every int8 model's weights fit it (test_full_range_int8_... sets one without)
+    monkeypatch.setattr(model_dir_module, "int8_weights_need_headroom", lambda: False)
     monkeypatch.setattr(choose_module.machine, "native_bf16", lambda: True)
     monkeypatch.setattr(choose_module, "torch_installed", lambda: True)
 
@@ -319,8 +339,7 @@ def test_metrics_from_another_machine_are_refused_unless_allowed(tmp_path):
         choose(root=root)
     assert str(err.value) == (
         f"{root / 'metrics/benchmark.json'}: measured on Other CPU 1 (avx2), but this machine is "
-        "Test CPU 9000 (avx2 avx512f avx512_vnni); another CPU can have another winner: rerun the benchmark "
-        "here, or pass --allow-other-machine"
+        f"{HERE_WORDS}; another CPU can have another winner: rerun the benchmark here, or pass --allow-other-machine"
     )
     choice = choose(allow_other_machine=True, root=root)
     assert choice.model.name == "fp32" and "measured on Other CPU 1 (avx2), not this machine" in choice.reason
@@ -328,6 +347,38 @@ def test_metrics_from_another_machine_are_refused_unless_allowed(tmp_path):
     write_run(tmp_path, {"fp32": fig(900, 3.4, 1)}, machine=(MACHINE[0], "avx2"))
     with pytest.raises(PipelineError, match="measured on Test CPU 9000 \\(avx2\\), but this machine is"):
         choose(root=root)
+    # the same name and flags, another model of CPU (a VM names Zen 3 and Zen 4 alike): refused too
+    zen3 = {**MACHINE[2], "family": "25", "model": "1"}
+    write_run(tmp_path, {"fp32": fig(900, 3.4, 1)}, machine=(*MACHINE[:2], zen3))
+    with pytest.raises(
+        PipelineError, match="TestVendor family 25 model 1 stepping 1; avx2 avx512f avx512_vnni\\), but"
+    ):
+        choose(root=root)
+    # the same in every field: chosen; and metrics that predate the record compare name and flags
+    for machine in (MACHINE, MACHINE[:2]):
+        write_run(tmp_path, {"fp32": fig(900, 3.4, 1)}, machine=machine)
+        assert "not this machine" not in choose(root=root).reason
+
+
+def test_full_range_int8_is_refused_on_a_cpu_without_vnni_unless_allowed(tmp_path, monkeypatch):
+    """An int8 model built with all 8 bits of its weights (on a VNNI CPU), chosen on a CPU whose
+    sums saturate with them (ModelDir.weight_range_warning, tests/test_weight_range.py)."""
+    monkeypatch.setattr(model_dir_module, "int8_weights_need_headroom", lambda: True)
+    for fix, refused in (("first layer", True), ("every layer", False)):
+        trained = {"fp32": fig(900, 3.4, 1), "openvino_int8": fig(1700, 1.0, 1)}
+        root = write_run(tmp_path, trained, recipes={"openvino_int8": {"overflow_fix": fix}})
+        if refused:
+            with pytest.raises(PipelineError) as err:
+                choose(root=root)
+            assert str(err.value) == (
+                f"{root / 'models_save/openvino/int8'}: openvino_int8's int8 weights use all 8 bits, as built on a "
+                "CPU with VNNI; this CPU has none, so their sums can saturate: rebuild it here with "
+                "`dvc repro -f -s quantize`, or pass --allow-full-range-int8"
+            )
+            allowed = choose(root=root, allow_full_range_int8=True)
+            assert allowed.model.name == "openvino_int8" and "(--allow-full-range-int8)" in allowed.reason
+        else:
+            assert choose(root=root).model.name == "openvino_int8"
 
 
 @pytest.mark.parametrize("name", ["benchmark.json", "evaluate.json"])

@@ -79,3 +79,24 @@ def test_a_corrupt_recipe_is_named(tmp_path, cpu):
 
     with pytest.raises(PipelineError, match="onnx_recipe.json"):
         ModelDir(d, "onnxruntime", "int8").weight_range_warning()
+
+
+def test_evaluate_names_each_full_range_model_once(tmp_path, cpu):
+    """What the evaluate stage prints before it evaluates (model_dir.weight_range_warnings)."""
+    from bert_int8.model_dir import weight_range_warnings
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    models = {
+        "onnx_int8": int8_dir(tmp_path / "a", *FULL_RANGE[0]),
+        "openvino_int8": int8_dir(tmp_path / "a", *SEVEN_BITS[1]),
+        "student_openvino_int8": int8_dir(tmp_path / "b", *FULL_RANGE[1]),
+    }
+    cpu(AVX2)
+    said = weight_range_warnings(models)
+    assert [line.split(": ")[1] for line in said] == [
+        str(models["onnx_int8"].path),
+        str(models["student_openvino_int8"].path),
+    ]
+    cpu(VNNI)
+    assert weight_range_warnings(models) == []
