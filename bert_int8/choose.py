@@ -7,9 +7,12 @@ From `metrics/` (relative to the repository root, where the pipeline writes them
   `evaluate.json` `max_f1_loss`, evaluate.max_f1_loss, unless the caller gives one; it is not
   quantize.max_f1_drop, the dev budget of an int8 model against its own FP32). The teacher's
   FP32 is the reference and always a candidate;
-- by throughput (the default, for a service that batches across requests): the best batch
-  throughput among the models whose answers do not depend on their batch-mates (dynamic int8
-  scales activations per batch, so it is left out); by latency: the best batch-1 p50 among all;
+- by throughput (the default, for a service that batches across requests): the best rate on
+  the real test titles batched by length (`real_titles.<model>.dynamic_titles_per_s`) among the
+  models whose answers do not depend on their batch-mates (dynamic int8 scales activations per
+  batch, so it is left out); by latency: the best p50 of one real title per call, tokenizing
+  included (`real_titles.<model>.title_latency_ms_p50`), among all. Titles of every length,
+  not the fixed-shape figures: a runtime that pays for each new input shape pays it here too;
 - the winner follows the benchmark's 95% intervals (`ranking.call`): a tie goes to the smaller
   artifact (`file_bytes`), then to the better point figure, among the tied models close to the
   fastest: each one's median inside the other's interval. Intervals overlap when one slow
@@ -38,8 +41,15 @@ from .errors import PipelineError
 from .model_dir import ModelDir
 
 FILES = ("benchmark.json", "evaluate.json")
-# --prefer: (figure, lower is better)
-PREFER = {"throughput": ("throughput_seq_per_s", False), "latency": ("latency_ms_p50", True)}
+# --prefer: (figure of benchmark.json's real_titles, lower is better). The workload a service
+# meets: titles of every length, not one fixed shape; batched by length when requests share a
+# pass, one per call when they come one at a time.
+PREFER = {"throughput": ("dynamic_titles_per_s", False), "latency": ("title_latency_ms_p50", True)}
+# figure -> (its unit, how it was measured), for the reason
+FIGURES = {
+    "dynamic_titles_per_s": ("real titles/s", "on the test titles batched by length"),
+    "title_latency_ms_p50": ("ms p50", "per test title, one per call"),
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     bench_file, eval_file = (metrics / f for f in FILES)
     bench, evaluation = (read_metrics(f) for f in (bench_file, eval_file))
     trained = _section(bench, bench_file, "trained")
+    real = _section(bench, bench_file, "real_titles")
     artifacts = _section(bench, bench_file, "artifacts")
     measured = (
         _section(bench, bench_file, "setup", "cpu"),
@@ -112,8 +123,13 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
         max_f1_loss, where = _section(evaluation, eval_file, "max_f1_loss"), f"{eval_file}: max_f1_loss"
     if isinstance(max_f1_loss, bool) or not isinstance(max_f1_loss, (int, float)) or not 0 <= max_f1_loss <= 1:
         raise PipelineError(f"{where}: {max_f1_loss!r}; a fraction of macro-F1 between 0 and 1")
-    if not isinstance(trained, dict) or not isinstance(artifacts, dict):
-        raise PipelineError(f"{bench_file}: trained and artifacts are not maps of model names")
+    if not all(isinstance(d, dict) for d in (trained, real, artifacts)):
+        raise PipelineError(f"{bench_file}: trained, real_titles and artifacts are not maps of model names")
+    # each model's real-title figures, with its size from the fixed-shape table (the tie-break)
+    table = {
+        n: {**(real.get(n) or {}), "file_bytes": figures.get("file_bytes") if isinstance(figures, dict) else None}
+        for n, figures in trained.items()
+    }
 
     here = this_machine()
     # metrics written before the vendor, family, model and stepping were recorded: name and ISA
@@ -126,25 +142,25 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
 
     key, lowest = PREFER[prefer]
     candidates, skipped = [], {}
-    for name in sorted(trained):
-        why = _left_out(name, trained[name], key, prefer, max_f1_loss, evaluation)
+    for name in sorted(table):
+        why = _left_out(name, table[name], key, prefer, max_f1_loss, evaluation)
         if why:
             skipped[name] = why
         else:
             candidates.append(name)
-    winner, tied = ranking.call(trained, candidates, key, lowest)
+    winner, tied = ranking.call(table, candidates, key, lowest)
     if not tied:
         reasons = "; ".join(f"{n}: {why}" for n, why in skipped.items()) or "no models timed"
         raise PipelineError(f"{bench_file}: no model to choose by {prefer} ({reasons})")
     # tied is best first; the fastest is close to itself even if its median sat outside its interval
-    close = tied[:1] + [n for n in tied[1:] if _close(trained[tied[0]], trained[n], key)]
+    close = tied[:1] + [n for n in tied[1:] if _close(table[tied[0]], table[n], key)]
     if winner:
         chosen = winner
     else:  # the smaller artifact, then the better point figure
-        chosen = min(close, key=lambda n: (trained[n].get("file_bytes", float("inf")), close.index(n)))
-    candidates.sort(key=lambda n: trained[n][key] * (1 if lowest else -1))
+        chosen = min(close, key=lambda n: (table[n].get("file_bytes") or float("inf"), close.index(n)))
+    candidates.sort(key=lambda n: table[n][key] * (1 if lowest else -1))
 
-    reason = _reason(chosen, tied, close, len(candidates), trained, key, bench["setup"].get("batch_size"))
+    reason = _reason(chosen, tied, close, len(candidates), table, key)
     versus = evaluation.get(f"{chosen}_vs_{roles.fp32_name(roles.TEACHER)}")
     if isinstance(versus, dict) and "loses_at_most" in versus:
         reason += (
@@ -197,14 +213,14 @@ def _close(a, b, key):
 
 
 def _number(key, value, extra_digits=0):
-    """A figure as the reason prints it: seq/s to the unit, ms to 2 decimals (plus extra_digits)."""
-    digits = (0 if key.startswith("throughput") else 2) + extra_digits
+    """A figure as the reason prints it: a rate to the unit, ms to 2 decimals (plus extra_digits)."""
+    digits = (0 if key.endswith("_per_s") else 2) + extra_digits
     return f"{value:,.{digits}f}"
 
 
 def _figure(figures, key):
     value, lo, hi = figures[key], figures.get(f"{key}_lo"), figures.get(f"{key}_hi")
-    unit = " seq/s" if key.startswith("throughput") else " ms p50"
+    unit = " " + FIGURES[key][0]
     interval = f" [{_number(key, lo)}, {_number(key, hi)}]" if lo is not None and hi is not None else ""
     return _number(key, value) + unit + interval
 
@@ -220,11 +236,8 @@ def _apart(trained, fastest, name, key):
     return f"{inner}'s median {median} is outside {outer}'s interval [{lo}, {hi}]"
 
 
-def _reason(chosen, tied, close, n_candidates, trained, key, batch_size):
-    at = f"at batch {batch_size}" if key.startswith("throughput") and batch_size else "at batch 1"
-    if key.startswith("throughput") and not batch_size:
-        at = "batched"
-    reason = f"{chosen}: {_figure(trained[chosen], key)} {at}"
+def _reason(chosen, tied, close, n_candidates, trained, key):
+    reason = f"{chosen}: {_figure(trained[chosen], key)} {FIGURES[key][1]}"
     if trained[chosen].get("disturbed"):
         reason += " (timed while other processes took CPU)"
     others = [n for n in tied if n != chosen]

@@ -318,6 +318,8 @@ CALL_ORDER = (
     "baseline_batch_64",
     "real_titles",
     "int8_real_titles",
+    "real_titles_batch_1",
+    "int8_real_titles_batch_1",
 )
 
 

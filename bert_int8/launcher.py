@@ -251,7 +251,7 @@ def _worker(spec_file, out_file):
     from .model_dir import ModelDir
     from .params import BenchmarkParams
     from .sizes import weight_bytes
-    from .timing import fixed_shape_passes, title_passes
+    from .timing import fixed_shape_passes, title_latency_passes, title_passes
 
     spec = json.loads(Path(spec_file).read_text(encoding="utf-8"))
     params = BenchmarkParams(**spec["params"])
@@ -265,8 +265,14 @@ def _worker(spec_file, out_file):
         from .tokenizer import load_tokenizer
 
         titles = Path(spec["titles_file"]).read_text(encoding="utf-8").split("\n")
-        title, cold = title_passes(model, load_tokenizer(spec["tokenizer_dir"]), titles, params, spec["passes"])
+        tokenizer = load_tokenizer(spec["tokenizer_dir"])
+        title, cold = title_passes(model, tokenizer, titles, params, spec["passes"])
         passes.update(title)
+        extra.update(cold)
+        one, cold = title_latency_passes(
+            model, tokenizer, titles[: params.title_latency_samples], params, spec["passes"]
+        )
+        passes.update(one)
         extra.update(cold)
     if hasattr(model, "state_dict"):  # a torch module; a runtime session's weights are its files
         extra["weight_bytes"] = weight_bytes(model)

@@ -298,6 +298,11 @@ class BenchmarkParams(Section):
         "then runs its share of the repeats (process-to-process variation exceeds pass-to-pass)",
     )
     title_samples: int = Field(1000, ge=1, description="Test titles timed with dynamic padding vs padded to seq_len")
+    title_latency_samples: int = Field(
+        200,
+        ge=1,
+        description="The first of those titles, timed one per call (batch-1 latency on real titles, tokenizing included)",
+    )
     reference_shape: bool = Field(
         True,
         description="Also time a reference shape (random weights): bert-base-chinese, or model.finetuned / "

@@ -217,3 +217,34 @@ def title_passes(model, tokenizer, texts, params, passes=None):
         for key, value in timed.items():
             out.setdefault(key, []).append(value)
     return out, cold
+
+
+def _one_title_calls(model, tokenizer, texts):
+    """Each title's call alone, in order, tokenizing included (ms)."""
+    max_length = tokenizer.model_max_length
+    ms = []
+    for text in texts:
+        start = time.perf_counter()
+        model(**tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt"))
+        ms.append((time.perf_counter() - start) * 1000)
+    return ms
+
+
+@torch.inference_mode()
+def title_latency_passes(model, tokenizer, texts, params, passes=None):
+    """Batch-1 latency on real titles, as a service meets them one request at a time: one title
+    per call, in their order, tokenizing included; per pass the p50 and p95 of its calls (ms),
+    `passes` of them (default `repeats`). Before them: a cold pass, each length's first call at
+    batch 1 among them (the fixed-shape figures warmed one length only), its mean and its worst
+    call its own figures; then untimed passes until the warm-up has lasted `min_pass_seconds`."""
+    cold_ms = _one_title_calls(model, tokenizer, texts)
+    cold = {"cold_title_latency_ms_mean": float(np.mean(cold_ms)), "cold_title_latency_ms_max": max(cold_ms)}
+    warm_up = sum(cold_ms) / 1000
+    while warm_up < params.min_pass_seconds:
+        warm_up += sum(_one_title_calls(model, tokenizer, texts)) / 1000
+    out = {"title_latency_ms_p50": [], "title_latency_ms_p95": []}
+    for _ in range(passes or params.repeats):
+        ms = _one_title_calls(model, tokenizer, texts)
+        out["title_latency_ms_p50"].append(float(np.percentile(ms, 50)))
+        out["title_latency_ms_p95"].append(float(np.percentile(ms, 95)))
+    return out, cold

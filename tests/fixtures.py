@@ -136,6 +136,7 @@ MICRO_PARAMS = {
         "repeats": 6,
         "processes": 1,  # several per model: tests/test_launcher.py
         "title_samples": 50,
+        "title_latency_samples": 20,
         "reference_shape": False,
         # never retimed: on a CI machine shared with other jobs a retime only doubles the time;
         # retiming and marking are tested in test_disturbance and test_service

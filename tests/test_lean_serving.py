@@ -168,7 +168,18 @@ def write_metrics(root, figures):
     artifacts = {n: {"path": paths[n], "sha256": model_sha256(ModelDir.open(root / paths[n]))} for n in figures}
     metrics = root / "metrics"
     metrics.mkdir(exist_ok=True)
-    bench = {"setup": {"cpu": env["cpu"], "isa": env["isa"], "batch_size": 64}, "trained": figures}
+    # the real-title figures auto ranks on: here the fixed-shape ones renamed
+    real = {
+        n: {
+            k.replace("throughput_seq_per_s", "dynamic_titles_per_s").replace(
+                "latency_ms_p50", "title_latency_ms_p50"
+            ): v
+            for k, v in f.items()
+        }
+        for n, f in figures.items()
+    }
+    setup = {"cpu": env["cpu"], "isa": env["isa"], "cpu_id": env["cpu_id"], "batch_size": 64}
+    bench = {"setup": setup, "trained": figures, "real_titles": real}
     (metrics / "benchmark.json").write_text(json.dumps({**bench, "artifacts": artifacts}))
     (metrics / "evaluate.json").write_text(
         json.dumps({"max_f1_loss": 0.01, **{f"{n}_vs_fp32": {"loses_at_most": 0.002} for n in figures}})
@@ -205,7 +216,8 @@ def test_auto_serves_and_predicts_the_measured_winner_lean(built, lean_env):
     assert chosen["by"] == "throughput" and chosen["candidates"] == ["openvino_int8"]
     assert "torch is not installed" in chosen["skipped"]["fp32"]  # a PyTorch model cannot run here
     assert chosen["reason"] == (
-        "openvino_int8: 1,700 seq/s [1,666, 1,734] at batch 64, the only candidate; loses at most 0.20 point of "
+        "openvino_int8: 1,700 real titles/s [1,666, 1,734] on the test titles batched by length, the only candidate; "
+        "loses at most 0.20 point of "
         "test macro-F1 against the teacher's FP32 at 95% (max_f1_loss 1 point)"
     )
     assert "batch-mates" in chosen["skipped"]["onnx_int8"]

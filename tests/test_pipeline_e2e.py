@@ -137,6 +137,12 @@ def test_full_pipeline(reproduced, repo):
         head["real_titles_titles_per_s_lo"] <= head["real_titles_titles_per_s"] <= head["real_titles_titles_per_s_hi"]
     )
     assert metrics["benchmark"]["classical"]["dynamic_titles_per_s"] > 0
+    # one real title per call: p50 and p95 with their intervals, the cold pass apart
+    for name, r in real.items():
+        for key in ("title_latency_ms_p50", "title_latency_ms_p95"):
+            assert 0 < r[f"{key}_lo"] <= r[key] <= r[f"{key}_hi"], (name, key)
+        assert r["title_latency_ms_p50"] <= r["title_latency_ms_p95"] and r["cold_title_latency_ms_max"] > 0
+    assert head["real_titles_batch_1_teacher"] == min(teacher, key=lambda n: real[n]["title_latency_ms_p50"])
     # the case made for post-training int8 to lose: both builds of the student, judged on test
     case = metrics["qat_case"]
     assert case["calibration_items"] == 1 and case["test_examples"] == ev["test_examples"]

@@ -24,6 +24,7 @@ from bert_int8.timing import (
     median_interval,
     quantile_interval,
     ratio_interval,
+    title_latency_passes,
     title_passes,
 )
 from bert_int8.tokenizer import train_wordpiece
@@ -354,3 +355,37 @@ def test_freeze_heap_collects_then_keeps_what_lives_out_of_later_collections():
     finally:
         gc.unfreeze()
     assert any(o is live for o in gc.get_objects())
+
+
+class ClockedOneTitleModel(FakeClock, TitleRecorder):
+    """TitleRecorder on a fake clock whose call costs 2**-12 s per token, plus 2**-6 s the first
+    time it meets a length (a runtime that compiles each new input shape)."""
+
+    def __call__(self, input_ids, **kw):
+        length = input_ids.shape[1]
+        self.now += length * 2**-12 + (2**-6 if (1, length) not in self.shapes else 0)
+        return super().__call__(input_ids, **kw)
+
+
+def test_real_titles_one_per_call_in_order_and_the_cold_pass_apart(monkeypatch):
+    texts = [t for t, _ in make_titles(3, 5)]
+    tok = train_wordpiece(texts, 120, 1, False, 16)
+    lengths = [len(ids) for ids in tok(texts, truncation=True)["input_ids"]]
+    model = ClockedOneTitleModel()
+    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    params = PARAMS.model_copy(update={"min_pass_seconds": 0.0})
+    passes, cold = title_latency_passes(model, tok, texts, params, passes=2)
+    # one title per call, in their order: the cold pass, then each timed pass (no floor: no warm-up)
+    assert model.shapes == [(1, n) for n in lengths] * 3
+    warm_ms = [n * 2**-12 * 1000 for n in lengths]
+    assert passes["title_latency_ms_p50"] == [np.percentile(warm_ms, 50)] * 2
+    assert passes["title_latency_ms_p95"] == [np.percentile(warm_ms, 95)] * 2
+    first_seen = {lengths.index(n) for n in set(lengths)}
+    cold_ms = [ms + (2**-6 * 1000 if i in first_seen else 0) for i, ms in enumerate(warm_ms)]
+    assert cold == {"cold_title_latency_ms_mean": np.mean(cold_ms), "cold_title_latency_ms_max": max(cold_ms)}
+    # with a floor, untimed passes until the warm-up (the cold pass included) has lasted it
+    model = ClockedOneTitleModel()
+    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    floor = sum(cold_ms) / 1000 + sum(warm_ms) / 1000 + 1e-9  # the cold pass and one warm one fall short
+    title_latency_passes(model, tok, texts, params.model_copy(update={"min_pass_seconds": floor}), passes=1)
+    assert len(model.shapes) == len(texts) * (1 + 2 + 1)
