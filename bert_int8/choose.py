@@ -113,10 +113,13 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     trained = _section(bench, bench_file, "trained")
     real = _section(bench, bench_file, "real_titles")
     artifacts = _section(bench, bench_file, "artifacts")
+    cpu_id = bench["setup"].get("cpu_id") or {}  # {} in metrics from before it was recorded
+    if not isinstance(cpu_id, dict):
+        raise PipelineError(f"{bench_file}: setup.cpu_id is not a map of vendor, family, model and stepping")
     measured = (
         _section(bench, bench_file, "setup", "cpu"),
         _section(bench, bench_file, "setup", "isa"),
-        machine.cpu_id_words(bench["setup"].get("cpu_id") or {}),
+        machine.cpu_id_words(cpu_id),
     )
     where = "--max-f1-loss"
     if max_f1_loss is None:
@@ -141,6 +144,8 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
         )
 
     key, lowest = PREFER[prefer]
+    if not any(isinstance(r, dict) and key in r for r in real.values()):
+        raise PipelineError(f"{bench_file}: no real_titles.<model>.{key}; rerun the benchmark (dvc repro)")
     candidates, skipped = [], {}
     for name in sorted(table):
         why = _left_out(name, table[name], key, prefer, max_f1_loss, evaluation)
@@ -157,7 +162,8 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     if winner:
         chosen = winner
     else:  # the smaller artifact, then the better point figure
-        chosen = min(close, key=lambda n: (table[n].get("file_bytes") or float("inf"), close.index(n)))
+        size = {n: table[n]["file_bytes"] for n in close}
+        chosen = min(close, key=lambda n: (float("inf") if size[n] is None else size[n], close.index(n)))
     candidates.sort(key=lambda n: table[n][key] * (1 if lowest else -1))
 
     reason = _reason(chosen, tied, close, len(candidates), table, key)

@@ -35,7 +35,13 @@ TITLES = (
 )
 COLD_DIGITS = {"cold_latency_ms": 3, "cold_batch_ms": 3, "cold_titles_per_s": 1}
 # the real titles' cold figures, reported in real_titles beside the warm ones
-TITLE_COLD_DIGITS = {"cold_titles_per_s": 1, "cold_title_latency_ms_mean": 3, "cold_title_latency_ms_max": 3}
+TITLE_COLD_DIGITS = {
+    "cold_titles_per_s": 1,
+    "cold_title_latency_ms_mean": 3,
+    "cold_title_latency_ms_max": 3,
+    "cold_new_length_ms_mean": 3,
+    "cold_new_lengths": 0,
+}
 # ratio name -> the figure it divides; lower latency and higher throughput are better
 RATIOS = {"latency_p50": "latency_ms_p50", "throughput": "throughput_seq_per_s"}
 
@@ -81,7 +87,7 @@ def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
         row.update(summarize({k: p[k] for k in FIXED}, DIGITS))
         row.update(p95(p["latency_ms_calls"]))
         cold_digits = {**COLD_DIGITS, **TITLE_COLD_DIGITS}
-        row.update({k: round(v, cold_digits[k]) for k, v in extra.items() if k in cold_digits})
+        row.update({k: round(v, cold_digits[k] or None) for k, v in extra.items() if k in cold_digits})
         row["disturbed"] = disturbed
         rows[name] = row
         artifacts[name] = {"path": str(model_dir.path), "sha256": model_sha256(model_dir)}

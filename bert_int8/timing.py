@@ -220,14 +220,17 @@ def title_passes(model, tokenizer, texts, params, passes=None):
 
 
 def _one_title_calls(model, tokenizer, texts):
-    """Each title's call alone, in order, tokenizing included (ms)."""
+    """Each title's call alone, in order, tokenizing and reading the logits out included, as
+    predict_logits does for a batch: (ms per call, tokens per title)."""
     max_length = tokenizer.model_max_length
-    ms = []
+    ms, lengths = [], []
     for text in texts:
         start = time.perf_counter()
-        model(**tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt"))
+        batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
+        model(**batch).logits.float().numpy()
         ms.append((time.perf_counter() - start) * 1000)
-    return ms
+        lengths.append(batch["input_ids"].shape[1])
+    return ms, lengths
 
 
 @torch.inference_mode()
@@ -235,16 +238,24 @@ def title_latency_passes(model, tokenizer, texts, params, passes=None):
     """Batch-1 latency on real titles, as a service meets them one request at a time: one title
     per call, in their order, tokenizing included; per pass the p50 and p95 of its calls (ms),
     `passes` of them (default `repeats`). Before them: a cold pass, each length's first call at
-    batch 1 among them (the fixed-shape figures warmed one length only), its mean and its worst
-    call its own figures; then untimed passes until the warm-up has lasted `min_pass_seconds`."""
-    cold_ms = _one_title_calls(model, tokenizer, texts)
-    cold = {"cold_title_latency_ms_mean": float(np.mean(cold_ms)), "cold_title_latency_ms_max": max(cold_ms)}
+    batch 1 among them (the fixed-shape figures warmed one length only); its own figures are its
+    mean call, its worst call, and the mean of each length's first call (the cost of an unseen
+    length), with how many lengths there were. Then untimed passes until the warm-up has lasted
+    `min_pass_seconds`."""
+    cold_ms, lengths = _one_title_calls(model, tokenizer, texts)
+    first = [ms for i, ms in enumerate(cold_ms) if lengths[i] not in lengths[:i]]
+    cold = {
+        "cold_title_latency_ms_mean": float(np.mean(cold_ms)),
+        "cold_title_latency_ms_max": max(cold_ms),
+        "cold_new_length_ms_mean": float(np.mean(first)),
+        "cold_new_lengths": len(first),
+    }
     warm_up = sum(cold_ms) / 1000
     while warm_up < params.min_pass_seconds:
-        warm_up += sum(_one_title_calls(model, tokenizer, texts)) / 1000
+        warm_up += sum(_one_title_calls(model, tokenizer, texts)[0]) / 1000
     out = {"title_latency_ms_p50": [], "title_latency_ms_p95": []}
     for _ in range(passes or params.repeats):
-        ms = _one_title_calls(model, tokenizer, texts)
+        ms, _ = _one_title_calls(model, tokenizer, texts)
         out["title_latency_ms_p50"].append(float(np.percentile(ms, 50)))
         out["title_latency_ms_p95"].append(float(np.percentile(ms, 95)))
     return out, cold

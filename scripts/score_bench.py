@@ -290,8 +290,10 @@ def _local_threads(workers):
 
 
 def _cpu_id(m):
-    i = m.get("cpu_id")
-    return f"{i['vendor']} family {i['family']} model {i['model']} stepping {i['stepping']}; " if i else ""
+    from bert_int8.machine import cpu_id_words
+
+    words = cpu_id_words(m.get("cpu_id") or {})
+    return f"{words}; " if words else ""
 
 
 def write_docs(result):

@@ -105,7 +105,10 @@ def main():
             sys.exit(f"{name}: its params differ from params.yaml beyond train.seed (and data.raw_dir)")
         if prepared != data:
             sys.exit(f"{name}: trained on other prepared data (dvc.lock data/prepared {prepared}, here {data})")
-        differs = [k for k in ("cpu", "isa", "torch", "transformers") if ev["environment"][k] != machine[k]]
+        # cpu_id: .get, for experiments whose records predate it
+        differs = [
+            k for k in ("cpu", "isa", "cpu_id", "torch", "transformers") if ev["environment"].get(k) != machine.get(k)
+        ]
         if differs:
             sys.exit(f"{name}: another {', '.join(differs)} than this run's ({ev['environment']})")
         if seed in runs:
@@ -117,7 +120,7 @@ def main():
         "seeds": {str(s): runs[s] for s in sorted(runs)},
         "spread": spread(runs),
         "cross_machine": CROSS_MACHINE,
-        "environment": {k: machine[k] for k in ("cpu", "isa", "logical_cpus", "torch", "transformers")},
+        "environment": {k: machine.get(k) for k in ("cpu", "cpu_id", "isa", "logical_cpus", "torch", "transformers")},
     }
     write_json(OUT, report)
     print(json.dumps(report["spread"], indent=2))

@@ -49,10 +49,11 @@ def fig(tp, lat, size, spread=0.02):
     }
 
 
-def write_run(root, trained, losses=None, max_f1_loss=0.01, machine=MACHINE, recipes=None):
+def write_run(root, trained, losses=None, max_f1_loss=0.01, machine=MACHINE, recipes=None, real=None):
     """metrics/ and models_save/ as a run of the pipeline leaves them; returns root. `losses`:
     each model's loses_at_most against the teacher's FP32 on test (0 where not given);
-    `recipes`: the recipe file's JSON, by model name."""
+    `recipes`: the recipe file's JSON, by model name; `real`: the real_titles section (default:
+    each model's fixed-shape throughput and batch-1 p50 as its real-title figures)."""
     for name in trained:
         path, files = LAYOUT[name]
         d = root / path
@@ -66,12 +67,16 @@ def write_run(root, trained, losses=None, max_f1_loss=0.01, machine=MACHINE, rec
     artifacts = {n: {"path": LAYOUT[n][0], "sha256": _digest(_dir(root, n))} for n in trained}
     # fig's throughput and batch-1 p50 as the real-title figures auto ranks on
     as_real = {"throughput_seq_per_s": "dynamic_titles_per_s", "latency_ms_p50": "title_latency_ms_p50"}
-    real = {
-        n: {k.replace(old, new): v for k, v in f.items() for old, new in as_real.items() if k.startswith(old)}
-        | {"disturbed": f.get("disturbed", False)}
-        for n, f in trained.items()
-        if isinstance(f, dict)
-    }
+    real = (
+        real
+        if real is not None
+        else {
+            n: {k.replace(old, new): v for k, v in f.items() for old, new in as_real.items() if k.startswith(old)}
+            | {"disturbed": f.get("disturbed", False)}
+            for n, f in trained.items()
+            if isinstance(f, dict)
+        }
+    )
     bench = {
         # a 2-tuple: metrics written before the CPU's vendor, family, model and stepping were recorded
         "setup": {
@@ -449,3 +454,60 @@ def test_the_help_speaks_of_every_backend_and_auto():
         for word in ("PyTorch", "ONNX Runtime", "OpenVINO", "models_save/onnx", "models_save/openvino", "auto"):
             assert word in text, (command, word)
         assert "torch intra-op threads" not in text
+
+
+def real_fig(rate, lat, spread=0.02):
+    """Real-title figures of one model: the batched rate and the p50 of one title per call."""
+    return {
+        "dynamic_titles_per_s": rate,
+        "dynamic_titles_per_s_lo": rate * (1 - spread),
+        "dynamic_titles_per_s_hi": rate * (1 + spread),
+        "title_latency_ms_p50": lat,
+        "title_latency_ms_p50_lo": lat * (1 - spread),
+        "title_latency_ms_p50_hi": lat * (1 + spread),
+        "disturbed": False,
+    }
+
+
+def test_auto_ranks_on_real_titles_not_on_the_fixed_shape(tmp_path):
+    """On the fixed shape openvino_int8 wins both ways; on real titles (every length, and one
+    title per call) openvino_fp32 and then onnx_int8 do: the real-title figures decide."""
+    trained = {
+        "openvino_int8": fig(1700, 1.0, 6_100_000),
+        "openvino_fp32": fig(800, 2.4, 23_200_000),
+        "onnx_int8": fig(1500, 1.5, 5_800_000),
+    }
+    real = {
+        "openvino_int8": real_fig(1000, 3.0),  # pays for each new input shape
+        "openvino_fp32": real_fig(2000, 2.0),
+        "onnx_int8": real_fig(2500, 1.2),  # fastest, but dynamic int8: not by throughput
+    }
+    root = write_run(tmp_path, trained, real=real)
+    by_rate = choose("throughput", root=root)
+    assert by_rate.model.name == "openvino_fp32"
+    assert by_rate.reason.startswith(
+        "openvino_fp32: 2,000 real titles/s [1,960, 2,040] on the test titles batched by length, ahead of"
+    )
+    by_latency = choose("latency", root=root)
+    assert by_latency.model.name == "onnx_int8"
+    assert by_latency.reason.startswith("onnx_int8: 1.20 ms p50 [1.18, 1.22] per test title, one per call, ahead of")
+    # a tie on real titles goes to the smaller file, whose size is the fixed-shape table's
+    real["openvino_int8"] = real_fig(1990, 3.0)
+    root = write_run(tmp_path, trained, real=real)
+    tie = choose("throughput", root=root)
+    assert tie.model.name == "openvino_int8" and "broken by size (5.8 MiB against 22.1)" in tie.reason
+
+
+def test_metrics_without_the_real_title_figures_are_refused_in_one_line(tmp_path):
+    root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1)}, real={"fp32": {"dynamic_titles_per_s": 900.0}})
+    with pytest.raises(PipelineError) as err:
+        choose("latency", root=root)
+    assert str(err.value) == (
+        f"{root / 'metrics/benchmark.json'}: no real_titles.<model>.title_latency_ms_p50; rerun the benchmark "
+        "(dvc repro)"
+    )
+    assert choose("throughput", root=root).model.name == "fp32"
+    bench = json.loads((root / "metrics/benchmark.json").read_text())
+    (root / "metrics/benchmark.json").write_text(json.dumps({**bench, "setup": {**bench["setup"], "cpu_id": "Zen 4"}}))
+    with pytest.raises(PipelineError, match="benchmark.json: setup.cpu_id is not a map of vendor, family, model"):
+        choose(root=root)
