@@ -35,15 +35,18 @@ LAYOUT = {
 }
 
 
+def _spread(figures, spread):
+    """Each figure with its +-spread interval (_lo, _hi), as the benchmark records them."""
+    out = {}
+    for key, value in figures.items():
+        out.update({key: value, f"{key}_lo": value * (1 - spread), f"{key}_hi": value * (1 + spread)})
+    return out
+
+
 def fig(tp, lat, size, spread=0.02):
     """Figures of one model: throughput and batch-1 p50 with +-spread intervals, artifact bytes."""
     return {
-        "throughput_seq_per_s": tp,
-        "throughput_seq_per_s_lo": tp * (1 - spread),
-        "throughput_seq_per_s_hi": tp * (1 + spread),
-        "latency_ms_p50": lat,
-        "latency_ms_p50_lo": lat * (1 - spread),
-        "latency_ms_p50_hi": lat * (1 + spread),
+        **_spread({"throughput_seq_per_s": tp, "latency_ms_p50": lat}, spread),
         "file_bytes": size,
         "disturbed": False,
     }
@@ -458,15 +461,7 @@ def test_the_help_speaks_of_every_backend_and_auto():
 
 def real_fig(rate, lat, spread=0.02):
     """Real-title figures of one model: the batched rate and the p50 of one title per call."""
-    return {
-        "dynamic_titles_per_s": rate,
-        "dynamic_titles_per_s_lo": rate * (1 - spread),
-        "dynamic_titles_per_s_hi": rate * (1 + spread),
-        "title_latency_ms_p50": lat,
-        "title_latency_ms_p50_lo": lat * (1 - spread),
-        "title_latency_ms_p50_hi": lat * (1 + spread),
-        "disturbed": False,
-    }
+    return {**_spread({"dynamic_titles_per_s": rate, "title_latency_ms_p50": lat}, spread), "disturbed": False}
 
 
 def test_auto_ranks_on_real_titles_not_on_the_fixed_shape(tmp_path):
