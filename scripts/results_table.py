@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bert_int8 import roles
 from bert_int8.backends import BACKENDS, libraries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,10 +289,15 @@ def speed_claims(bench):
     return out
 
 
+def own_fp32(name):
+    """The FP32 model a model is compared with: its role's (the student's for a student model)."""
+    return roles.fp32_name(roles.split(name)[0])
+
+
 def accuracy_claims(ev, setup, bench, data):
     out = []
     for n in NAMES:  # each int8 model against its own FP32: what int8 cost (the student's: on top of distilling)
-        own = "student_fp32" if n.startswith("student_") else "fp32"
+        own = own_fp32(n)
         vs = ev.get(f"{n}_vs_{own}")
         if vs and n.endswith("int8"):
             out.append(
@@ -308,7 +314,7 @@ def accuracy_claims(ev, setup, bench, data):
             "- **BF16:** "
             + ", ".join(
                 f"{NAMES[n]} agrees with {NAMES[own]} on {ev[f'{n}_vs_{own}']['prediction_agreement']:.2%} of test titles"
-                for n, own in ((n, "student_fp32" if n.startswith("student_") else "fp32") for n in bf16)
+                for n, own in ((n, own_fp32(n)) for n in bf16)
             )
             + "."
         )
@@ -435,11 +441,7 @@ def qat_claim(case, ev, quantized):
     training won back of it, and whether this run's quantize stages needed it."""
     post, qat = case["post_training"], case["qat"]
     int8 = [n for n in NAMES if n.endswith("int8") and n in ev]
-    losers = [
-        n
-        for n in int8
-        if ev[f"{n}_vs_{'student_fp32' if n.startswith('student_') else 'fp32'}"]["verdict"] == "significant loss"
-    ]
+    losers = [n for n in int8 if ev[f"{n}_vs_{own_fp32(n)}"]["verdict"] == "significant loss"]
     trained = sorted(
         NAMES[f"{role}{BACKENDS[backend].prefix}int8"]
         for role, q in quantized.items()
