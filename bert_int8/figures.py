@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import PipelineError
 from .ranking import named
 
 
@@ -45,10 +46,24 @@ def _save(fig, path):
     return path
 
 
+def _rows(path, delimiter=","):
+    """The rows of a CSV or TSV file with a header; one line naming the file if it is missing
+    or unreadable (the stage's promise)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return list(csv.DictReader(f, delimiter=delimiter))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found (run the stage that writes it: dvc repro)") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise PipelineError(f"{path}: cannot read it ({err})") from None
+
+
 def _tsv(path, column):
-    with open(path, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    return [int(r["step"]) for r in rows], [float(r[column]) for r in rows]
+    rows = _rows(path, "\t")
+    try:
+        return [int(r["step"]) for r in rows], [float(r[column]) for r in rows]
+    except (KeyError, TypeError, ValueError) as err:
+        raise PipelineError(f"{path}: no numeric step and {column} columns ({err!r})") from None
 
 
 def training(loss_tsv, accuracy_tsv, out):
@@ -278,9 +293,13 @@ def frontier(evaluation, benchmark, out):
 def confusion_counts(csv_path, classes):
     index = {c: i for i, c in enumerate(classes)}
     m = np.zeros((len(classes), len(classes)), dtype=int)
-    with open(csv_path, encoding="utf-8") as f:
-        for row in csv.DictReader(f):
+    for n, row in enumerate(_rows(csv_path), start=2):
+        try:
             m[index[row["actual"]], index[row["predicted"]]] += 1
+        except KeyError:
+            raise PipelineError(
+                f"{csv_path}: line {n}: no actual/predicted column, or a label not in {classes}"
+            ) from None
     return m
 
 

@@ -98,13 +98,13 @@ def request_model(max_texts, max_chars):
 
 def create_app(
     classifier,
-    max_texts=256,
-    max_chars=512,
+    max_texts=serving_limits.MAX_TEXTS,
+    max_chars=serving_limits.MAX_CHARS,
     top_k=3,
     max_batch=serving_limits.MAX_BATCH,
     max_wait_ms=serving_limits.MAX_WAIT_MS,
     max_queue=serving_limits.MAX_QUEUE,
-    timeout_s=10.0,
+    timeout_s=serving_limits.TIMEOUT_S,
     max_body_bytes=None,
     chosen=None,
 ):

@@ -9,6 +9,7 @@ import pytest
 from conftest import run_script
 from fixtures import CLASSES
 
+from bert_int8.errors import PipelineError
 from bert_int8.figures import (
     confusion_counts,
     fp32_f1_span,
@@ -286,3 +287,23 @@ def test_the_stage_on_a_corrupt_benchmark_json_says_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "metrics/benchmark.json" in lines[0], result.stderr
     assert not (tmp_path / "plots" / "images").exists()
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        (None, "not found"),
+        ("actual,predicted\na,a\na,c\n", "line 3"),  # c: no such label
+        ("actual\na\n", "line 2"),  # no predicted column
+        (b"actual,predicted\n\xff\xfe,a\n", "cannot read it"),
+    ],
+)
+def test_a_bad_confusion_file_is_one_line_naming_it(tmp_path, text, says):
+    path = tmp_path / "c.csv"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    elif text is not None:
+        path.write_text(text)
+    with pytest.raises(PipelineError) as err:
+        confusion_counts(path, ["a", "b"])
+    assert str(path) in str(err.value) and says in str(err.value) and "\n" not in str(err.value)
