@@ -41,6 +41,7 @@ def run(all_params, say=print):
             **environment(backends.libraries()),
             "interval": interval_note(params),
             "others_cpu_share": {"trained": trained.pop("others_cpu_share")},
+            "canary": {"trained": trained.pop("canary")},
         },
         "trained": trained["models"],
         "real_titles": trained["real_titles"],
@@ -119,6 +120,7 @@ def reference(all_params, titles, report, say):
     report["headline"]["reference_shape"] = result["headline"]
     report["headline"]["reference_shape_student"] = result["student"]
     report["setup"]["others_cpu_share"]["reference_shape"] = result["others_cpu_share"]
+    report["setup"]["canary"]["reference_shape"] = result["canary"]
     report["kernel"] = kernel
 
 

@@ -130,6 +130,7 @@ def cmd_serve(args):
     threads = workers.thread_share(args.threads, args.workers)
     clf = Classifier(model, threads=threads, batch_size=args.batch_size)
     _warn_weight_range(clf)
+    clf.warm_up()  # in each worker: after the fork, each process compiles its own shapes
     app = create_app(
         clf,
         max_texts=args.max_texts,
@@ -219,8 +220,8 @@ def build_parser():
     s = sub.add_parser("serve", parents=[common, prefer], help="serve POST /predict and GET /health over HTTP")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--max-texts", type=int, default=256, help="most titles per request")
-    s.add_argument("--max-chars", type=int, default=512, help="longest title accepted")
+    s.add_argument("--max-texts", type=int, default=serving_limits.MAX_TEXTS, help="most titles per request")
+    s.add_argument("--max-chars", type=int, default=serving_limits.MAX_CHARS, help="longest title accepted")
     s.add_argument(
         "--max-batch",
         type=int,
@@ -237,7 +238,9 @@ def build_parser():
     s.add_argument(
         "--max-queue", type=int, default=serving_limits.MAX_QUEUE, help="most titles waiting; beyond it, 503"
     )
-    s.add_argument("--timeout-s", type=float, default=10.0, help="a request not answered by then gets 504")
+    s.add_argument(
+        "--timeout-s", type=float, default=serving_limits.TIMEOUT_S, help="a request not answered by then gets 504"
+    )
     s.add_argument(
         "--max-body-bytes",
         type=int,

@@ -7,7 +7,10 @@ of passes (timing.ratio_interval), not from pass i against pass i: nothing ties 
 i-th pass to another's. Each set is every pass of that model's processes, pooled.
 """
 
+import copy
+
 from . import roles
+from .canary import UNCHECKED
 from .launcher import time_in_processes
 from .progress import progress
 from .ranking import call, label
@@ -23,6 +26,8 @@ DIGITS = {
     "dynamic_over_padded": 4,
     "title_latency_ms_p50": 3,
     "title_latency_ms_p95": 3,
+    "bucketed_title_latency_ms_p50": 3,
+    "unbucketed_title_latency_ms_p50": 3,
 }
 FIXED = ("latency_ms_p50", "throughput_seq_per_s")
 TITLES = (
@@ -33,6 +38,8 @@ TITLES = (
     "title_latency_ms_p50",  # one real title per call (timing.title_latency_passes)
     "title_latency_ms_p95",
 )
+# the one-title p50 the other way than the model is served (timing.title_latency_passes)
+BUCKET_TRIAL = ("bucketed_title_latency_ms_p50", "unbucketed_title_latency_ms_p50")
 COLD_DIGITS = {"cold_latency_ms": 3, "cold_batch_ms": 3, "cold_titles_per_s": 1}
 # the real titles' cold figures, reported in real_titles beside the warm ones
 TITLE_COLD_DIGITS = {
@@ -70,12 +77,13 @@ def _ratios(passes, rows, a, b):
 
 def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
     """({name: per-pass figures}, {name: row}, {name: others' worst CPU share}, {name: {path,
-    sha256}}): every model (name -> ModelDir) in `params.processes` fresh processes of its own,
-    round-robin over the models (bert_int8.launcher), its figures from all their passes."""
+    sha256}}, {name: its canary's counts}): every model (name -> ModelDir) in
+    `params.processes` fresh processes of its own, round-robin over the models
+    (bert_int8.launcher), its figures from all their passes."""
     from .digest import model_sha256
     from .sizes import file_bytes
 
-    passes, rows, shares, artifacts = {}, {}, {}, {}
+    passes, rows, shares, artifacts, canary = {}, {}, {}, {}, {}
     with progress(len(model_dirs) * params.processes, desc, "processes") as bar:
         timed = time_in_processes(model_dirs, params, vocab_size, titles, done=bar.update)
     for name, model_dir in model_dirs.items():
@@ -90,8 +98,9 @@ def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
         row.update({k: round(v, cold_digits[k] or None) for k, v in extra.items() if k in cold_digits})
         row["disturbed"] = disturbed
         rows[name] = row
+        canary[name] = {k.removeprefix("canary_"): v for k, v in extra.items() if k.startswith("canary_")}
         artifacts[name] = {"path": str(model_dir.path), "sha256": model_sha256(model_dir)}
-    return passes, rows, shares, artifacts
+    return passes, rows, shares, artifacts, canary
 
 
 def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
@@ -103,9 +112,30 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
     int8 against the point-fastest baseline and against PyTorch FP32, each beside its call
     (a name, or the tie it belongs to). real_titles (with `titles`: a titles file and its tokenizer directory): each
     model's real-title figures, with intervals. others_cpu_share: the worst share of the CPU
-    other processes took while each model was timed. artifacts: each model's path and digest."""
-    passes, report, shares, artifacts = time_models(model_dirs, vocab_size, params, titles, desc)
-    # the calls and the headline are the teacher's models'; the student's have their own section
+    other processes took while each model was timed. artifacts: each model's path and digest.
+    canary: per model, its canary's counts (passes checked, retimed, marked), and `without`:
+    the winners and headlines from the passes as first timed, what a run without the canary
+    would have reported (bert_int8.canary)."""
+    passes, report, shares, artifacts, canary = time_models(model_dirs, vocab_size, params, titles, desc)
+    # each figure as first timed (where the canary had a pass retimed, its first timing)
+    first = {
+        n: {k: p.get(UNCHECKED + k, v) for k, v in p.items() if not k.startswith(UNCHECKED)} for n, p in passes.items()
+    }
+    first_rows = {n: {**copy.deepcopy(report[n]), **summarize({k: first[n][k] for k in FIXED}, DIGITS)} for n in first}
+    out = _compare(passes, report, model_dirs, params, titles)
+    without = _compare(first, first_rows, model_dirs, params, titles)
+    out.update(
+        others_cpu_share=shares,
+        artifacts=artifacts,
+        canary={"models": canary, "without": {k: without[k] for k in ("winners", "headline", "student")}},
+    )
+    return out
+
+
+def _compare(passes, report, model_dirs, params, titles):
+    """{models, winners, headline, student, real_titles} of compare_models from the passes and
+    the rows of time_models (the rows gain their ratios; their real-title cold figures move to
+    real_titles)."""  # the calls and the headline are the teacher's models'; the student's have their own section
     names = [n for n in report if model_dirs[n].role == roles.TEACHER]
     fp32 = roles.fp32_name(roles.TEACHER)
     int8 = [n for n in names if model_dirs[n].precision == "int8"]
@@ -162,6 +192,7 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
     if titles:
         for name in report:
             real[name] = summarize({k: passes[name][k] for k in TITLES}, DIGITS)
+            real[name].update(bucket_trial(passes[name], model_dirs[name].length_buckets))
             real[name].update({k: report[name].pop(k) for k in TITLE_COLD_DIGITS if k in report[name]})
             real[name]["disturbed"] = report[name]["disturbed"]
         winners["real_titles"] = label(*call(real, names, "dynamic_titles_per_s", False))
@@ -175,8 +206,25 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
         "headline": headline,
         "student": student_headline(passes, report, real, names, students, batch) if students and names else {},
         "real_titles": real,
-        "others_cpu_share": shares,
-        "artifacts": artifacts,
+    }
+
+
+def bucket_trial(passes, lengths):
+    """What length buckets buy or cost one model on one real title per call: the buckets it is
+    served with (`lengths`, its directory's; None: none), its p50 the other way with its
+    interval, and `buckets_over_none`, its bucketed p50 over its unbucketed one with the 95%
+    interval of that ratio (below 1: buckets win). {} where the passes hold no other way (no
+    real titles timed)."""
+    (other,) = [k for k in BUCKET_TRIAL if k in passes] or [None]
+    if other is None:
+        return {}
+    assert other.startswith("unbucketed") == bool(lengths), "timed the other way than its directory says"
+    served = passes["title_latency_ms_p50"]
+    bucketed, unbucketed = (passes[other], served) if other.startswith("bucketed") else (served, passes[other])
+    return {
+        "length_buckets": list(lengths) if lengths else None,
+        **summarize({other: passes[other]}, DIGITS),
+        **ratio(bucketed, unbucketed, "buckets_over_none"),
     }
 
 

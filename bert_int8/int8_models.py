@@ -10,7 +10,7 @@ import fnmatch
 import random
 import shutil
 
-from . import atomic, backends, paths, roles
+from . import atomic, backends, buckets, paths, roles
 from .accuracy_budget import dev_uncertainty, fit_budget, macro_f1_of, predictions
 from .data import load_prepared
 from .errors import PipelineError
@@ -25,6 +25,21 @@ def _fresh(path):
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def ignored_params_warnings(params, chosen):
+    """One line for each quantize.* key set to what one of the `chosen` backends does not honour
+    (Backend.ignores), naming the key and the backend."""
+    out = []
+    for backend in chosen:
+        for key, neutral in backend.ignores.items():
+            value = getattr(params, key)
+            if value != neutral:
+                out.append(
+                    f"warning: quantize.{key}: {backend.label} does not honour {value!r}; its int8 model is "
+                    f"built as with {neutral!r}"
+                )
+    return out
 
 
 def build_int8_models(
@@ -46,12 +61,21 @@ def build_int8_models(
     base_f1 = macro_f1_of(fp32_preds, dev, classes) if budget is not None else None
     report = {"budget": {"dev_fp32_macro_f1": base_f1, "max_f1_drop": budget}, "recipes": {}}
     chosen = backends.chosen(params.backends)
+    lengths = buckets.lengths_for(params.length_buckets, tokenizer.model_max_length)
+
+    def model_dir(backend, path):
+        """`path` with the config and tokenizer, and the length buckets where the backend wants them."""
+        path = source.save_config(path)
+        if backend.length_buckets and lengths:
+            buckets.write(path, lengths)
+        return path
+
     try:
         with progress(len(chosen), "quantize", "backends") as bar:
             for backend in chosen:
                 fp32_dir = backend.model_path("fp32", root)
                 if backend.builds_fp32:
-                    backend.build_fp32(source, source.save_config(fp32_dir))
+                    backend.build_fp32(source, model_dir(backend, fp32_dir))
                 int8_dir = backend.model_path("int8", root)
                 # The last model scored and its dev predictions: fit_budget builds and scores the
                 # model it returns last (its files and recipe are the ones left), so its
@@ -59,7 +83,7 @@ def build_int8_models(
                 scored = {}
 
                 def build(keep, backend=backend, fp32_dir=fp32_dir, int8_dir=int8_dir):
-                    d = source.save_config(_fresh(int8_dir))
+                    d = model_dir(backend, _fresh(int8_dir))
                     report["recipes"][backend.name] = backend.build_int8(source, fp32_dir, d, by_params + keep)
                     return d
 
@@ -71,7 +95,7 @@ def build_int8_models(
                     return macro_f1_of(scored["preds"], dev, classes)
 
                 def train_quantized(backend=backend, int8_dir=int8_dir):
-                    d = source.save_config(_fresh(int8_dir))
+                    d = model_dir(backend, _fresh(int8_dir))
                     report["recipes"][backend.name] = backend.build_int8_qat(
                         source, d, params.qat_steps, threads=threads
                     )
@@ -129,6 +153,8 @@ def run(params, say=print, role=None):
     (models_save/student/fp32 into models_save/student/, metrics/quantize_student.json), each
     int8 model's budget against its own FP32 model."""
     chosen = [b.name for b in backends.chosen(params.backends)]  # a bad name stops it before any loading
+    for line in ignored_params_warnings(params, backends.chosen(params.backends)):
+        say(line)
     root = roles.root(role)
     fp32_dir = backends.get(backends.REFERENCE).model_path("fp32", root)
     model = load_fp32(fp32_dir)

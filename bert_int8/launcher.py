@@ -14,7 +14,7 @@ its figures come from all of their passes pooled. The processes go round the mod
 C ...), so a slow phase of the machine falls on every model alike, not on one.
 
 A fresh interpreter spends about 3 s importing torch and transformers before it can time
-anything, and a stage starts 48 workers. So the workers of one round are forked from a zygote
+anything, and a stage starts benchmark.processes workers for every model, dozens. So the workers of one round are forked from a zygote
 (`Zygote`), a process that has imported those and run nothing: each worker is a new process in
 which no model has been loaded and no runtime's thread pool started (torch's OpenMP pool starts
 at its first operation). What a fork shares with its siblings is what exec draws at random: the
@@ -110,16 +110,22 @@ def time_process(spec, params, where, say, zygote):
 def pool(results):
     """(passes, extra) of one model from its processes' results: each figure's passes from all
     processes, in order; the cold figures the median over processes of each one's first call
-    or pass over unseen shapes (every process starts cold, so each gives one); the rest of
-    `extra` (weight bytes) the same in every process, taken from the first."""
+    or pass over unseen shapes (every process starts cold, so each gives one); the canary's
+    counts summed over the processes, its fastest run the fastest of any; the rest of `extra`
+    (weight bytes) the same in every process, taken from the first."""
     passes = {}
     for result in results:
         for key, values in result["passes"].items():
             passes.setdefault(key, []).extend(values)
     extra = dict(results[0]["extra"])
     for key in extra:
+        values = [r["extra"][key] for r in results]
         if key.startswith("cold_"):
-            extra[key] = float(np.median([r["extra"][key] for r in results]))
+            extra[key] = float(np.median(values))
+        elif key == "canary_fastest_ms":
+            extra[key] = min((v for v in values if v is not None), default=None)
+        elif key.startswith("canary_"):
+            extra[key] = sum(values)
     return passes, extra
 
 
@@ -247,6 +253,7 @@ def _forked_worker(zygote, spec_file, out_file, err_file):
 def _worker(spec_file, out_file):
     """The fresh process: load one model through the one model-directory loader, time its share
     of the passes."""
+    from .canary import Canary
     from .heap import freeze_heap
     from .model_dir import ModelDir
     from .params import BenchmarkParams
@@ -260,20 +267,23 @@ def _worker(spec_file, out_file):
         model_dir = model_dir.as_bf16()
     model = model_dir.load(params.threads)
     freeze_heap()  # what a collection would otherwise rescan in the middle of a timed pass
-    passes, extra = fixed_shape_passes(model, spec["vocab_size"], params, spec["passes"])
+    canary = Canary(params.canary_slowdown)
+    passes, extra = fixed_shape_passes(model, spec["vocab_size"], params, spec["passes"], canary)
     if spec["titles_file"]:
         from .tokenizer import load_tokenizer
 
         titles = Path(spec["titles_file"]).read_text(encoding="utf-8").split("\n")
         tokenizer = load_tokenizer(spec["tokenizer_dir"])
-        title, cold = title_passes(model, tokenizer, titles, params, spec["passes"])
+        lengths = model_dir.length_buckets  # padded as served (bert_int8.buckets)
+        title, cold = title_passes(model, tokenizer, titles, params, spec["passes"], lengths, canary)
         passes.update(title)
         extra.update(cold)
         one, cold = title_latency_passes(
-            model, tokenizer, titles[: params.title_latency_samples], params, spec["passes"]
+            model, tokenizer, titles[: params.title_latency_samples], params, spec["passes"], lengths, canary
         )
         passes.update(one)
         extra.update(cold)
+    extra.update(canary.counts())
     if hasattr(model, "state_dict"):  # a torch module; a runtime session's weights are its files
         extra["weight_bytes"] = weight_bytes(model)
     Path(out_file).write_text(json.dumps({"passes": passes, "extra": extra}), encoding="utf-8")

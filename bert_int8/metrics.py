@@ -63,7 +63,10 @@ def evaluate_models(models, tokenizer, split, classes, params, confusion_dir, cl
     preds, report = {}, {"test_examples": len(split.labels), "max_f1_loss": params.max_f1_loss}
     for name, model_dir in models.items():
         model = model_dir.load(params.threads)
-        logits = predict_logits(model, tokenizer, split.texts, params.batch_size, desc=f"evaluate {name}")
+        # padded as it is served: up to the directory's length buckets where it records them
+        logits = predict_logits(
+            model, tokenizer, split.texts, params.batch_size, desc=f"evaluate {name}", lengths=model_dir.length_buckets
+        )
         preds[name] = logits.argmax(axis=1)
         (Path(confusion_dir) / f"{name}.csv").write_text(
             confusion_rows(split.labels, preds[name], classes), encoding="utf-8"

@@ -13,7 +13,7 @@ them, and `serve auto` chooses a directory before `--workers` forks).
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import backends, paths, roles
+from . import backends, buckets, paths, roles
 from .backends.base import int8_weights_need_headroom
 from .config_dir import check_model_dir
 from .errors import PipelineError
@@ -56,6 +56,11 @@ class ModelDir:
     @property
     def answers_independent_of_batch(self):
         return backends.independent_of_batch(self.backend, self.precision)
+
+    @property
+    def length_buckets(self):
+        """The lengths its batches are padded up to (bert_int8.buckets), or None."""
+        return buckets.read(self.path)
 
     @property
     def files(self):

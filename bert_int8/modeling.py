@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from transformers.utils import logging as hf_logging
 
+from . import buckets
 from .config_dir import check_model_dir
 from .data_formats import check_same_labels
 from .errors import PipelineError, first_line
@@ -86,10 +87,11 @@ def encode(tokenizer, texts):
 
 
 @torch.inference_mode()
-def predict_logits(model, tokenizer, texts, batch_size=256, desc=None):
+def predict_logits(model, tokenizer, texts, batch_size=256, desc=None, lengths=None):
     """Logits for `texts`, in their order. Titles are batched by length and padded per batch
-    (dynamic padding), so short titles do not pay for the longest one. With `desc`, progress
-    (bert_int8.progress) under that name."""
+    (dynamic padding), so short titles do not pay for the longest one; with `lengths` (a model
+    directory's length buckets, bert_int8.buckets) up to the bucket of the longest. With `desc`,
+    progress (bert_int8.progress) under that name."""
     features = encode(tokenizer, texts)
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     out = np.zeros((len(features), model.config.num_labels), dtype=np.float32)
@@ -97,11 +99,19 @@ def predict_logits(model, tokenizer, texts, batch_size=256, desc=None):
     with bar:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            batch = tokenizer.pad([features[i] for i in idx], return_tensors="pt")
+            batch = pad(tokenizer, [features[i] for i in idx], lengths)
             out[idx] = model(**batch).logits.float().numpy()
             if desc:
                 bar.update(len(idx))
     return out
+
+
+def pad(tokenizer, features, lengths=None):
+    """Encoded titles as one torch batch, padded to the longest, or up to its bucket."""
+    if not lengths:
+        return tokenizer.pad(features, return_tensors="pt")
+    width = buckets.width(max(len(f["input_ids"]) for f in features), lengths)
+    return tokenizer.pad(features, padding="max_length", max_length=width, return_tensors="pt")
 
 
 def model_config(name_or_path, key):

@@ -175,6 +175,19 @@ class QuantizeParams(Section):
         3e-5, gt=0, le=1, description="Learning rate of quantization-aware training (weights and quantizer ranges)"
     )
     qat_batch_size: int = Field(64, ge=1, le=4096, description="Train titles per step of quantization-aware training")
+    length_buckets: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        description="Token lengths a batch is padded up to, for runtimes that pay for each new input shape "
+        "(OpenVINO), recorded in their model directories; null: multiples of 8 up to data.max_seq_length; "
+        "[]: none, padded to the longest title",
+    )
+
+    @model_validator(mode="after")
+    def _buckets_ascend(self):
+        b = self.length_buckets
+        if b and b != sorted(set(b)):
+            raise ValueError(f"quantize.length_buckets: {b} must ascend, each length once")
+        return self
 
 
 class DistillParams(TrainParams):
@@ -314,6 +327,14 @@ class BenchmarkParams(Section):
         le=1,
         description="Share of the machine's CPU time taken by other processes (and steal) while a model is timed "
         "above which it is retimed once, then marked disturbed",
+    )
+    canary_slowdown: float | None = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="A timed pass whose canary (a fixed small kernel timed before and after it in the same process) "
+        "runs this much slower than the process's fastest canary (0.5: 50%) is timed once more, the second kept and "
+        "marked when its canary is slow too; null: no canary",
     )
     reference_student_layers: int = Field(
         3,

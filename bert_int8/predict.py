@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import buckets
 from .errors import PipelineError
 from .model_dir import ModelDir
 
@@ -24,7 +25,8 @@ class Encoder:
     """A model directory's tokenizer.json through `tokenizers`, encoding titles as the
     transformers tokenizer saved with it does in `modeling.predict_logits`: with its special
     tokens ([CLS] ... [SEP]), truncated to its model_max_length, padded per batch to the longest
-    title with its pad token on its padding side (attention mask 0, token type 0 there)."""
+    title, or up to its length bucket where the directory records buckets (bert_int8.buckets),
+    with its pad token on its padding side (attention mask 0, token type 0 there)."""
 
     def __init__(self, path):
         from tokenizers import Tokenizer
@@ -44,6 +46,7 @@ class Encoder:
         self.pad_left = config.get("padding_side", "right") == "left"
         self.input_names = config.get("model_input_names") or ["input_ids", "token_type_ids", "attention_mask"]
         self.tokenizer.no_padding()
+        self.lengths = buckets.read(path)
         max_length = config.get("model_max_length")
         if isinstance(max_length, int) and max_length < NO_MAX_LENGTH:
             self.tokenizer.enable_truncation(max_length, direction=config.get("truncation_side", "right"))
@@ -55,10 +58,10 @@ class Encoder:
         return [(e.ids, e.type_ids) for e in self.tokenizer.encode_batch(list(texts))]
 
     def pad(self, rows):
-        """A batch of encoded titles as int64 numpy inputs, padded to the longest."""
-        if self.pad_id is None and len({len(ids) for ids, _ in rows}) > 1:
-            raise PipelineError("the tokenizer has no pad token; cannot batch titles of different lengths")
-        width = max(len(ids) for ids, _ in rows)
+        """A batch of encoded titles as int64 numpy inputs, padded to the longest or its bucket."""
+        width = buckets.width(max(len(ids) for ids, _ in rows), self.lengths)
+        if self.pad_id is None and any(len(ids) != width for ids, _ in rows):
+            raise PipelineError("the tokenizer has no pad token; cannot pad titles to a common length")
         input_ids = np.full((len(rows), width), self.pad_id or 0, dtype=np.int64)
         type_ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -106,6 +109,21 @@ class Classifier:
             self.labels = config_labels(self.model_dir)
         self.batch_size = batch_size
 
+    def warm_up(self):
+        """One call at batch 1 of each length bucket's width, where the directory records buckets
+        (bert_int8.buckets: its runtime compiles each new shape at its first call), so that no
+        request pays for it; the service calls it in each worker before it listens. Returns the
+        widths called."""
+        lengths = self.found.length_buckets if self.found.runtime.numpy_io else None
+        for width in lengths or ():
+            batch = {
+                "input_ids": np.full((1, width), self.tokenizer.pad_id or 0, dtype=np.int64),
+                "token_type_ids": np.zeros((1, width), dtype=np.int64),
+                "attention_mask": np.ones((1, width), dtype=np.int64),
+            }
+            self.model.logits({k: v for k, v in batch.items() if k in self.tokenizer.input_names})
+        return list(lengths or ())
+
     @property
     def weight_range_warning(self):
         """One line when this int8 model does not fit this CPU (ModelDir.weight_range_warning)."""
@@ -127,7 +145,7 @@ class Classifier:
         if not self.found.runtime.numpy_io:
             from .modeling import predict_logits
 
-            return predict_logits(self.model, self.tokenizer, texts, self.batch_size)
+            return predict_logits(self.model, self.tokenizer, texts, self.batch_size, lengths=self.found.length_buckets)
         rows = self.tokenizer.encode(texts)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))  # as predict_logits batches
         out = np.zeros((len(rows), len(self.labels)), dtype=np.float32)

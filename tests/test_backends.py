@@ -257,3 +257,55 @@ def test_headroom_keeps_int8_weights_to_7_bits(name, monkeypatch, tmp_path):
         assert (said[True][0]["reduce_range"], said[False][0]["reduce_range"]) == (True, False)
     else:
         assert (said[True][0]["overflow_fix"], said[False][0]["overflow_fix"]) == ("every layer", "first layer")
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_length_buckets_are_recorded_where_the_backend_wants_them(built, name):
+    """Quantize writes the default buckets, multiples of 8 up to the tokenizer's 32 tokens, into
+    both directories of a backend that declares them, and none elsewhere."""
+    _, tok, root, _ = built
+    assert tok.model_max_length == 32
+    for precision in ("fp32", "int8"):
+        got = ModelDir.open(_dir(root, name, precision)).length_buckets
+        assert got == ((8, 16, 24, 32) if backends.get(name).length_buckets else None)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_a_title_answers_alike_in_every_bucket(built, name):
+    """Each title padded to every width from its own length to the longest, alone: FP32 logits
+    within 1e-4 of its unpadded ones; int8 within what test_answers_independent_of_batch_mates...
+    allows (1e-5 where answers do not depend on batch-mates; dynamic int8's padding positions
+    enter its activation range, so there the int8 tolerance against FP32 of this file)."""
+    model, tok, root, _ = built
+    scale = np.abs(predict_logits(model, tok, TEXTS, 16)).max()
+    for precision in ("fp32", "int8"):
+        found = ModelDir.open(_dir(root, name, precision))
+        m = found.load()
+        if precision == "fp32":
+            atol = 1e-4
+        else:
+            atol = 1e-5 if found.answers_independent_of_batch else INT8_TOLERANCE * scale
+        for text in TEXTS[:4]:
+            alone = predict_logits(m, tok, [text], 1)
+            n = len(tok([text], truncation=True)["input_ids"][0])
+            assert n < 32  # a title shorter than the longest width: padding to try
+            for width in range(n, 33):
+                padded = predict_logits(m, tok, [text], 1, lengths=(width,))
+                np.testing.assert_allclose(padded, alone, atol=atol, err_msg=f"{name} {precision} {width}")
+
+
+@pytest.mark.parametrize(
+    "key, value, warned",
+    [
+        ("scheme", "per_tensor", set()),  # the default asks nothing of anyone
+        ("scheme", "per_channel", {"OpenVINO"}),
+        ("embeddings", "int8", {"OpenVINO", "ONNX Runtime"}),  # PyTorch alone quantizes them
+    ],
+)
+def test_a_quantize_key_a_backend_does_not_honour_gets_one_line_naming_it(key, value, warned):
+    from bert_int8.int8_models import ignored_params_warnings
+
+    params = QuantizeParams(**{key: value})
+    lines = ignored_params_warnings(params, backends.chosen(None))
+    assert {b.label for b in backends.BACKENDS.values() if any(f" {b.label} " in line for line in lines)} == warned
+    assert all(line.startswith(f"warning: quantize.{key}: ") and "\n" not in line for line in lines)

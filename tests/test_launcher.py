@@ -188,3 +188,41 @@ def test_the_worker_freezes_the_heap_after_loading_and_before_timing(toy_dirs, t
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     launcher._worker(tmp_path / "spec.json", tmp_path / "out.json")
     assert events == ["load", "freeze", "timed"]
+
+
+def test_the_canary_counts_add_up_over_processes_and_the_first_timings_give_the_calls_without_it(monkeypatch, toy_dirs):
+    """A model whose retimed passes were slow the first time: its canary counts summed over its
+    processes, and the calls without the canary made from the first timings (UNCHECKED + key)."""
+    from bert_int8.canary import UNCHECKED
+
+    params = PARAMS.model_copy(update={"processes": 3})
+    fp32, int8 = (str(d.path) for d in toy_dirs.values())
+
+    def result(kept, first, retimed):
+        r = _result(kept)
+        r["passes"][UNCHECKED + "throughput_seq_per_s"] = list(first)
+        r["passes"][UNCHECKED + "latency_ms_p50"] = [1.0]
+        counts = {
+            "canary_checked": 4,
+            "canary_retimed": retimed,
+            "canary_marked": 0,
+            "canary_fastest_ms": retimed + 1.0,
+        }
+        r["extra"].update(counts)
+        return (r, 0.0)
+
+    fake = FakeWorker(
+        {
+            fp32: [result([2.0, 2.0], [2.0, 2.0], 0)] * 3,
+            int8: [
+                result([3.0, 3.0], [1.0, 1.0], 2),
+                result([3.0, 3.0], [1.0, 1.5], 1),
+                result([3.0, 3.0], [1.0, 1.0], 2),
+            ],
+        }
+    )
+    monkeypatch.setattr(launcher, "_run_worker", fake)
+    out = compare_models(toy_dirs, 50, params)
+    assert out["winners"]["batch_4"] == "int8" and out["canary"]["without"]["winners"]["batch_4"] == "fp32"
+    assert out["canary"]["models"]["int8"] == {"checked": 12, "retimed": 5, "marked": 0, "fastest_ms": 2.0}
+    assert out["canary"]["models"]["fp32"]["retimed"] == 0

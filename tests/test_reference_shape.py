@@ -121,13 +121,14 @@ def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkey
 
     def fake_benchmark_shape(config, recipe, built, tokenizer, calibration_texts, params, bf16, student):
         timed.append((config.num_hidden_layers, params.seq_len, built, student))
-        return {"models": {}, "winners": {}, "headline": {}, "student": {}, "others_cpu_share": {}}, {}
+        result = {"models": {}, "winners": {}, "headline": {}, "student": {}, "others_cpu_share": {}, "canary": {}}
+        return result, {}
 
     monkeypatch.setattr(reference_shape, "benchmark_shape", fake_benchmark_shape)
     all_params = parse_params(
         {"model": {"finetuned": str(fp32)}, "data": {"max_seq_length": MAX_SEQ_LENGTH}, "benchmark": {"seq_len": 8}}
     )
-    report = {"winners": {}, "headline": {}, "setup": {"others_cpu_share": {}}}
+    report = {"winners": {}, "headline": {}, "setup": {"others_cpu_share": {}, "canary": {}}}
     benchmark.reference(all_params, ["银行利率"], report, say=lambda line: None)
     assert timed == [(1, MAX_SEQ_LENGTH, ["torch"], None)]  # one layer: no student keeps fewer
     shape = report["reference_shape_config"]

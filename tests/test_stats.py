@@ -133,6 +133,8 @@ class _FakeDir:
     """Stands for a ModelDir: load() gives a handle that the patched predict_logits maps to
     fixed predictions, so the comparison is known title by title."""
 
+    length_buckets = None
+
     def __init__(self, preds):
         self.preds = preds
 
@@ -154,7 +156,9 @@ def test_evaluate_models_reports_intervals_and_verdicts(monkeypatch, tmp_path):
     bad = [y if i < 10 else (y + 2) % 4 for i, y in enumerate(labels)]
     models = {"fp32": _FakeDir(fp32), "int8": _FakeDir(int8), "bad": _FakeDir(bad)}
     monkeypatch.setattr(
-        modeling, "predict_logits", lambda model, tok, texts, batch_size, desc=None: np.eye(10)[model.preds]
+        modeling,
+        "predict_logits",
+        lambda model, tok, texts, batch_size, desc=None, lengths=None: np.eye(10)[model.preds],
     )
     split = Split([f"title {i}" for i in range(40)], labels)
     report = evaluate_models(models, None, split, CLASSES, EvaluateParams(threads=1), tmp_path)

@@ -367,31 +367,42 @@ class ClockedOneTitleModel(FakeClock, TitleRecorder):
         return super().__call__(input_ids, **kw)
 
 
-def test_real_titles_one_per_call_in_order_and_the_cold_pass_apart(monkeypatch):
+@pytest.mark.parametrize("served", [None, (8, 16)])
+def test_real_titles_one_per_call_in_order_and_the_cold_pass_apart(monkeypatch, served):
+    """As served (unbucketed, or with the buckets 8 and 16), and the other way after each pass."""
     texts = [t for t, _ in make_titles(3, 5)]
     tok = train_wordpiece(texts, 120, 1, False, 16)
     lengths = [len(ids) for ids in tok(texts, truncation=True)["input_ids"]]
+    assert max(lengths) <= 16 and len({n for n in lengths if n % 8}) > 1  # titles between the buckets
+    bucketed = [8 if n <= 8 else 16 for n in lengths]  # the default buckets of a 16-token tokenizer
+    as_served, other = (bucketed, lengths) if served else (lengths, bucketed)
+    other_key = "unbucketed_title_latency_ms_p50" if served else "bucketed_title_latency_ms_p50"
     model = ClockedOneTitleModel()
     monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
     params = PARAMS.model_copy(update={"min_pass_seconds": 0.0})
-    passes, cold = title_latency_passes(model, tok, texts, params, passes=2)
-    # one title per call, in their order: the cold pass, then each timed pass (no floor: no warm-up)
-    assert model.shapes == [(1, n) for n in lengths] * 3
-    warm_ms = [n * 2**-12 * 1000 for n in lengths]
+    passes, cold = title_latency_passes(model, tok, texts, params, passes=2, lengths=served)
+    # one title per call, in their order: the cold pass, one untimed pass the other way (its
+    # unseen widths), then each timed pass followed by its pass the other way (no floor: no more)
+    widths = lambda ws: [(1, n) for n in ws]  # noqa: E731
+    assert model.shapes == widths(as_served) + widths(other) + (widths(as_served) + widths(other)) * 2
+    warm_ms = [n * 2**-12 * 1000 for n in as_served]
     assert passes["title_latency_ms_p50"] == [np.percentile(warm_ms, 50)] * 2
     assert passes["title_latency_ms_p95"] == [np.percentile(warm_ms, 95)] * 2
-    first_seen = {lengths.index(n) for n in set(lengths)}
+    assert passes[other_key] == [np.percentile([n * 2**-12 * 1000 for n in other], 50)] * 2
+    first_seen = {as_served.index(n) for n in set(as_served)}
     cold_ms = [ms + (2**-6 * 1000 if i in first_seen else 0) for i, ms in enumerate(warm_ms)]
     first_ms = [cold_ms[i] for i in sorted(first_seen)]
     assert cold == {
         "cold_title_latency_ms_mean": np.mean(cold_ms),
         "cold_title_latency_ms_max": max(cold_ms),
         "cold_new_length_ms_mean": np.mean(first_ms),
-        "cold_new_lengths": len(set(lengths)),
+        "cold_new_lengths": len(set(as_served)),
     }
-    # with a floor, untimed passes until the warm-up (the cold pass included) has lasted it
+    # with a floor, untimed passes both ways until the warm-up has lasted it
     model = ClockedOneTitleModel()
     monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
-    floor = sum(cold_ms) / 1000 + sum(warm_ms) / 1000 + 1e-9  # the cold pass and one warm one fall short
-    title_latency_passes(model, tok, texts, params.model_copy(update={"min_pass_seconds": floor}), passes=1)
-    assert len(model.shapes) == len(texts) * (1 + 2 + 1)
+    other_first = sum(n * 2**-12 for n in other) + 2**-6 * len(set(other) - set(as_served))
+    floor = sum(cold_ms) / 1000 + other_first + 1e-9  # the cold pass and the other way's fall short
+    params = params.model_copy(update={"min_pass_seconds": floor})
+    title_latency_passes(model, tok, texts, params, passes=1, lengths=served)
+    assert len(model.shapes) == len(texts) * (2 + 2 + 2)

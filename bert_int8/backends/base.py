@@ -53,6 +53,12 @@ class Backend:
     # Its int8 build can also be trained with its quantizers in place (build_int8_qat): tried
     # when the post-training int8 model misses the accuracy budget.
     supports_qat: bool = False
+    # It pays for each new input shape at its first call: its batches are padded up to a few
+    # lengths (bert_int8.buckets), which quantize records in its model directories.
+    length_buckets: bool = False
+    # quantize.* keys its int8 build does not honour, each with the value that asks nothing of
+    # it: any other value gets one warning line naming the key (int8_models.ignored_params_warnings).
+    ignores: dict = {}
 
     def int8_weights_7bit(self, path):
         """For an int8 directory: whether its recipe kept the weights to 7 bits (True) or let them

@@ -265,6 +265,9 @@ class OpenVino(Backend):
     numpy_io = True
     needs_calibration = True
     supports_qat = True
+    length_buckets = True  # each new shape's first call compiles its kernels (bert_int8.buckets)
+    # NNCF's transformer preset sets its own weight scales; the word embeddings stay FP32
+    ignores = {"scheme": "per_tensor", "embeddings": "fp32"}
 
     def precision_of(self, path):
         if not (Path(path) / MODEL_FILE).is_file():
