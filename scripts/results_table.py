@@ -289,6 +289,43 @@ def speed_claims(bench):
     return out
 
 
+def bucket_claim(bench):
+    """What length buckets buy the models served with them, and would buy or cost the others,
+    one real title per call; None where the metrics predate them."""
+    real = bench["real_titles"]
+    rows = {n: r for n, r in real.items() if "buckets_over_none" in r}
+    if not rows:
+        return None
+    served = [n for n, r in rows.items() if r["length_buckets"]]
+    others = [n for n in rows if n not in served]
+
+    def says(names):
+        return "; ".join(f"{NAMES[n]} {ci(rows[n], 'buckets_over_none', '.2f')}x" for n in names)
+
+    met = all(rows[n]["buckets_over_none"] <= 1 and rows[n]["buckets_over_none_lo"] <= 1 for n in served)
+    lengths = sorted({tuple(rows[n]["length_buckets"]) for n in served})
+    return (
+        f"- **Length buckets** (one real title per call, the bucketed p50 over the unbucketed one, from the same "
+        f"processes; below 1: buckets win): served with buckets of {', '.join(' / '.join(map(str, x)) for x in lengths)} "
+        f"tokens: {says(served)}. Target (no higher by median, the interval reaching 1 or below): "
+        f"**{'met' if met else 'missed'}**. Served without them, buckets would give: {says(others)}."
+    )
+
+
+def canary_claim(bench):
+    """How many timed passes the canary retimed and marked; None where the metrics predate it."""
+    groups = bench["setup"].get("canary")
+    if not groups:
+        return None
+    models = [m for g in groups.values() for m in g["models"].values()]
+    checked, retimed, marked = (sum(m[k] for m in models) for k in ("checked", "retimed", "marked"))
+    return (
+        f"- **Slow phases:** a canary timed before and after each of the {checked:,} timed passes in the model's own "
+        f"process found {retimed} of them more than {bench['setup']['canary_slowdown']:.0%} slower than its "
+        f"fastest run; those were timed again, and {marked} stayed slow and are kept marked."
+    )
+
+
 def own_fp32(name):
     """The FP32 model a model is compared with: its role's (the student's for a student model)."""
     return roles.fp32_name(roles.split(name)[0])
@@ -537,7 +574,9 @@ def render(rev=None):
         lines += [""] + load_table(load_test)
     if "reference_shape" in bench:
         lines += [""] + shape_table(bench)
-    lines += [""] + speed_claims(bench) + floor_and_student_claims(ev, bench, distill, classical, train)
+    lines += [""] + speed_claims(bench)
+    lines += [c for c in (bucket_claim(bench), canary_claim(bench)) if c]
+    lines += floor_and_student_claims(ev, bench, distill, classical, train)
     case = load("qat_case", rev)
     if case:
         quantized = {"": load("quantize", rev), "student_": load("quantize_student", rev)}
