@@ -126,5 +126,10 @@ def test_the_service_warm_up_calls_each_bucket_once_at_batch_1(tmp_path):
     assert ov.warm_up() == [8, 16, 24, 32]
     assert [s["input_ids"] for s in shapes] == [(1, 8), (1, 16), (1, 24), (1, 32)]
     assert all(len(set(s.values())) == 1 for s in shapes)  # every input of one shape
+    assert sorted(ov.model.static) == [8, 16, 24, 32]  # each on its own static-shape model
+    # which answers as the dynamic-shape model does: a title alone at its bucket, and in a batch
+    texts = [t for t, _ in make_titles(2, 11)]
+    alone = np.concatenate([ov.logits([t]) for t in texts])
+    np.testing.assert_allclose(alone, ov.logits(texts), atol=1e-5)
     # a directory without buckets: nothing to warm
     assert Classifier(root / "onnx" / "fp32").warm_up() == []

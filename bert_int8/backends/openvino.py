@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import buckets
 from ..atomic import write_json
 from ..errors import PipelineError, first_line
 from ..metrics_files import read_metrics
@@ -226,7 +227,13 @@ def int8_matmuls(model):
 class OvModel(NumpyModel):
     """A compiled OpenVINO model answering like a transformers classifier. `bf16` runs it with
     the BF16 inference-precision hint; otherwise FP32 is asked for explicitly, since the CPU
-    plugin's default on a BF16-capable CPU is BF16."""
+    plugin's default on a BF16-capable CPU is BF16.
+
+    Where the directory records length buckets, a single title padded to a bucket runs on a
+    model compiled for that static shape, [1, bucket], compiled at the first such call (the
+    service's warm-up makes it): one real title per call on a Zen 4 EPYC took a p50 of 0.50 ms
+    so against 0.63 ms on the dynamic-shape model at the same widths and 0.93 ms unbucketed
+    (the trained default's int8; its student 0.31, 0.42, 0.60). Batches keep the dynamic model."""
 
     def __init__(self, model_dir, threads=None, bf16=False):
         import openvino as ov
@@ -238,18 +245,35 @@ class OvModel(NumpyModel):
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
+        self.core, self.ov_config, self.path = ov.Core(), config, path
         try:
-            self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+            self.compiled = self.core.compile_model(str(path), "CPU", config)
         except RuntimeError as err:
             raise PipelineError(f"{path}: cannot load: {first_line(err)}") from None
         self.request = self.compiled.create_infer_request()
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
         self.output = self.compiled.output(0)
+        self.static_widths = set(buckets.read(model_dir) or ())
+        self.static = {}  # width -> (infer request, output) of the [1, width] model
+
+    def _request(self, feeds):
+        """The infer request for these inputs, and its output: the static [1, width] model's for
+        one title padded to a bucket (compiled at its first call), else the dynamic model's."""
+        batch, width = next(iter(feeds.values())).shape
+        if batch != 1 or width not in self.static_widths:
+            return self.request, self.output
+        if width not in self.static:
+            model = self.core.read_model(str(self.path))
+            model.reshape({name: [1, width] for name in self.input_names})
+            compiled = self.core.compile_model(model, "CPU", self.ov_config)
+            self.static[width] = (compiled.create_infer_request(), compiled.output(0))
+        return self.static[width]
 
     def logits(self, batch):
         """float32 logits of a batch of numpy (or torch) inputs, as a numpy array."""
-        result = self.request.infer(exported_feeds(self.input_names, batch))
-        return np.array(result[self.output])
+        feeds = exported_feeds(self.input_names, batch)
+        request, output = self._request(feeds)
+        return np.array(request.infer(feeds)[output])
 
 
 class OpenVino(Backend):
