@@ -1,7 +1,7 @@
 """Length buckets: a batch padded up to the next of a few lengths instead of to its longest
-title, for runtimes that pay for every new input shape (OpenVINO compiles each shape's kernels
-at its first call: 8.65 ms against 1.45 ms warm, measured one real title per call on a Zen 4
-EPYC). With buckets a service meets a handful of shapes, all warm after a few titles.
+title, for runtimes that pay for every new input shape (OpenVINO: unbucketed, each new length's
+first call took 8.65 ms against 1.45 ms warm, one real title per call on a Zen 4 EPYC). With
+buckets a service meets a handful of shapes, all warm after the warm-up.
 
 A backend declares whether it wants them (Backend.length_buckets); quantize writes the lengths
 into each of that backend's model directories (FILE), so `predict`, `serve`, evaluate and the

@@ -218,7 +218,8 @@ def bucket_trial(passes, lengths):
     (other,) = [k for k in BUCKET_TRIAL if k in passes] or [None]
     if other is None:
         return {}
-    assert other.startswith("unbucketed") == bool(lengths), "timed the other way than its directory says"
+    if other.startswith("unbucketed") != bool(lengths):
+        raise ValueError(f"timed {other} for a model served {'with' if lengths else 'without'} buckets")
     served = passes["title_latency_ms_p50"]
     bucketed, unbucketed = (passes[other], served) if other.startswith("bucketed") else (served, passes[other])
     return {

@@ -36,8 +36,8 @@ def ignored_params_warnings(params, chosen):
             value = getattr(params, key)
             if value != neutral:
                 out.append(
-                    f"warning: quantize.{key}: {backend.label} does not honour {value!r}; its int8 model is "
-                    f"built as with {neutral!r}"
+                    f"warning: quantize.{key}: {backend.label} does not honour {value!r}; its int8 build "
+                    "chooses for itself (its recipe in the model directory says how)"
                 )
     return out
 

@@ -14,7 +14,7 @@ its figures come from all of their passes pooled. The processes go round the mod
 C ...), so a slow phase of the machine falls on every model alike, not on one.
 
 A fresh interpreter spends about 3 s importing torch and transformers before it can time
-anything, and a stage starts benchmark.processes workers for every model, dozens. So the workers of one round are forked from a zygote
+anything, and a stage starts benchmark.processes workers per model, dozens. So the workers of one round are forked from a zygote
 (`Zygote`), a process that has imported those and run nothing: each worker is a new process in
 which no model has been loaded and no runtime's thread pool started (torch's OpenMP pool starts
 at its first operation). What a fork shares with its siblings is what exec draws at random: the

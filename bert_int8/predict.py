@@ -31,7 +31,7 @@ class Encoder:
     def __init__(self, path):
         from tokenizers import Tokenizer
 
-        path = Path(path)
+        self.path = path = Path(path)
         for name in ("tokenizer_config.json", "tokenizer.json"):
             if not (path / name).is_file():
                 raise PipelineError(f"{path}: no tokenizer here ({name} missing)")
@@ -59,9 +59,13 @@ class Encoder:
 
     def pad(self, rows):
         """A batch of encoded titles as int64 numpy inputs, padded to the longest or its bucket."""
-        width = buckets.width(max(len(ids) for ids, _ in rows), self.lengths)
-        if self.pad_id is None and any(len(ids) != width for ids, _ in rows):
-            raise PipelineError("the tokenizer has no pad token; cannot pad titles to a common length")
+        width = max(len(ids) for ids, _ in rows)
+        if self.pad_id is not None:
+            width = buckets.width(width, self.lengths)
+        elif any(len(ids) != width for ids, _ in rows):  # without a pad token: no buckets either
+            raise PipelineError(
+                f"{self.path}: the tokenizer has no pad token; cannot batch titles of different lengths"
+            )
         input_ids = np.full((len(rows), width), self.pad_id or 0, dtype=np.int64)
         type_ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -108,13 +112,14 @@ class Classifier:
             self.tokenizer = Encoder(self.model_dir)
             self.labels = config_labels(self.model_dir)
         self.batch_size = batch_size
+        self.lengths = self.found.length_buckets  # read once: not at every request
 
     def warm_up(self):
         """One call at batch 1 of each length bucket's width, where the directory records buckets
         (bert_int8.buckets: its runtime compiles each new shape at its first call), so that no
         request pays for it; the service calls it in each worker before it listens. Returns the
         widths called."""
-        lengths = self.found.length_buckets if self.found.runtime.numpy_io else None
+        lengths = self.lengths if self.found.runtime.numpy_io else None
         for width in lengths or ():
             batch = {
                 "input_ids": np.full((1, width), self.tokenizer.pad_id or 0, dtype=np.int64),
@@ -141,11 +146,12 @@ class Classifier:
         return self.found.name
 
     def logits(self, texts):
-        """Logits for `texts`, in their order, batched by length and padded per batch."""
+        """Logits for `texts`, in their order, batched by length and padded per batch (up to its
+        length bucket where the directory records them)."""
         if not self.found.runtime.numpy_io:
             from .modeling import predict_logits
 
-            return predict_logits(self.model, self.tokenizer, texts, self.batch_size, lengths=self.found.length_buckets)
+            return predict_logits(self.model, self.tokenizer, texts, self.batch_size, lengths=self.lengths)
         rows = self.tokenizer.encode(texts)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))  # as predict_logits batches
         out = np.zeros((len(rows), len(self.labels)), dtype=np.float32)

@@ -120,7 +120,7 @@ def trained_table(ev, bench, train):
         f"{train['wall_seconds'] / 60:.1f} min of training), each model timed alone in {alone(setup)}; median "
         f"[interval, as above] of {setup['repeats']} passes{' in all' * several}; cold: the first pass over unseen "
         f"shapes{', the median over the processes' * several}, what a server that has just started meets; real titles: {setup['title_samples']:,} test titles, length-sorted batches of "
-        f"{setup['batch_size']} padded per batch, tokenizing included; one per call: the first "
+        f"{setup['batch_size']} padded per batch (up to the length bucket, for models served with them), tokenizing included; one per call: the first "
         f"{setup['title_latency_samples']:,} of them, one title per call in test order, tokenizing included (p50 and p95 "
         "of each pass's calls; new length: the mean first call of each length in the first such pass):",
         "",
@@ -290,8 +290,9 @@ def speed_claims(bench):
 
 
 def bucket_claim(bench):
-    """What length buckets buy the models served with them, and would buy or cost the others,
-    one real title per call; None where the metrics predate them."""
+    """What length buckets buy the models served with them, and cost (each bucket's first
+    single-title call), and would buy or cost the others, one real title per call; None where
+    the metrics predate them."""
     real = bench["real_titles"]
     rows = {n: r for n, r in real.items() if "buckets_over_none" in r}
     if not rows:
@@ -302,27 +303,37 @@ def bucket_claim(bench):
     def says(names):
         return "; ".join(f"{NAMES[n]} {ci(rows[n], 'buckets_over_none', '.2f')}x" for n in names)
 
+    if not served:
+        return f"- **Length buckets:** no model is served with them; one real title per call they would give {says(others)}."
     met = all(rows[n]["buckets_over_none"] <= 1 and rows[n]["buckets_over_none_lo"] <= 1 for n in served)
     lengths = sorted({tuple(rows[n]["length_buckets"]) for n in served})
+    cold = "; ".join(f"{NAMES[n]} {rows[n]['cold_new_length_ms_mean']:.1f} ms" for n in served)
     return (
         f"- **Length buckets** (one real title per call, the bucketed p50 over the unbucketed one, from the same "
         f"processes; below 1: buckets win): served with buckets of {', '.join(' / '.join(map(str, x)) for x in lengths)} "
         f"tokens: {says(served)}. Target (no higher by median, the interval reaching 1 or below): "
-        f"**{'met' if met else 'missed'}**. Served without them, buckets would give: {says(others)}."
+        f"**{'met' if met else 'missed'}**. The cost: OpenVINO compiles a static-shape model for each bucket at its "
+        f"first single title (the mean first call of each width: {cold}), which `serve` pays in its warm-up and a "
+        f"one-off `predict` pays on its call; the fixed-shape batch-1 figures run on the static [1, "
+        f"{bench['setup']['seq_len']}] model too, and so do the unbucketed titles whose length is a bucket. Served "
+        f"without them, buckets would give: {says(others)}."
     )
 
 
 def canary_claim(bench):
-    """How many timed passes the canary retimed and marked; None where the metrics predate it."""
+    """How many timed passes the canary retimed and marked; None where the metrics predate it or
+    ran without it."""
     groups = bench["setup"].get("canary")
-    if not groups:
+    slowdown = bench["setup"].get("canary_slowdown")
+    if not groups or slowdown is None:
         return None
     models = [m for g in groups.values() for m in g["models"].values()]
     checked, retimed, marked = (sum(m[k] for m in models) for k in ("checked", "retimed", "marked"))
     return (
         f"- **Slow phases:** a canary timed before and after each of the {checked:,} timed passes in the model's own "
-        f"process found {retimed} of them more than {bench['setup']['canary_slowdown']:.0%} slower than its "
-        f"fastest run; those were timed again, and {marked} stayed slow and are kept marked."
+        f"process ran more than {slowdown:.0%} slower than the process's fastest canary around {retimed} of them; "
+        f"those passes were timed once more and the second timing kept, {marked} of them marked because its canary "
+        "was slow again. Three back-to-back runs, with and without it: docs/run_spread.md."
     )
 
 
@@ -359,7 +370,8 @@ def accuracy_claims(ev, setup, bench, data):
         out.append(f"- **BF16:** {setup['bf16']} on this CPU, so no BF16 model was timed.")
     dyn = {n: r["dynamic_over_padded"] for n, r in bench["real_titles"].items()}
     out.append(
-        f"- **Padding:** on real test titles, length-sorted batches padded per batch run {min(dyn.values()):.2f}x to "
+        f"- **Padding:** on real test titles, length-sorted batches padded per batch (up to the length bucket where a "
+        f"model is served with them) run {min(dyn.values()):.2f}x to "
         f"{max(dyn.values()):.2f}x the titles/s of the same models padded to {setup['seq_len']} tokens (medians of "
         f"paired passes; titles average {data['tokenizer']['train_tokens_per_title_mean']} tokens)."
     )

@@ -59,12 +59,25 @@ def contradictions(runs):
     return out
 
 
+def read_run(path):
+    """A benchmark.json; one line naming the file if it is missing, not JSON, or not a benchmark's."""
+    try:
+        run = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        sys.exit(f"error: {path}: cannot read it as JSON ({err})")
+    if not isinstance(run, dict) or not all(k in run for k in ("setup", "headline", "winners")):
+        sys.exit(f"error: {path}: not a metrics/benchmark.json (setup, headline and winners missing)")
+    return run
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit("usage: run_spread.py RUN1.json RUN2.json [RUN3.json ...]")
-    runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in argv]
+    runs = [read_run(p) for p in argv]
     cpus = {json.dumps(r["setup"].get("cpu_id"), sort_keys=True) for r in runs}
-    print(f"{len(runs)} runs on {runs[0]['setup']['cpu']} {', '.join(cpus)}")
+    if len(cpus) > 1:
+        sys.exit(f"error: the runs come from different CPUs ({'; '.join(sorted(cpus))}): their spread means nothing")
+    print(f"{len(runs)} runs on {runs[0]['setup']['cpu']} {cpus.pop()}")
     print("| ratio | runs: value [95% interval] | inside the others' intervals | spread | spread without canary |")
     print("| --- | --- | --- | --- | --- |")
     worst = {"with": 0.0, "without": 0.0}

@@ -7,7 +7,8 @@ Reads:  every backend's models under models_save/ (those quantize built; the PyT
         trade-off plot)
 Writes: metrics/benchmark.json (with the machine: CPU, ISA flags, library versions, and the
         share of the CPU other processes took while each model was timed; headline.student: the
-        best student model against the teacher's best; classical: the floor's real-title rate),
+        best student model against the teacher's best; classical: the floor's real-title rate;
+        setup.canary: the passes benchmark.canary_slowdown's canary retimed and marked),
         plots/tradeoff.csv (per model: macro-F1, size, latency with its interval)
 Params: benchmark.*; model.pretrained, model.finetuned and data.max_seq_length (the reference shape)
 Every model is timed in a fresh process of its own, warmed up, in benchmark.repeats passes:

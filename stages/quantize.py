@@ -4,6 +4,7 @@ Reads:  models_save/fp32/, data/prepared/dev.tsv (the budget is checked on dev),
         data/prepared/train.tsv (calibration titles, for backends that calibrate), classes.json
 Writes: each backend in quantize.backends: models_save/<its dir>/{fp32,int8}/ (PyTorch: only
         models_save/int8/, beside training's models_save/fp32/); see bert_int8/backends,
+        with length_buckets.json (quantize.length_buckets) where the backend pays per input shape,
         metrics/quantize.json (recipes, dev F1 drop per backend, layers kept FP32 and why)
 Params: quantize.*
 All backends' directories are built in a temporary place and swapped in together at the end.

@@ -43,3 +43,24 @@ def test_the_spread_is_the_largest_distance_from_the_median_over_the_median(caps
     # as first timed: 1.0, 1.3, 0.9, median 1.0, farthest 1.3: 30%
     assert row.endswith("| 30.0% |")
     assert "run 1 trained: 12 passes checked, 1 retimed, 0 marked" in out
+
+
+def test_a_bad_run_file_or_runs_of_two_cpus_stop_in_one_line(tmp_path):
+    import pytest
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_run(1.0, 0.9, 1.1, 1.0, "a")))
+    other = _run(1.0, 0.9, 1.1, 1.0, "a")
+    other["setup"]["cpu_id"] = {"family": "23"}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    (tmp_path / "cut.json").write_text('{"setup": ')
+    (tmp_path / "list.json").write_text("[]")
+    for args, says in (
+        ([good, tmp_path / "missing.json"], "missing.json"),
+        ([good, tmp_path / "cut.json"], "cut.json"),
+        ([good, tmp_path / "list.json"], "not a metrics/benchmark.json"),
+        ([good, tmp_path / "other.json"], "different CPUs"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            spread.main([str(a) for a in args])
+        assert says in str(stop.value) and "\n" not in str(stop.value)
