@@ -135,7 +135,8 @@ def compare_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"
 def _compare(passes, report, model_dirs, params, titles):
     """{models, winners, headline, student, real_titles} of compare_models from the passes and
     the rows of time_models (the rows gain their ratios; their real-title cold figures move to
-    real_titles)."""  # the calls and the headline are the teacher's models'; the student's have their own section
+    real_titles)."""
+    # the calls and the headline are the teacher's models'; the student's have their own section
     names = [n for n in report if model_dirs[n].role == roles.TEACHER]
     fp32 = roles.fp32_name(roles.TEACHER)
     int8 = [n for n in names if model_dirs[n].precision == "int8"]

@@ -121,12 +121,8 @@ class Classifier:
         widths called."""
         lengths = self.lengths if self.found.runtime.numpy_io else None
         for width in lengths or ():
-            batch = {
-                "input_ids": np.full((1, width), self.tokenizer.pad_id or 0, dtype=np.int64),
-                "token_type_ids": np.zeros((1, width), dtype=np.int64),
-                "attention_mask": np.ones((1, width), dtype=np.int64),
-            }
-            self.model.logits({k: v for k, v in batch.items() if k in self.tokenizer.input_names})
+            # one row of `width` ids (their values do not matter to the shape), as Encoder.pad gives it
+            self.model.logits(self.tokenizer.pad([([self.tokenizer.pad_id or 0] * width, [0] * width)]))
         return list(lengths or ())
 
     @property
