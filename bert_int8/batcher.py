@@ -16,6 +16,10 @@ Only models whose answer for a title does not depend on its batch-mates share ba
 requests: FP32, BF16 and static int8. Dynamic int8 scales activations per batch, so it would
 make one user's answer move with another user's traffic; such a model runs each request as
 its own batch (`shares_batches=False`).
+
+With `streams` > 1 (a model that runs several calls at once: OpenVINO's throughput streams,
+`serve --streams`), that many inference threads take batches from the one queue, each as
+above, so one pass runs while the next is collected.
 """
 
 import asyncio
@@ -50,22 +54,25 @@ class DynamicBatcher:
         max_queue=serving_limits.MAX_QUEUE,
         shares_batches=True,
         on_batch=None,
+        streams=1,
     ):
-        """`predict(texts) -> list of results, one per text` runs one forward pass (in the
-        inference thread); `on_batch(titles, requests)` is told the size of each pass."""
+        """`predict(texts) -> list of results, one per text` runs one forward pass (in an
+        inference thread; `streams` of them); `on_batch(titles, requests)` is told the size of
+        each pass."""
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
         self.max_queue, self.shares_batches, self.on_batch = max_queue, shares_batches, on_batch
         self.jobs, self.queued_titles = collections.deque(), 0
         self.cond = threading.Condition()
         self.closed = False
-        self.thread = threading.Thread(target=self._run, name="inference", daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self._run, name=f"inference-{i}", daemon=True) for i in range(streams)]
+        for thread in self.threads:
+            thread.start()
 
     def depth(self):
         return self.queued_titles
 
     def alive(self):
-        return self.thread.is_alive() and not self.closed
+        return all(t.is_alive() for t in self.threads) and not self.closed
 
     async def submit(self, texts):
         """The results for `texts`, in order, once their batch has run; QueueFull when full."""
@@ -94,14 +101,15 @@ class DynamicBatcher:
             self.queued_titles -= len(job.texts)
 
     def close(self):
-        """Stop the inference thread; every request still queued gets Closed."""
+        """Stop the inference threads; every request still queued gets Closed."""
         with self.cond:
             self.closed = True
             pending, self.jobs, self.queued_titles = list(self.jobs), collections.deque(), 0
-            self.cond.notify()
+            self.cond.notify_all()
         for job in pending:
             self._settle(job, None, Closed("the service is shutting down"))
-        self.thread.join(timeout=10)
+        for thread in self.threads:
+            thread.join(timeout=10)
 
     def _take(self):
         """The next batch of jobs (waiting for the first, then until max_wait after it arrived)."""

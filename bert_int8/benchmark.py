@@ -8,11 +8,11 @@ from pathlib import Path
 
 from . import backends, paths
 from .data import load_prepared
+from .intervals import interval_coverage, order_statistic, summarize
 from .launcher import process_shares
 from .machine import environment, native_bf16
 from .metrics_files import read_metrics
 from .model_dir import built_models
-from .timing import interval_coverage, order_statistic
 
 TRADEOFF_HEADER = "model,macro_f1,file_mib,latency_ms_p50,latency_ms_p50_lo,latency_ms_p50_hi"
 
@@ -69,7 +69,6 @@ def time_classical(titles, params, say):
     timed once more when others took more than benchmark.disturbed_share, then marked."""
     from .classical import ClassicalModel, time_titles
     from .disturbance import CpuWatch
-    from .timing import summarize
 
     model = ClassicalModel.load(paths.CLASSICAL_DIR)
     for attempt in range(2):

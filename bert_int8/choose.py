@@ -198,10 +198,10 @@ def _left_out(name, figures, key, prefer, max_f1_loss, evaluation):
             return "not evaluated on test (no loses_at_most against the teacher's FP32 in evaluate.json)"
         if loses > max_f1_loss:
             return f"test macro-F1 loses up to {loses:.4f} against the teacher's FP32 at 95%, over max_f1_loss {max_f1_loss}"
-    backend, precision = split_name(roles.split(name)[1])
+    backend, precision, method = split_name(roles.split(name)[1])
     if precision == "bf16" and not machine.native_bf16():
         return "a BF16 model, and this CPU has no native BF16 (avx512_bf16 or amx_bf16)"
-    if prefer == "throughput" and not independent_of_batch(backend, precision):
+    if prefer == "throughput" and not independent_of_batch(backend, precision, method):
         return "its answers depend on batch-mates (dynamic int8): it cannot share batches across requests"
     if not get(backend).numpy_io and not torch_installed():
         return f"a {get(backend).label} model, and torch is not installed (pip install 'bert-int8[pipeline]')"

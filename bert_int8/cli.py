@@ -117,18 +117,35 @@ def cmd_params(args):
         sys.stdout.write(f"  {b.name}: {b.description}\n")
 
 
+def _check_streams(streams, model):
+    """--streams: at least 1, and above 1 only for a runtime that runs calls at once."""
+    from . import backends
+    from .model_dir import ModelDir
+
+    if streams < 1:
+        raise PipelineError(f"--streams: {streams}: must be at least 1")
+    found = model if isinstance(model, ModelDir) else ModelDir.open(model)
+    if streams > 1 and not found.runtime.streams:
+        with_streams = [b.label for b in backends.BACKENDS.values() if b.streams]
+        raise PipelineError(
+            f"--streams {streams}: {found.path}: its runtime, {found.runtime.label}, runs one call at a time "
+            f"(runtimes with streams: {', '.join(with_streams) or 'none'})"
+        )
+
+
 def cmd_serve(args):
     import uvicorn
 
     from . import workers
 
     model, chosen = resolve_model(args)  # before forking: a refusal is one line, once
+    _check_streams(args.streams, model)
     workers.fork(args.workers, args.host, args.port, args.threads)  # the parent supervises and exits there
     from .predict import Classifier
     from .service import create_app
 
     threads = workers.thread_share(args.threads, args.workers)
-    clf = Classifier(model, threads=threads, batch_size=args.batch_size)
+    clf = Classifier(model, threads=threads, batch_size=args.batch_size, streams=args.streams)
     _warn_weight_range(clf)
     clf.warm_up()  # in each worker: after the fork, each process compiles its own shapes
     app = create_app(
@@ -159,7 +176,10 @@ def _model_dirs_help():
         registry = list(backends.BACKENDS.values())
     except PipelineError:  # a bad plugin: the command that meets it says so, in one line
         return "a directory of any backend", "any backend"
-    dirs = ", ".join(f"{b.model_path('{fp32,int8}', 'models_save')} ({b.label})" for b in registry)
+    dirs = ", ".join(
+        f"{b.model_path('{' + ','.join(b.folder(p, m) for p, m in b.layout()) + '}', 'models_save')} ({b.label})"
+        for b in registry
+    )
     return dirs, ", ".join(b.label for b in registry)
 
 
@@ -252,6 +272,13 @@ def build_parser():
         type=int,
         default=1,
         help="processes serving the port, each with its own model and --threads // N threads (Linux)",
+    )
+    s.add_argument(
+        "--streams",
+        type=int,
+        default=1,
+        help="OpenVINO: calls each worker runs at once, on its share of the threads (its throughput "
+        "streams), each from an inference thread of its own taking batches from the one queue",
     )
     s.add_argument("--log-level", default="warning")
     s.set_defaults(func=cmd_serve)

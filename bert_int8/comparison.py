@@ -3,7 +3,7 @@ ratio with its 95% interval, and a winner named only when its interval clears th
 (bert_int8.ranking); otherwise the call is a tie that names the tied models.
 
 A ratio compares two sets of passes timed in different processes, so it comes from all pairs
-of passes (timing.ratio_interval), not from pass i against pass i: nothing ties one model's
+of passes (intervals.ratio_interval), not from pass i against pass i: nothing ties one model's
 i-th pass to another's. Each set is every pass of that model's processes, pooled.
 """
 
@@ -11,10 +11,10 @@ import copy
 
 from . import roles
 from .canary import UNCHECKED
+from .intervals import quantile_interval, ratio_interval, summarize
 from .launcher import time_in_processes
 from .progress import progress
 from .ranking import call, label
-from .timing import quantile_interval, ratio_interval, summarize
 
 DIGITS = {
     "latency_ms_p50": 3,

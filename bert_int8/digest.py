@@ -21,7 +21,8 @@ def files_sha256(files):
 
 
 def model_sha256(model_dir):
-    """The digest of everything a ModelDir's answers depend on: the files that hold the model,
-    its config.json (labels, inputs) and its tokenizer.json where it has one."""
-    extra = [model_dir.path / "config.json", model_dir.path / "tokenizer.json"]
+    """The digest of everything a ModelDir's answers and speed depend on: the files that hold the
+    model, its config.json (labels, inputs), and its tokenizer.json and length_buckets.json
+    (bert_int8.buckets: the shapes it runs) where it has them."""
+    extra = [model_dir.path / n for n in ("config.json", "tokenizer.json", "length_buckets.json")]
     return files_sha256(list(model_dir.files) + [f for f in extra if f.is_file()])

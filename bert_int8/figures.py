@@ -175,7 +175,7 @@ def tradeoff_figure(evaluation, benchmark):
         if span:
             ax.axhspan(*span, color="0.85", zorder=0, label="FP32: its accuracy's 95% interval around its macro-F1")
         for name in names:
-            color = "tab:red" if name.endswith("int8") else "tab:green" if name.endswith("bf16") else "tab:blue"
+            color = _color(name)
             ax.errorbar(
                 xs[name][0],
                 f1[name][0],
@@ -305,7 +305,7 @@ def confusion_counts(csv_path, classes):
 
 def confusion(confusion_dir, classes, out):
     plt = _pyplot()
-    names = ["fp32"] + sorted(p.stem for p in Path(confusion_dir).glob("*int8.csv"))
+    names = ["fp32"] + sorted(p.stem for p in Path(confusion_dir).glob("*.csv") if _is_int8(p.stem))
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.2))
     for ax, name in zip(np.atleast_1d(axes), names):
         m = confusion_counts(Path(confusion_dir) / f"{name}.csv", classes)
@@ -342,8 +342,15 @@ CALL_ORDER = (
 )
 
 
+def _is_int8(name):
+    """onnx_int8, onnx_int8_static, student_int8, ...: a name's words are its role, runtime
+    prefix, precision and method (backends.model_name)."""
+    return "int8" in name.split("_")
+
+
 def _color(name):
-    return "tab:red" if name.endswith("int8") else "tab:green" if name.endswith("bf16") else "tab:blue"
+    """Red for int8 models, green for BF16, blue for the rest."""
+    return "tab:red" if _is_int8(name) else "tab:green" if "bf16" in name.split("_") else "tab:blue"
 
 
 def _group_title(benchmark, group):

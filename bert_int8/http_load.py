@@ -15,6 +15,8 @@ import httpx
 
 from .disturbance import CpuWatch, descendants
 from .errors import PipelineError
+from .intervals import ratio_interval, summarize
+from .ranking import call, label
 
 PROBE_TITLE = "新闻"  # the first request a started server answers: valid under any --max-chars
 
@@ -199,26 +201,61 @@ def sweep(base, texts, params, model_rate=None, bar=None, name=None):
     return report
 
 
-def compare_layouts(model_dir, name, texts, params, flags=()):
-    """The model served as 1 worker x `params.threads` threads and as `params.threads` workers
-    x 1 thread, each in a fresh server, single titles from the highest of `params.concurrency`
-    clients (watched like the sweep's runs): each layout's figures, its server's resident
-    memory after the run, and which served more titles/s."""
-    top = max(params.concurrency)
-    out = {"model": name, "concurrency": top, "texts_per_request": 1}
-    names = []
-    for workers, threads in ((1, params.threads), (params.threads, 1)):
-        layout = f"workers_{workers}_threads_{threads}"
-        names.append(layout)
-        with running_server(model_dir, params.threads, extra_args=flags, workers=workers) as base:
-            drive(base, texts, 1, min(2.0, params.seconds), 1)  # warm-up
-            r = watched_drive(base, texts, top, params.seconds, 1, params.disturbed_share, f"{name} {layout}")
-            out[layout] = {**r, "workers": workers, "threads_per_worker": threads, "rss_mib": base.rss_mib()}
-    one, many = (out[layout]["titles_per_s"] for layout in names)
-    out["faster"] = names[1] if many > one else names[0]
-    out["titles_per_s_workers_over_threads"] = round(many / one, 4) if one else None
-    print(
-        f"{name} at {top} clients: {one} titles/s as 1 worker x {params.threads} threads, "
-        f"{many} as {params.threads} workers x 1 thread"
-    )
+def layouts(threads, streams):
+    """The serving layouts of `threads` threads to compare: {name: (workers, threads per worker,
+    streams per worker)}; one worker with `threads` streams where the runtime has them."""
+    out = {f"workers_1_threads_{threads}": (1, threads, 1), f"workers_{threads}_threads_1": (threads, 1, 1)}
+    if streams:
+        out[f"workers_1_streams_{threads}"] = (1, threads, threads)
+    return out
+
+
+def compare_layouts(model, name, texts, params, flags=()):
+    """The ModelDir `model` served in each of `layouts` (params.threads; streams where its
+    runtime has them), single titles from the highest of `params.concurrency` clients: every
+    layout's server up at once (idle ones take no CPU), and `params.layout_runs` runs of each,
+    taking turns, so that a slow phase of the host falls on all of them (each run watched like
+    the sweep's). Per layout: the median of its runs' titles/s, p50 and p99 with their 95%
+    intervals, and its server's resident memory; then which served most (a tie where the
+    intervals overlap), and each other layout's titles/s over the first's, with its interval."""
+    top, runs = max(params.concurrency), params.layout_runs
+    plan = layouts(params.threads, model.runtime.streams)
+    out = {"model": name, "concurrency": top, "texts_per_request": 1, "runs": runs}
+    figures = {layout: {"titles_per_s": [], "latency_ms_p50": [], "latency_ms_p99": []} for layout in plan}
+    disturbed = dict.fromkeys(plan, 0)
+    with contextlib.ExitStack() as stack:
+        bases = {}
+        for layout, (workers, _, streams) in plan.items():
+            extra = [*flags, "--streams", str(streams)]
+            bases[layout] = stack.enter_context(running_server(model.path, params.threads, extra, workers=workers))
+            drive(bases[layout], texts, 1, min(2.0, params.seconds), 1)  # warm-up
+        for i in range(runs):
+            for layout, base in bases.items():
+                what = f"{name} {layout} run {i + 1}"
+                r = watched_drive(base, texts, top, params.seconds, 1, params.disturbed_share, what)
+                for key, values in figures[layout].items():
+                    values.append(r[key])
+                disturbed[layout] += r["disturbed"]
+        rss = {layout: base.rss_mib() for layout, base in bases.items()}
+    for layout, (workers, threads, streams) in plan.items():
+        out[layout] = {
+            "workers": workers,
+            "threads_per_worker": threads,
+            "streams_per_worker": streams,
+            **summarize(figures[layout], {"titles_per_s": 1, "latency_ms_p50": 3, "latency_ms_p99": 3}),
+            "runs_titles_per_s": figures[layout]["titles_per_s"],
+            "disturbed_runs": disturbed[layout],
+            "rss_mib": rss[layout],
+        }
+    out["faster"] = label(*call(out, list(plan), "titles_per_s", lowest=False))
+    first, *others = plan
+    for layout in others:
+        r, lo, hi = ratio_interval(figures[layout]["titles_per_s"], figures[first]["titles_per_s"])
+        out[f"{layout}_over_{first}"] = {
+            "titles_per_s": round(r, 4),
+            "titles_per_s_lo": round(lo, 4),
+            "titles_per_s_hi": round(hi, 4),
+        }
+    said = ", ".join(f"{layout} {out[layout]['titles_per_s']:,.0f}" for layout in plan)
+    print(f"{name} at {top} clients, titles/s (median of {runs} runs): {said}; most: {out['faster']}")
     return out

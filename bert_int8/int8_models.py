@@ -46,8 +46,9 @@ def build_int8_models(
     params, model, tokenizer, dev, classes, calibration_texts, root, threads=2, timing_only=False, train=None
 ):
     """Write each backend's FP32 form (where it has its own) and int8 model under `root`, in the
-    order of the registry; returns the report for metrics/quantize.json: per backend, the
-    budget search and the recipe. Progress: one step per backend, and the budget's trials.
+    order of the registry (each int8 method of a backend in its order); returns the report for
+    metrics/quantize.json: per int8 build (backends.build_key), the budget search and the
+    recipe. Progress: one step per int8 model, and the budget's trials.
     `timing_only`: models that are only timed (backends.Fp32Source). `train` (a data.Split):
     the titles of quantization-aware training, tried (quantize.qat_steps) where a backend
     supports it, its int8 model misses the budget, and quantize.keep_fp32 keeps no layer."""
@@ -70,62 +71,67 @@ def build_int8_models(
             buckets.write(path, lengths)
         return path
 
+    def int8_model(backend, method, fp32_dir):
+        """Build `backend`'s int8 model of `method` within the accuracy budget; its recipe and budget
+        search go into the report under backends.build_key."""
+        key = backends.build_key(backend.name, method)
+        int8_dir = backend.model_path("int8", root, method)
+        # The last model scored and its dev predictions: fit_budget builds and scores the model it
+        # returns last (its files and recipe are the ones left), so its statistics against FP32
+        # need no second pass over dev.
+        scored = {}
+
+        def build(keep):
+            d = model_dir(backend, _fresh(int8_dir))
+            report["recipes"][key] = backend.build_int8(source, fp32_dir, d, by_params + keep, method)
+            return d
+
+        def trial(keep):
+            return backend.load(build(keep), "int8", threads)
+
+        def score(m):
+            scored.update(model=m, preds=predictions(m, tokenizer, dev))
+            return macro_f1_of(scored["preds"], dev, classes)
+
+        def train_quantized():
+            d = model_dir(backend, _fresh(int8_dir))
+            report["recipes"][key] = backend.build_int8_qat(source, d, params.qat_steps, threads=threads)
+            return backend.load(d, "int8", threads)
+
+        # QAT builds every layer int8: not tried where the params keep some FP32
+        qat = backend.supports_qat and params.qat_steps and train is not None and not by_params
+
+        if budget is None:  # nothing to score: built, not loaded (the reference shape's bert-base)
+            build([])
+            report["budget"][key] = {}
+            return
+        keep, qmodel, b = fit_budget(
+            trial,
+            score,
+            layers,
+            base_f1,
+            budget,
+            desc=f"quantize {key}",
+            train_quantized=train_quantized if qat else None,
+        )
+        preds = scored["preds"] if scored.get("model") is qmodel else predictions(qmodel, tokenizer, dev)
+        b.update(dev_uncertainty(dev, fp32_preds, preds, classes))
+        if backend.supports_qat and not qat and b["recipe_dev_f1_drop"] > budget:
+            why = "quantize.keep_fp32 keeps layers" if by_params else "quantize.qat_steps is 0"
+            b["qat"] = "skipped: " + (why if by_params or not params.qat_steps else "no train split")
+        report["budget"][key] = b
+        if not params.allow_over_budget:
+            _check_budget(key, b, budget, len(by_params) + len(keep), len(keep) == len(layers))
+
     try:
-        with progress(len(chosen), "quantize", "backends") as bar:
+        with progress(sum(len(b.int8_methods) for b in chosen), "quantize", "int8 models") as bar:
             for backend in chosen:
                 fp32_dir = backend.model_path("fp32", root)
                 if backend.builds_fp32:
                     backend.build_fp32(source, model_dir(backend, fp32_dir))
-                int8_dir = backend.model_path("int8", root)
-                # The last model scored and its dev predictions: fit_budget builds and scores the
-                # model it returns last (its files and recipe are the ones left), so its
-                # statistics against FP32 need no second pass over dev.
-                scored = {}
-
-                def build(keep, backend=backend, fp32_dir=fp32_dir, int8_dir=int8_dir):
-                    d = model_dir(backend, _fresh(int8_dir))
-                    report["recipes"][backend.name] = backend.build_int8(source, fp32_dir, d, by_params + keep)
-                    return d
-
-                def trial(keep, backend=backend):
-                    return backend.load(build(keep), "int8", threads)
-
-                def score(m, scored=scored):
-                    scored.update(model=m, preds=predictions(m, tokenizer, dev))
-                    return macro_f1_of(scored["preds"], dev, classes)
-
-                def train_quantized(backend=backend, int8_dir=int8_dir):
-                    d = model_dir(backend, _fresh(int8_dir))
-                    report["recipes"][backend.name] = backend.build_int8_qat(
-                        source, d, params.qat_steps, threads=threads
-                    )
-                    return backend.load(d, "int8", threads)
-
-                # QAT builds every layer int8: not tried where the params keep some FP32
-                qat = backend.supports_qat and params.qat_steps and train is not None and not by_params
-
-                if budget is None:  # nothing to score: built, not loaded (the reference shape's bert-base)
-                    build([])
-                    report["budget"][backend.name] = {}
-                else:
-                    keep, qmodel, b = fit_budget(
-                        trial,
-                        score,
-                        layers,
-                        base_f1,
-                        budget,
-                        desc=f"quantize {backend.name}",
-                        train_quantized=train_quantized if qat else None,
-                    )
-                    preds = scored["preds"] if scored.get("model") is qmodel else predictions(qmodel, tokenizer, dev)
-                    b.update(dev_uncertainty(dev, fp32_preds, preds, classes))
-                    if backend.supports_qat and not qat and b["recipe_dev_f1_drop"] > budget:
-                        why = "quantize.keep_fp32 keeps layers" if by_params else "quantize.qat_steps is 0"
-                        b["qat"] = "skipped: " + (why if by_params or not params.qat_steps else "no train split")
-                    report["budget"][backend.name] = b
-                    if not params.allow_over_budget:
-                        _check_budget(backend.name, b, budget, len(by_params) + len(keep), len(keep) == len(layers))
-                bar.update()
+                for method in backend.int8_methods:
+                    int8_model(backend, method, fp32_dir)
+                    bar.update()
     finally:
         source.close()
     return report

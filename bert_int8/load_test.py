@@ -35,9 +35,10 @@ def run(params, say=print):
             )
     # Each int8 model against the FP32 model of its own backend: what the service keeps of the
     # speedup the model shows alone (the benchmark's real-title rates).
-    for name in served:
-        base = name.replace("int8", "fp32")
-        if name.endswith("int8") and base in served and report[base][key]["titles_per_s"]:
+    int8 = [name for name, model in served.items() if model.precision == "int8"]
+    for name in int8:
+        base = served[name].fp32_name
+        if base in served and report[base][key]["titles_per_s"]:
             service = report[name][key]["titles_per_s"] / report[base][key]["titles_per_s"]
             model = rates[name]["dynamic_titles_per_s"] / rates[base]["dynamic_titles_per_s"]
             report[name][f"vs_{base}"] = {
@@ -45,9 +46,8 @@ def run(params, say=print):
                 "model_titles_per_s": round(model, 4),
                 "service_over_model": round(service / model, 4),
             }
-    # The int8 model that serves the most single titles/s: as 1 worker x threads and threads x 1.
-    int8 = [name for name in served if name.endswith("int8")]
+    # The int8 model that serves the most single titles/s, in each serving layout (http_load.layouts).
     if params.threads > 1 and int8:
         best = max(int8, key=lambda name: report[name][key]["titles_per_s"])
-        report[best]["layouts"] = compare_layouts(served[best].path, best, texts, params, flags)
+        report[best]["layouts"] = compare_layouts(served[best], best, texts, params, flags)
     return report

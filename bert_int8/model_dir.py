@@ -4,7 +4,8 @@ load it; every backend says for its own directories (bert_int8/backends). The st
 
 A BF16 model is an FP32 directory run in BF16 (weights cast to bfloat16, or a runtime's BF16
 precision hint), for the backends that offer it: `ModelDir.as_bf16()`. Names are the
-backend's prefix and the precision: fp32, int8, bf16 (PyTorch), onnx_int8, ...
+backend's prefix and the model's folder (backends.model_name): fp32, int8, bf16 (PyTorch),
+onnx_int8, onnx_int8_static, ...
 
 Opening a directory imports neither torch nor transformers (the lean service runs without
 them, and `serve auto` chooses a directory before `--workers` forks).
@@ -26,6 +27,7 @@ class ModelDir:
     backend: str  # a name in bert_int8.backends' registry
     precision: str  # fp32 | int8 | bf16
     role: str | None = roles.TEACHER  # whose model (bert_int8.roles): only its name shows it
+    method: str | None = None  # int8 only: how it was quantized (Backend.int8_methods)
 
     @classmethod
     def open(cls, path, role=None):
@@ -43,7 +45,8 @@ class ModelDir:
         ((name, precision),) = claims.items()
         if role is None:
             role = roles.of_path(path, {b.subdir for b in backends.BACKENDS.values()} - {""})
-        return cls(path, name, precision, role)
+        method = backends.get(name).method_of(path) if precision == "int8" else None
+        return cls(path, name, precision, role, method)
 
     @property
     def runtime(self):
@@ -51,11 +54,16 @@ class ModelDir:
 
     @property
     def name(self):
-        return roles.model_name(self.role, backends.model_name(self.backend, self.precision))
+        return roles.model_name(self.role, backends.model_name(self.backend, self.precision, self.method))
+
+    @property
+    def fp32_name(self):
+        """The name of the FP32 model of its runtime and role: what its own int8 speedup is taken against."""
+        return roles.model_name(self.role, backends.model_name(self.backend, "fp32"))
 
     @property
     def answers_independent_of_batch(self):
-        return backends.independent_of_batch(self.backend, self.precision)
+        return backends.independent_of_batch(self.backend, self.precision, self.method)
 
     @property
     def length_buckets(self):
@@ -87,11 +95,16 @@ class ModelDir:
             raise ValueError(f"{self.path}: no BF16 variant of a {self.backend} {self.precision} model")
         return replace(self, precision="bf16")
 
-    def load(self, threads=None):
+    def load(self, threads=None, streams=1):
         """The model, answering `model(**batch).logits`. `threads` sets the runtime's intra-op
         threads for this model's calls only. Backends with numpy_io also answer
-        `model.logits(numpy batch)` (numpy logits)."""
-        return self.runtime.load(self.path, self.precision, threads)
+        `model.logits(numpy batch)` (numpy logits). `streams` > 1: up to that many calls at once,
+        from different threads, sharing `threads` (runtimes with Backend.streams only)."""
+        if streams == 1:  # the plain call: a plugin runtime need not know of streams
+            return self.runtime.load(self.path, self.precision, threads)
+        if not self.runtime.streams:
+            raise PipelineError(f"{self.path}: a {self.runtime.label} model runs one call at a time (no --streams)")
+        return self.runtime.load(self.path, self.precision, threads, streams=streams)
 
 
 def with_bf16(model_dirs):
@@ -106,15 +119,15 @@ def with_bf16(model_dirs):
 
 
 def models_under(root, bf16, wanted=None, role=roles.TEACHER):
-    """Every model directory under `root` in the backends' layout (models_save/<subdir>/<precision>),
+    """Every model directory under `root` in the backends' layout (models_save/<subdir>/<folder>),
     by name, PyTorch FP32 first (the reference of every comparison); `wanted`: only those
     backends; `bf16`: with the BF16 variants; `role`: whose models they are (their names)."""
     found = []
     for backend in backends.BACKENDS.values():
         if wanted is not None and backend.name not in wanted:
             continue
-        for precision in backends.PRECISIONS:
-            d = backend.model_path(precision, root)
+        for precision, method in backend.layout():
+            d = backend.model_path(precision, root, method)
             if not (d / "config.json").is_file():
                 if backend.name == backends.REFERENCE:
                     raise PipelineError(f"{d}: not a model directory (config.json missing); run the earlier stages")

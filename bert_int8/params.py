@@ -362,6 +362,13 @@ class LoadTestParams(Section):
         [1, 64], description="Titles per request; one run per (concurrency, titles per request)"
     )
     seconds: float = Field(5.0, gt=0, le=600, description="Length of each run")
+    layout_runs: int = Field(
+        5,
+        ge=2,
+        le=50,
+        description="Runs of each serving layout (workers x threads, and streams where the runtime has them), "
+        "taking turns; their medians and intervals decide which serves most",
+    )
     threads: int = Field(2, ge=1, description="Threads of the served model (all of them, over its workers)")
     max_batch: int = Field(
         serving_limits.MAX_BATCH, ge=1, description="The service's largest pass (bert-int8 serve --max-batch)"

@@ -97,11 +97,13 @@ def _read_json(path):
 
 
 class Classifier:
-    def __init__(self, model_dir, threads=None, batch_size=64):
-        """`model_dir`: a path, or a ModelDir (a BF16 variant: `ModelDir.open(path).as_bf16()`)."""
+    def __init__(self, model_dir, threads=None, batch_size=64, streams=1):
+        """`model_dir`: a path, or a ModelDir (a BF16 variant: `ModelDir.open(path).as_bf16()`);
+        `streams`: calls it may run at once, from as many threads (ModelDir.load)."""
         self.found = model_dir if isinstance(model_dir, ModelDir) else ModelDir.open(model_dir)
         self.model_dir, self.kind, self.backend = self.found.path, self.found.precision, self.found.backend
-        self.model = self.found.load(threads)
+        self.model = self.found.load(threads, streams)
+        self.streams = streams
         if not self.found.runtime.numpy_io:  # a transformers model: its own tokenizer
             from .tokenizer import load_tokenizer
 

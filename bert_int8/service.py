@@ -134,6 +134,7 @@ def create_app(
         max_queue=max_queue,
         shares_batches=classifier.answers_independent_of_batch,
         on_batch=lambda titles, reqs: (batch_titles.observe(titles), batch_requests.observe(reqs)),
+        streams=classifier.streams,
     )
     Gauge("bert_int8_queue_titles", "Titles waiting for a forward pass", registry=registry).set_function(batcher.depth)
 

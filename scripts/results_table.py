@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bert_int8 import roles
 from bert_int8.backends import BACKENDS, libraries
+from bert_int8.ranking import named
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ROOT / "metrics"
@@ -21,9 +22,11 @@ START, END = "<!-- results:start (scripts/results_table.py --write) -->", "<!-- 
 MIB = 1024 * 1024
 # Every model's name in words, from the backends: "ONNX Runtime int8 (dynamic)".
 NAMES = {
-    b.prefix + precision: f"{b.label} {precision.upper() if precision != 'int8' else f'int8 ({b.int8_method})'}"
+    b.prefix + b.folder(precision, method): (
+        f"{b.label} {precision.upper() if precision != 'int8' else f'int8 ({b.int8_label(method)})'}"
+    )
     for b in BACKENDS.values()
-    for precision in ("fp32", "bf16", "int8")
+    for precision, method in [*b.layout(), ("bf16", None)]
 }
 NAMES.update({f"student_{name}": f"Student {words}" for name, words in list(NAMES.items())})
 
@@ -179,20 +182,45 @@ def load_table(load_test):
         )
         layouts = v.get("layouts", layouts)
     if layouts:
-        t = setup["threads"]
-        one, many = layouts[f"workers_1_threads_{t}"], layouts[f"workers_{t}_threads_1"]
-        lines += [
-            "",
-            f"Serving layout ({NAMES[layouts['model']]}, {layouts['concurrency']} single-title clients, one run "
-            f"each): 1 worker x {t} threads {one['titles_per_s']:,.0f} titles/s (p99 {one['latency_ms_p99']} ms, "
-            f"{one['rss_mib']:.0f} MiB), {t} workers x 1 thread {many['titles_per_s']:,.0f} titles/s (p99 "
-            f"{many['latency_ms_p99']} ms, {many['rss_mib']:.0f} MiB): "
-            + ("more workers" if layouts["faster"] == f"workers_{t}_threads_1" else "more threads")
-            + f" served more ({layouts['titles_per_s_workers_over_threads']:.2f}x workers over threads).",
-        ]
+        lines += ["", layout_sentence(layouts)]
     if disturbed:
         lines += ["", f"Load-test runs marked disturbed (others used the CPU beside them): {', '.join(disturbed)}."]
     return lines
+
+
+def layout_sentence(layouts):
+    """The serving layouts of the best int8 model: each one's median titles/s over its runs, with
+    its interval, p99 and memory, and which served most."""
+    names = [k for k, v in layouts.items() if isinstance(v, dict) and "workers" in v]
+
+    def words(k):
+        v = layouts[k]
+        streams = f" with {v['streams_per_worker']} streams" if v["streams_per_worker"] > 1 else ""
+        thread = "thread" if v["threads_per_worker"] == 1 else "threads"
+        return f"{v['workers']} worker{'s' * (v['workers'] > 1)} x {v['threads_per_worker']} {thread}{streams}"
+
+    said = "; ".join(
+        f"{words(k)} {layouts[k]['titles_per_s']:,.0f} [{layouts[k]['titles_per_s_lo']:,.0f}, "
+        f"{layouts[k]['titles_per_s_hi']:,.0f}] titles/s (p99 {layouts[k]['latency_ms_p99']} ms, "
+        f"{layouts[k]['rss_mib']:.0f} MiB)"
+        for k in names
+    )
+    winner = named(layouts["faster"])
+    verdict = (
+        f"{words(winner[0])} served most"
+        if len(winner) == 1
+        else f"a tie between {' and '.join(words(k) for k in winner)}"
+    )
+    ratios = ", ".join(
+        f"{words(k)} {r['titles_per_s']:.2f}x [{r['titles_per_s_lo']:.2f}, {r['titles_per_s_hi']:.2f}]"
+        for k in names[1:]
+        for r in [layouts[f"{k}_over_{names[0]}"]]
+    )
+    return (
+        f"Serving layouts ({NAMES[layouts['model']]}, {layouts['concurrency']} single-title clients, "
+        f"median of {layouts['runs']} runs each, taking turns): {said}. {verdict[0].upper() + verdict[1:]}; "
+        f"against {words(names[0])}: {ratios}."
+    )
 
 
 def shape_label(bench):

@@ -119,10 +119,10 @@ def run_job(corpus, out, engine, extra=()):
 def title_rate(model, titles, passes=6):
     """The model's real-title rate now, in this process: `Classifier.logits` over the test
     titles (length-sorted batches of 64, every core), as the benchmark times them; one warm-up
-    pass, then `passes` timed ones: (median, lo, hi) by timing.median_interval (six passes: the
+    pass, then `passes` timed ones: (median, lo, hi) by intervals.median_interval (six passes: the
     95% order-statistic interval is min..max)."""
+    from bert_int8.intervals import median_interval
     from bert_int8.predict import Classifier
-    from bert_int8.timing import median_interval
 
     clf = Classifier(model)
     clf.logits(titles)

@@ -18,7 +18,7 @@ class Stub(Backend):
     subdir = "stub"
     int8_method = "an FP32 copy"
     description = "a test's runtime: PyTorch FP32 under another name"
-    int8_depends_on_batch = False
+    int8_methods = ("static",)  # a copy of FP32: its answers do not move with batch-mates
 
     def precision_of(self, path):
         if not (Path(path) / WEIGHTS).is_file():
@@ -42,7 +42,7 @@ class Stub(Backend):
         state = {k: v.contiguous() for k, v in source.model.state_dict().items()}
         save_file({k: v for k, v in state.items() if k != "bert.embeddings.position_ids"}, Path(out_dir) / WEIGHTS)
 
-    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method):
         shutil.copyfile(Path(fp32_dir) / WEIGHTS, Path(out_dir) / WEIGHTS)
         recipe = {"method": "copy", "keep_fp32": list(keep_fp32)}
         write_json(Path(out_dir) / RECIPE, recipe)

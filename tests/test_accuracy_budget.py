@@ -132,11 +132,12 @@ def test_layers_kept_by_params_reach_every_backend(setup, tmp_path):
     )
     report = build_int8_models(params, model, tok, dev, CLASSES, dev.texts[:10], tmp_path)
     assert sorted(report["recipes"]["torch"]["fp32_linear_layers"]) == sorted(kept)
-    assert report["recipes"]["onnxruntime"]["nodes_to_exclude"] == [
-        "/bert/encoder/layer.0/output/dense/MatMul",
-        "/bert/pooler/dense/Gemm",
-        "/classifier/Gemm",
-    ]
+    for build in ("onnxruntime", "onnxruntime_static"):
+        assert report["recipes"][build]["nodes_to_exclude"] == [
+            "/bert/encoder/layer.0/output/dense/MatMul",
+            "/bert/pooler/dense/Gemm",
+            "/classifier/Gemm",
+        ]
     ignored = report["recipes"]["openvino"]["ignored_scope"]
     assert ignored == [
         "/bert/encoder/layer.0/output/dense/MatMul",
@@ -150,6 +151,7 @@ def test_layers_kept_by_params_reach_every_backend(setup, tmp_path):
         "max_f1_drop": None,
         "torch": {},
         "onnxruntime": {},
+        "onnxruntime_static": {},
         "openvino": {},
     }
 

@@ -1,7 +1,7 @@
 """Every backend of the registry through the same checks: its int8 model is quantized (close to
 FP32, the kept layer left FP32), its directories are its own, its answers are independent of
-batch-mates where it says so, BF16 where it offers it. A new runtime is one more row in ROWS
-(what it leaves FP32, and how a corrupt file fails). FP32 parity with PyTorch, for every backend
+batch-mates where it says so, BF16 where it offers it. A new runtime, or a runtime's new int8
+method, is one more row in ROWS (what it leaves FP32, and how a corrupt file fails). FP32 parity with PyTorch, for every backend
 and every architecture: tests/test_architectures.py."""
 
 import numpy as np
@@ -36,6 +36,15 @@ def _onnx_fp32_matmuls(int8_dir):
     return {n.name for n in onnx.load(str(int8_dir / "model.onnx")).graph.node if n.op_type in ("MatMul", "Gemm")}
 
 
+def _qdq_fp32_matmuls(int8_dir):
+    """A QDQ graph keeps its MatMuls: a quantized one reads its weights through DequantizeLinear."""
+    import onnx
+
+    graph = onnx.load(str(int8_dir / "model.onnx")).graph
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    return {n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and n.input[1] not in dequantized}
+
+
 def _ir_fp32_matmuls(int8_dir):
     import openvino as ov
 
@@ -49,17 +58,21 @@ def _ir_fp32_matmuls(int8_dir):
 
 GRAPH_KEPT = "/bert/encoder/layer.0/attention/self/query/MatMul"  # the exporter's name for KEPT's product
 GRAPH_KEY = "/bert/encoder/layer.0/attention/self/key/MatMul"
-# Per backend: the names its int8 artifact leaves FP32 (read from the artifact itself), KEPT's
-# and a quantized layer's name there, and a model file whose corruption must fail in one line.
+# Per int8 build (backends.build_key): the names its int8 artifact leaves FP32 (read from the
+# artifact itself), KEPT's and a quantized layer's name there, and a model file whose corruption
+# must fail in one line.
 ROWS = {
     "torch": (_torch_fp32_linears, KEPT, "bert.encoder.layer.0.attention.self.key", "int8_state_dict.pt"),
     "onnxruntime": (_onnx_fp32_matmuls, GRAPH_KEPT, GRAPH_KEY, "model.onnx"),
+    "onnxruntime_static": (_qdq_fp32_matmuls, GRAPH_KEPT, GRAPH_KEY, "model.onnx"),
     "openvino": (_ir_fp32_matmuls, GRAPH_KEPT, GRAPH_KEY, "model.xml"),
 }
+# Each row's (backend, int8 method)
+BUILDS = {backends.build_key(b.name, m): (b.name, m) for b in backends.BACKENDS.values() for m in b.int8_methods}
 
 
-def test_every_registered_backend_has_a_row():
-    assert set(ROWS) == set(backends.names())
+def test_every_registered_int8_build_has_a_row():
+    assert set(ROWS) == set(BUILDS)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +91,10 @@ def built(tmp_path_factory):
     return model, tok, root, report
 
 
-def _dir(root, name, precision):
-    return backends.get(name).model_path(precision, root)
+def _dir(root, key, precision):
+    """A row's model directory: its FP32 model (its backend's) or its int8 model."""
+    name, method = BUILDS[key]
+    return backends.get(name).model_path(precision, root, method if precision == "int8" else None)
 
 
 @pytest.mark.parametrize("name", ROWS)
@@ -88,7 +103,8 @@ def test_int8_answers_close_to_fp32_but_not_as_it(built, name):
     at this scale: a static-int8 IR's quantize steps outweigh a tiny model's weights.)"""
     model, tok, root, report = built
     int8 = ModelDir.open(_dir(root, name, "int8"))
-    assert (int8.backend, int8.precision) == (name, "int8") and name in report["recipes"]
+    assert (int8.backend, int8.method, int8.precision) == (*BUILDS[name], "int8")
+    assert name in report["recipes"]
     a = predict_logits(model, tok, TEXTS, 16)
     b = predict_logits(int8.load(), tok, TEXTS, 16)
     assert not np.array_equal(a, b)
@@ -110,7 +126,7 @@ def test_each_directory_is_recognised_by_its_backend_alone(built, name):
     for precision in ("fp32", "int8"):
         d = _dir(root, name, precision)
         said = {b.name: b.precision_of(d) for b in backends.BACKENDS.values()}
-        assert {b: p for b, p in said.items() if p} == {name: precision}
+        assert {b: p for b, p in said.items() if p} == {BUILDS[name][0]: precision}
         assert all(f.is_file() for f in ModelDir.open(d).files)
 
 
@@ -128,7 +144,7 @@ def test_answers_independent_of_batch_mates_where_the_backend_says_so(built, nam
             assert np.abs(alone - together).max() > 1e-4
 
 
-@pytest.mark.parametrize("name", [n for n in ROWS if backends.get(n).numpy_io])
+@pytest.mark.parametrize("name", [n for n in ROWS if backends.get(BUILDS[n][0]).numpy_io])
 def test_numpy_io_answers_as_the_transformers_call(built, name):
     """The lean path (numpy in and out) gives the transformers-like call's logits, and a missing
     token_type_ids means zeros."""
@@ -166,6 +182,26 @@ def test_a_corrupt_model_file_fails_in_one_line_naming_it(built, name, tmp_path)
     with pytest.raises(PipelineError) as err:
         ModelDir.open(d).load()
     assert str(corrupt) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_each_int8_build_has_its_own_name_and_folder(built):
+    """The first int8 method of a runtime is its int8 model; another sits beside it under its
+    method's name (what metrics, `predict` and the service show)."""
+    _, _, root, _ = built
+    names = {key: ModelDir.open(_dir(root, key, "int8")) for key in ROWS}
+    assert {key: m.name for key, m in names.items()} == {
+        "torch": "int8",
+        "onnxruntime": "onnx_int8",
+        "onnxruntime_static": "onnx_int8_static",
+        "openvino": "openvino_int8",
+    }
+    assert names["onnxruntime_static"].path == root / "onnx" / "int8_static"
+    assert {n: backends.split_name(n) for n in ("onnx_int8_static", "onnx_int8", "bf16")} == {
+        "onnx_int8_static": ("onnxruntime", "int8", "static"),
+        "onnx_int8": ("onnxruntime", "int8", "dynamic"),
+        "bf16": ("torch", "bf16", None),
+    }
+    assert set(models_under(root, bf16=False)) >= {"onnx_int8", "onnx_int8_static", "onnx_fp32"}
 
 
 def test_a_directory_with_no_model_file_is_not_a_model(tmp_path):
@@ -209,17 +245,23 @@ def test_int8_weights_keep_headroom_on_x86_without_vnni(monkeypatch, machine, fl
 def _int8_weight_range(int8_dir, name):
     """The largest |value| of the int8 MatMul weights stored in a backend's int8 model (an
     int8 embedding table is looked up, never summed in 16 bits: not counted)."""
-    if name == "onnxruntime":
+    if name.startswith("onnxruntime"):
         import onnx
         from onnx import numpy_helper
 
         graph = onnx.load(str(int8_dir / "model.onnx")).graph
         int8 = {t.name: t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8}
-        # a dynamic int8 MatMul is MatMulInteger(activations, weights, ...)
+        # a dynamic int8 MatMul is MatMulInteger(activations, weights, ...); a static (QDQ) one
+        # is MatMul(..., DequantizeLinear(weights, ...))
+        dequantized = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
         weights = [
             numpy_helper.to_array(int8[n.input[1]])
             for n in graph.node
             if n.op_type == "MatMulInteger" and n.input[1] in int8
+        ] + [
+            numpy_helper.to_array(int8[dequantized[n.input[1]]])
+            for n in graph.node
+            if n.op_type == "MatMul" and dequantized.get(n.input[1]) in int8
         ]
     else:
         import openvino as ov
@@ -237,11 +279,11 @@ def _int8_weight_range(int8_dir, name):
     return max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
 
 
-@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("name", ["onnxruntime", "onnxruntime_static", "openvino"])
 def test_headroom_keeps_int8_weights_to_7_bits(name, monkeypatch, tmp_path):
     """Whatever this CPU has: with headroom the stored weights stay within 7 bits (|w| <= 64),
     without it they use the full int8 range, and the recipe says which."""
-    module = __import__(f"bert_int8.backends.{name}", fromlist=["x"])
+    module = __import__(f"bert_int8.backends.{BUILDS[name][0]}", fromlist=["x"])
     tok = train_wordpiece(TEXTS, 120, 1, False, 32)
     model = tiny_bert(vocab_size=len(tok))
     said = {}
@@ -249,11 +291,11 @@ def test_headroom_keeps_int8_weights_to_7_bits(name, monkeypatch, tmp_path):
         monkeypatch.setattr(module, "int8_weights_need_headroom", lambda headroom=headroom: headroom)
         root = tmp_path / str(headroom)
         model.save_pretrained(backends.get(backends.REFERENCE).model_path("fp32", root))
-        params = QuantizeParams(backends=[backends.REFERENCE, name], max_f1_drop=None)
+        params = QuantizeParams(backends=[backends.REFERENCE, BUILDS[name][0]], max_f1_drop=None)
         recipe = build_int8_models(params, model, tok, None, None, TEXTS, root)["recipes"][name]
         said[headroom] = (recipe, _int8_weight_range(_dir(root, name, "int8"), name))
     assert said[True][1] <= 64 < said[False][1], said
-    if name == "onnxruntime":
+    if name.startswith("onnxruntime"):
         assert (said[True][0]["reduce_range"], said[False][0]["reduce_range"]) == (True, False)
     else:
         assert (said[True][0]["overflow_fix"], said[False][0]["overflow_fix"]) == ("every layer", "first layer")
@@ -267,7 +309,7 @@ def test_length_buckets_are_recorded_where_the_backend_wants_them(built, name):
     assert tok.model_max_length == 32
     for precision in ("fp32", "int8"):
         got = ModelDir.open(_dir(root, name, precision)).length_buckets
-        assert got == ((8, 16, 24, 32) if backends.get(name).length_buckets else None)
+        assert got == ((8, 16, 24, 32) if backends.get(BUILDS[name][0]).length_buckets else None)
 
 
 @pytest.mark.parametrize("name", ROWS)

@@ -101,11 +101,11 @@ def test_full_pipeline(reproduced, repo):
     assert metrics["data"]["splits"]["train"]["lines"] == 300
     assert metrics["quantize"]["recipes"]["torch"]["int8_linear_layers"] == 14  # 2 layers of 6, pooler, classifier
     assert metrics["quantize_student"]["recipes"]["torch"]["int8_linear_layers"] == 8  # its one layer
-    assert set(metrics["quantize"]["budget"]) >= {"torch", "onnxruntime", "openvino"}
+    assert set(metrics["quantize"]["budget"]) >= {"torch", "onnxruntime", "onnxruntime_static", "openvino"}
     # the student: one of the teacher's two layers (the first), every tensor copied from it
     assert metrics["distill"]["from_teacher_layers"] == [0] and metrics["distill"]["new_tensors"] == 0
     assert metrics["distill"]["parameters"] < metrics["distill"]["teacher_parameters"]
-    teacher = {"fp32", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"}
+    teacher = {"fp32", "int8", "onnx_fp32", "onnx_int8", "onnx_int8_static", "openvino_fp32", "openvino_int8"}
     if native_bf16():
         teacher |= {"bf16", "openvino_bf16"}
     student = {f"student_{name}" for name in teacher}
@@ -160,7 +160,7 @@ def test_full_pipeline(reproduced, repo):
     assert bench["int8"]["vs_fp32"]["file_bytes"] < 1
     assert bench["onnx_int8"]["file_bytes"] < bench["onnx_fp32"]["file_bytes"]
     winners, real = metrics["benchmark"]["winners"]["trained"], metrics["benchmark"]["real_titles"]
-    int8 = ["int8", "onnx_int8", "openvino_int8"]
+    int8 = ["int8", "onnx_int8", "onnx_int8_static", "openvino_int8"]
     check_call(bench, int8, "throughput_seq_per_s", False, winners["int8_batch_8"])
     check_call(bench, sorted(teacher - set(int8)), "latency_ms_p50", True, winners["baseline_batch_1"])
     check_call(real, sorted(teacher), "dynamic_titles_per_s", False, winners["real_titles"])
@@ -183,6 +183,8 @@ def test_full_pipeline(reproduced, repo):
     assert (root / "models_save/int8/quantization_recipe.json").is_file()
     load = metrics["load_test"]
     assert set(load) - {"setup"} == {m for m in built if "bf16" not in m}
+    # static int8 shares batches across requests; dynamic int8 cannot
+    assert load["onnx_int8_static"]["shares_batches"] and not load["onnx_int8"]["shares_batches"]
     for model in set(load) - {"setup"}:
         assert set(load[model]) >= {"c1", "c4", "c1_batch4", "c4_batch4"}, model
         for run in ("c1", "c4", "c1_batch4", "c4_batch4"):

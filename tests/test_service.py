@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fixtures import CLASSES, count_joins, save_tiny_model_dirs
 
@@ -628,3 +629,87 @@ def test_a_sweep_runs_every_level_and_sets_each_against_the_models_own_rate(serv
     for key in ("c1", "c4", "c1_batch3", "c4_batch3"):
         assert report[key] == {"titles_per_s": 30.0, "share_of_model_rate": 0.25}, key
     assert report["shares_batches"] is True and report["rss_mib_at_start"] > 0
+
+
+def test_with_streams_the_batcher_runs_that_many_passes_at_once():
+    """Two inference threads: two passes are in the model together (each waits at a barrier
+    that only both can pass); one thread would never get there."""
+    barrier = threading.Barrier(2, timeout=30)
+    sizes = []
+
+    def predict(texts):
+        barrier.wait()  # BrokenBarrierError (an error for both requests) unless two passes meet
+        sizes.append(len(texts))
+        return [t.upper() for t in texts]
+
+    batcher = DynamicBatcher(predict, max_batch=1, streams=2)
+
+    async def go():
+        return await asyncio.gather(batcher.submit(["a"]), batcher.submit(["b"]))
+
+    try:
+        assert asyncio.run(go()) == [["A"], ["B"]]
+    finally:
+        batcher.close()
+    assert sizes == [1, 1] and len(batcher.threads) == 2
+
+
+def test_an_openvino_model_with_streams_answers_as_without_from_many_threads(static_int8):
+    """`--streams 2`: calls from two threads at once, single titles (the bucket models) and
+    batches, each answer the model's answer alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    titles = [f"银行利率{'上调' * (i % 4)}{i}" for i in range(24)]
+    plain = Classifier(static_int8, threads=2)
+    want = {t: plain.logits([t])[0] for t in titles}
+    streamed = Classifier(static_int8, threads=2, streams=2)
+    streamed.warm_up()
+    with ThreadPoolExecutor(2) as pool:
+        alone = list(pool.map(lambda t: streamed.logits([t])[0], titles))
+        batched = list(pool.map(lambda i: streamed.logits(titles[i : i + 6]), range(0, len(titles), 6)))
+    for t, got in zip(titles, alone):
+        np.testing.assert_allclose(got, want[t], atol=1e-5)
+    for i, rows in zip(range(0, len(titles), 6), batched):
+        np.testing.assert_allclose(rows, np.stack([want[t] for t in titles[i : i + 6]]), atol=1e-5)
+
+
+def test_streams_are_refused_in_one_line_for_a_runtime_without_them(model_dirs, capsys):
+    from bert_int8.cli import main
+
+    for flag, said in ((["--streams", "2"], "runs one call at a time"), (["--streams", "0"], "must be at least 1")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["serve", str(model_dirs[0]), *flag])
+        err = capsys.readouterr().err.strip()
+        assert exit_.value.code == 2 and said in err and "\n" not in err and "--streams" in err
+
+
+def test_serving_layouts_take_turns_and_report_medians_with_intervals(static_int8):
+    """Every layout's server up at once, `layout_runs` runs each in turns; medians, intervals
+    and ratios checked against the runs the report keeps."""
+    from bert_int8.http_load import compare_layouts
+    from bert_int8.intervals import median_interval, ratio_interval
+    from bert_int8.model_dir import ModelDir
+    from bert_int8.params import LoadTestParams
+    from bert_int8.ranking import call, label
+
+    params = LoadTestParams(concurrency=[1, 4], seconds=0.3, threads=2, layout_runs=3, disturbed_share=1.0)
+    out = compare_layouts(ModelDir.open(static_int8), "openvino_int8", ["银行利率", "球队比赛"], params)
+    plan = ["workers_1_threads_2", "workers_2_threads_1", "workers_1_streams_2"]
+    assert [k for k in out if k in plan] == plan and out["runs"] == 3 and out["concurrency"] == 4
+    for layout in plan:
+        row, runs = out[layout], out[layout]["runs_titles_per_s"]
+        assert len(runs) == 3 and all(r > 0 for r in runs)
+        mid, lo, hi, _ = median_interval(runs)
+        assert (row["titles_per_s"], row["titles_per_s_lo"], row["titles_per_s_hi"]) == (
+            round(mid, 1),
+            round(lo, 1),
+            round(hi, 1),
+        )
+        assert row["latency_ms_p50_lo"] <= row["latency_ms_p50"] <= row["latency_ms_p50_hi"]
+        assert row["rss_mib"] > 0 and row["streams_per_worker"] == (2 if "streams" in layout else 1)
+    for layout in plan[1:]:
+        ratio = out[f"{layout}_over_workers_1_threads_2"]
+        r, lo, hi = ratio_interval(out[layout]["runs_titles_per_s"], out["workers_1_threads_2"]["runs_titles_per_s"])
+        assert ratio == {"titles_per_s": round(r, 4), "titles_per_s_lo": round(lo, 4), "titles_per_s_hi": round(hi, 4)}
+    # the call is ranking's (tested in test_ranking) on these medians and intervals
+    assert out["faster"] == label(*call({k: out[k] for k in plan}, plan, "titles_per_s", lowest=False))

@@ -13,20 +13,13 @@ from fixtures import check_call, make_titles, tiny_bert, tiny_config
 
 from bert_int8.comparison import compare_models
 from bert_int8.heap import freeze_heap
+from bert_int8.intervals import median_interval, quantile_interval, ratio_interval
 from bert_int8.params import QuantizeParams
 from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.ranking import named
 from bert_int8.reference_shape import benchmark_shape, build_shape
 from bert_int8.sizes import file_bytes, weight_bytes
-from bert_int8.timing import (
-    dummy_batch,
-    fixed_shape_passes,
-    median_interval,
-    quantile_interval,
-    ratio_interval,
-    title_latency_passes,
-    title_passes,
-)
+from bert_int8.timing import dummy_batch, fixed_shape_passes, title_latency_passes, title_passes
 from bert_int8.tokenizer import train_wordpiece
 
 BACKENDS = ["torch", "onnxruntime", "openvino"]
@@ -80,6 +73,7 @@ def test_build_shape_makes_every_backend(toy_shape):
         "bf16",
         "onnx_fp32",
         "onnx_int8",
+        "onnx_int8_static",
         "openvino_fp32",
         "openvino_int8",
         "openvino_bf16",
@@ -108,14 +102,15 @@ def test_compare_models_times_each_model_alone_with_intervals(toy_shape, tmp_pat
         assert all(_interval_ok(real[name], k) for k in ("dynamic_titles_per_s", "padded_titles_per_s"))
         assert real[name]["cold_titles_per_s"] > 0 and isinstance(row["disturbed"], bool)
         digest = hashlib.sha256()
-        tokenizer = dirs[name].path / "tokenizer.json"
-        for f in list(dirs[name].files) + [dirs[name].path / "config.json"] + [tokenizer] * tokenizer.is_file():
+        optional = [dirs[name].path / n for n in ("tokenizer.json", "length_buckets.json")]
+        for f in list(dirs[name].files) + [dirs[name].path / "config.json"] + [f for f in optional if f.is_file()]:
             digest.update(f.name.encode() + b"\0" + f.read_bytes())
         assert result["artifacts"][name] == {"path": str(dirs[name].path), "sha256": digest.hexdigest()}
+    assert (dirs["openvino_int8"].path / "length_buckets.json").is_file()  # so the digest covers it
     assert out["int8"]["vs_fp32"]["file_bytes"] == round(out["int8"]["file_bytes"] / out["fp32"]["file_bytes"], 4)
     assert out["int8"]["vs_fp32"]["weight_bytes"] < 1 and "weight_bytes" not in out["onnx_int8"]
     baselines = {"fp32", "onnx_fp32", "openvino_fp32"}
-    for name in ("int8", "onnx_int8", "openvino_int8"):
+    for name in ("int8", "onnx_int8", "onnx_int8_static", "openvino_int8"):
         best = out[name]["vs_best_baseline"]
         assert best["latency_baseline"] == min(baselines, key=lambda n: out[n]["latency_ms_p50"])
         assert best["throughput_baseline"] == max(baselines, key=lambda n: out[n]["throughput_seq_per_s"])
@@ -123,7 +118,7 @@ def test_compare_models_times_each_model_alone_with_intervals(toy_shape, tmp_pat
     assert all("vs_best_baseline" not in out[n] for n in baselines)
     # a name only when its interval clears every other one's; else the tie names the overlapping
     check_call(out, list(out), "latency_ms_p50", True, result["winners"]["batch_1"])
-    int8 = ["int8", "onnx_int8", "openvino_int8"]
+    int8 = ["int8", "onnx_int8", "onnx_int8_static", "openvino_int8"]
     check_call(out, int8, "throughput_seq_per_s", False, result["winners"]["int8_batch_4"])
     check_call(real, int8, "dynamic_titles_per_s", False, result["winners"]["int8_real_titles"])
 

@@ -12,7 +12,7 @@ import importlib
 import os
 
 from ..errors import PipelineError, first_line
-from .base import PRECISIONS, Backend, Fp32Source  # noqa: F401 (the seam's names, for callers)
+from .base import BATCH_DEPENDENT_METHODS, Backend, Fp32Source  # noqa: F401 (the seam's names, for callers)
 
 # In the order of tables and of quantize.backends' default; PyTorch first, the reference.
 MODULES = (
@@ -73,22 +73,36 @@ def chosen(wanted, key="quantize.backends"):
 
 
 def split_name(model_name):
-    """(backend, precision) of a model name: onnx_int8 -> (onnxruntime, int8)."""
+    """(backend, precision, int8 method or None) of a model name: onnx_int8 -> (onnxruntime,
+    int8, dynamic), onnx_int8_static -> (onnxruntime, int8, static), fp32 -> (torch, fp32, None)."""
     for backend in sorted(_registry().values(), key=lambda b: -len(b.prefix)):
-        precision = model_name.removeprefix(backend.prefix)
-        if model_name.startswith(backend.prefix) and precision in (*PRECISIONS, "bf16"):
-            return backend.name, precision
+        if not model_name.startswith(backend.prefix):
+            continue
+        for precision, method in [*backend.layout(), ("bf16", None)]:
+            if model_name == backend.prefix + backend.folder(precision, method):
+                return backend.name, precision, method
     raise PipelineError(f"{model_name}: not a model name of any backend ({', '.join(_registry())})")
 
 
-def model_name(backend, precision):
-    return _registry()[backend].prefix + precision
+def model_name(backend, precision, method=None):
+    """A runtime's model name: its prefix and the model's folder (Backend.folder)."""
+    b = _registry()[backend]
+    return b.prefix + b.folder(precision, method)
 
 
-def independent_of_batch(backend, precision):
+def build_key(backend, method):
+    """The key of one int8 build in metrics/quantize.json's budget and recipes: the backend's
+    name for its first int8 method (torch, onnxruntime, openvino), <name>_<method> for another
+    (onnxruntime_static)."""
+    b = _registry()[backend]
+    return backend if method in (None, b.int8_methods[0]) else f"{backend}_{method}"
+
+
+def independent_of_batch(backend, precision, method=None):
     """False for dynamic int8 (activation scales computed per batch, so a title's answer moves
-    with its batch-mates); true for FP32, BF16 and static int8."""
-    return precision != "int8" or not _registry()[backend].int8_depends_on_batch
+    with its batch-mates); true for FP32, BF16 and static int8. `method` None: the backend's
+    first int8 method."""
+    return precision != "int8" or (method or _registry()[backend].int8_methods[0]) not in BATCH_DEPENDENT_METHODS
 
 
 def libraries():

@@ -2,9 +2,12 @@
 once in backends/__init__.py. Quantize, evaluate, the benchmark, `predict`, the service,
 `bert-int8 params` and the machine record ask the registry; none of them names a runtime.
 
-A runtime's models live at models_save/<subdir>/{fp32,int8}/ (`model_path`). PyTorch's subdir
-is empty: its FP32 model, models_save/fp32/, is what training writes and what every other
-runtime's models are built from, and its int8 model sits beside it.
+A runtime's models live at models_save/<subdir>/<folder>/ (`model_path`): fp32/, and one folder
+per int8 method it builds (`int8_methods`): int8/ for its first, int8_<method>/ for any other
+(ONNX Runtime's int8_static/). A model's name is the runtime's prefix and the same folder name:
+onnx_int8, onnx_int8_static (`model_path` and `model_name` are the one place that says so).
+PyTorch's subdir is empty: its FP32 model, models_save/fp32/, is what training writes and what
+every other runtime's models are built from, and its int8 model sits beside it.
 
 Recognising a directory, and loading a model of a backend with numpy_io, import neither torch
 nor transformers (the lean service runs without them); building a model imports them.
@@ -20,7 +23,9 @@ from types import SimpleNamespace
 
 from ..machine import cpu_flags
 
-PRECISIONS = ("fp32", "int8")  # what a runtime's directory holds; BF16 runs an FP32 directory
+# The int8 methods: "dynamic" scales activations per batch (a title's answer moves with its
+# batch-mates), "static" fixes them at calibration, "qat" trains with quantizers in place.
+BATCH_DEPENDENT_METHODS = ("dynamic",)
 # The instructions that add int8 products in 32 bits at once (/proc/cpuinfo names).
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
@@ -42,11 +47,13 @@ class Backend:
     label: str  # for people: tables, help, messages
     prefix: str  # model names are prefix + precision: onnx_int8
     subdir: str  # models_save/<subdir>/<precision>/
-    int8_method: str  # how its int8 model is made, for tables
+    int8_method: str  # how its first int8 method's model is made, for tables (int8_label)
     description: str  # one line for `bert-int8 params`
     libraries: tuple = ()  # distributions recorded with every figure (machine.versions)
     bf16: bool = False  # its FP32 model also runs in BF16 (cast or precision hint)
-    int8_depends_on_batch: bool = True  # dynamic int8: activation scales per batch
+    # The int8 models it builds, by method: the first is its int8 model (folder int8/, name
+    # <prefix>int8), each other one sits beside it as int8_<method> (model_path).
+    int8_methods: tuple = ("dynamic",)
     numpy_io: bool = False  # answers `model.logits(numpy batch)` without torch (the lean path)
     needs_calibration: bool = False  # its int8 build reads calibration titles
     builds_fp32: bool = True  # quantize writes its FP32 model (PyTorch's is training's)
@@ -56,6 +63,9 @@ class Backend:
     # It pays for each new input shape at its first call: its batches are padded up to a few
     # lengths (bert_int8.buckets), which quantize records in its model directories.
     length_buckets: bool = False
+    # One process can run several calls at once, from as many threads, each on a share of the
+    # threads (OpenVINO's throughput streams): `load(..., streams=N)`, `serve --streams N`.
+    streams: bool = False
     # quantize.* keys its int8 build does not honour, each with the value that asks nothing of
     # it: any other value gets one warning line naming the key (int8_models.ignored_params_warnings).
     ignores: dict = {}
@@ -66,8 +76,30 @@ class Backend:
         its activations instead, on every CPU)."""
         return None
 
-    def model_path(self, precision, root):
-        return Path(root) / self.subdir / precision
+    def folder(self, precision, method=None):
+        """A model's folder in the runtime's directory, and its name after the prefix: fp32, bf16,
+        int8 (the first int8 method), int8_static."""
+        if precision != "int8" or method in (None, self.int8_methods[0]):
+            return precision
+        if method not in self.int8_methods:
+            raise ValueError(f"{self.name} builds no {method} int8 model (it builds: {', '.join(self.int8_methods)})")
+        return f"{precision}_{method}"
+
+    def model_path(self, precision, root, method=None):
+        return Path(root) / self.subdir / self.folder(precision, method)
+
+    def layout(self):
+        """(precision, method) of every model it can lay out: FP32, then each int8 method."""
+        return [("fp32", None)] + [("int8", m) for m in self.int8_methods]
+
+    def int8_label(self, method):
+        """How the int8 model of `method` is made, in words for tables."""
+        return self.int8_method if method in (None, self.int8_methods[0]) else method
+
+    def method_of(self, path):
+        """The int8 method of one of its int8 directories (the runtimes with one method need not
+        read anything)."""
+        return self.int8_methods[0]
 
     def quantize_outputs(self):
         """The directories under the models root that quantize writes for this runtime."""
@@ -83,16 +115,18 @@ class Backend:
 
     def load(self, path, precision, threads=None):
         """The model, answering `model(**batch).logits` (and `model.logits(numpy batch)` where
-        numpy_io). `threads`: intra-op threads for this model's calls; precision may be bf16."""
+        numpy_io). `threads`: intra-op threads for this model's calls; precision may be bf16.
+        A runtime with `streams` also takes `streams=N`."""
         raise NotImplementedError
 
     def build_fp32(self, source, out_dir):
         """Write the FP32 model of `source` (an Fp32Source) into out_dir, in this runtime's form."""
         raise NotImplementedError
 
-    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
-        """Write the int8 model into out_dir (which holds config and tokenizer), the Linear layers
-        named in `keep_fp32` left FP32; return its recipe for metrics/quantize.json."""
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method):
+        """Write the int8 model of `method` (one of int8_methods) into out_dir (which holds config
+        and tokenizer), the Linear layers named in `keep_fp32` left FP32; return its recipe for
+        metrics/quantize.json."""
         raise NotImplementedError
 
     def build_int8_qat(self, source, out_dir, steps, calibration_texts=None, threads=2, desc=None):

@@ -1,6 +1,7 @@
 """Graphs exported from the PyTorch model, shared by the runtimes that build from an ONNX
 export: the export itself, the graph nodes that compute a given Linear layer (so one list of
-layers kept FP32 reaches every runtime), and a batch as the numpy feeds a graph takes."""
+layers kept FP32 reaches every runtime), a batch as the numpy feeds a graph takes, and the
+calibration titles of the static int8 builds."""
 
 import inspect
 import re
@@ -88,3 +89,9 @@ def exported_feeds(input_names, batch):
             value = np.zeros(tuple(batch["input_ids"].shape), dtype=np.int64)
         feeds[name] = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.int64)
     return feeds
+
+
+def calibration_batches(tokenizer, texts):
+    """One tokenized title per calibration item, at its own length (as the models see titles)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=tokenizer.model_max_length)
+    return [{k: np.asarray([enc[k][i]], dtype=np.int64) for k in enc.keys()} for i in range(len(texts))]

@@ -14,6 +14,7 @@ NNCF, torch and transformers are imported only to build one.
 
 import contextlib
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from ..atomic import write_json
 from ..errors import PipelineError, first_line
 from ..metrics_files import read_metrics
 from .base import Backend, NumpyModel, int8_weights_need_headroom
-from .graph import exported_feeds, linear_nodes
+from .graph import calibration_batches, exported_feeds, linear_nodes
 
 MODEL_FILE = "model.xml"  # and model.bin beside it
 RECIPE_FILE = "openvino_recipe.json"
@@ -35,12 +36,6 @@ def convert_fp32(onnx_path, out_dir):
     import openvino as ov
 
     ov.save_model(ov.Core().read_model(str(onnx_path)), str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
-
-
-def calibration_batches(tokenizer, texts):
-    """One tokenized title per calibration item, at its own length (as the models see titles)."""
-    enc = tokenizer(list(texts), truncation=True, max_length=tokenizer.model_max_length)
-    return [{k: np.asarray([enc[k][i]], dtype=np.int64) for k in enc.keys()} for i in range(len(texts))]
 
 
 @contextlib.contextmanager
@@ -235,9 +230,13 @@ class OvModel(NumpyModel):
     it costs about 0.1-0.2 s and a copy of the compiled model in memory per bucket). A probe on a
     Zen 4 EPYC, one real title per call, the trained default's int8: p50 0.50 ms so against 0.63
     ms on the dynamic-shape model at the same widths and 0.93 ms unbucketed. Batches keep the
-    dynamic model."""
+    dynamic model.
 
-    def __init__(self, model_dir, threads=None, bf16=False):
+    `streams` > 1 compiles for throughput: that many streams share the `threads`, and up to that
+    many calls from different threads run at once (the service's inference threads, `serve
+    --streams`), each on an infer request of its own thread."""
+
+    def __init__(self, model_dir, threads=None, bf16=False, streams=1):
         import openvino as ov
 
         self.model_dir = model_dir = Path(model_dir)
@@ -245,6 +244,8 @@ class OvModel(NumpyModel):
         if not path.is_file():
             raise PipelineError(f"{model_dir}: not an OpenVINO model directory ({MODEL_FILE} missing)")
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+        if streams > 1:
+            config.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=streams)
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         self.core, self.ov_config, self.path = ov.Core(), config, path
@@ -252,28 +253,35 @@ class OvModel(NumpyModel):
             self.compiled = self.core.compile_model(str(path), "CPU", config)
         except RuntimeError as err:
             raise PipelineError(f"{path}: cannot load: {first_line(err)}") from None
-        self.request = self.compiled.create_infer_request()
         self.input_names = [i.get_any_name() for i in self.compiled.inputs]
-        self.output = self.compiled.output(0)
         self.static_widths = set(buckets.read(model_dir) or ())
-        self.static = {}  # width -> (infer request, output) of the [1, width] model
+        self.static = {}  # width -> the compiled [1, width] model
+        self.compiling = threading.Lock()
+        self.mine = threading.local()  # this thread's infer requests, by compiled model
 
-    def _request(self, feeds):
-        """The infer request for these inputs, and its output: the static [1, width] model's for
-        one title padded to a bucket (compiled at its first call), else the dynamic model's."""
+    def _compiled(self, feeds):
+        """The compiled model for these inputs: the static [1, width] one for one title padded to
+        a bucket (compiled at its first call), else the dynamic-shape one."""
         batch, width = next(iter(feeds.values())).shape
         if batch != 1 or width not in self.static_widths:
-            return self.request, self.output
-        # filled lazily without a lock: each process has one inference thread (the batcher's)
-        if width not in self.static:
-            try:
-                model = self.core.read_model(str(self.path))
-                model.reshape({name: [1, width] for name in self.input_names})
-                compiled = self.core.compile_model(model, "CPU", self.ov_config)
-            except RuntimeError as err:
-                raise PipelineError(f"{self.path}: cannot compile it for [1, {width}]: {first_line(err)}") from None
-            self.static[width] = (compiled.create_infer_request(), compiled.output(0))
+            return self.compiled
+        with self.compiling:  # inference threads (serve --streams) may meet a new width at once
+            if width not in self.static:
+                try:
+                    model = self.core.read_model(str(self.path))
+                    model.reshape({name: [1, width] for name in self.input_names})
+                    self.static[width] = self.core.compile_model(model, "CPU", self.ov_config)
+                except RuntimeError as err:
+                    raise PipelineError(f"{self.path}: cannot compile it for [1, {width}]: {first_line(err)}") from None
         return self.static[width]
+
+    def _request(self, feeds):
+        """This thread's infer request on the compiled model for these inputs, and its output."""
+        compiled = self._compiled(feeds)
+        requests = self.mine.__dict__.setdefault("requests", {})
+        if id(compiled) not in requests:
+            requests[id(compiled)] = (compiled.create_infer_request(), compiled.output(0))
+        return requests[id(compiled)]
 
     def logits(self, batch):
         """float32 logits of a batch of numpy (or torch) inputs, as a numpy array."""
@@ -291,11 +299,12 @@ class OpenVino(Backend):
     description = "OpenVINO IR of the ONNX export, static int8 by NNCF calibrated on train titles"
     libraries = ("openvino", "nncf")
     bf16 = True
-    int8_depends_on_batch = False  # static int8: scales fixed at calibration
+    int8_methods = ("static",)  # scales fixed at calibration: answers independent of batch-mates
     numpy_io = True
     needs_calibration = True
     supports_qat = True
     length_buckets = True  # each new shape's first call compiles its kernels (bert_int8.buckets)
+    streams = True
     # NNCF's transformer preset sets its own weight scales, whatever quantize.scheme asks (and
     # quantizes the embeddings whatever quantize.embeddings says, not declared: see onnxruntime.py)
     ignores = {"scheme": "per_tensor"}
@@ -311,13 +320,13 @@ class OpenVino(Backend):
     def int8_weights_7bit(self, path):
         return read_metrics(Path(path) / RECIPE_FILE).get("overflow_fix") == "every layer"
 
-    def load(self, path, precision, threads=None):
-        return OvModel(path, threads, bf16=precision == "bf16")
+    def load(self, path, precision, threads=None, streams=1):
+        return OvModel(path, threads, bf16=precision == "bf16", streams=streams)
 
     def build_fp32(self, source, out_dir):
         convert_fp32(source.onnx_path, out_dir)
 
-    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method):
         calibration = calibration_batches(source.tokenizer, source.calibration_texts)
         return quantize_int8(
             fp32_dir,
