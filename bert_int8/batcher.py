@@ -85,7 +85,8 @@ class DynamicBatcher:
                 raise QueueFull(f"{self.queued_titles} titles waiting, at most {self.max_queue}")
             self.jobs.append(job)
             self.queued_titles += len(job.texts)
-            self.cond.notify()
+            # all: with several inference threads, the one collecting a batch must see it too
+            self.cond.notify_all()
         job.future.add_done_callback(lambda _: self._forget(job))
         return await job.future
 

@@ -117,29 +117,15 @@ def cmd_params(args):
         sys.stdout.write(f"  {b.name}: {b.description}\n")
 
 
-def _check_streams(streams, model):
-    """--streams: at least 1, and above 1 only for a runtime that runs calls at once."""
-    from . import backends
-    from .model_dir import ModelDir
-
-    if streams < 1:
-        raise PipelineError(f"--streams: {streams}: must be at least 1")
-    found = model if isinstance(model, ModelDir) else ModelDir.open(model)
-    if streams > 1 and not found.runtime.streams:
-        with_streams = [b.label for b in backends.BACKENDS.values() if b.streams]
-        raise PipelineError(
-            f"--streams {streams}: {found.path}: its runtime, {found.runtime.label}, runs one call at a time "
-            f"(runtimes with streams: {', '.join(with_streams) or 'none'})"
-        )
-
-
 def cmd_serve(args):
     import uvicorn
 
     from . import workers
+    from .model_dir import ModelDir
 
     model, chosen = resolve_model(args)  # before forking: a refusal is one line, once
-    _check_streams(args.streams, model)
+    found = model if isinstance(model, ModelDir) else ModelDir.open(model)
+    found.check_streams(args.streams, workers.thread_share(args.threads, args.workers) or workers.cpu_count())
     workers.fork(args.workers, args.host, args.port, args.threads)  # the parent supervises and exits there
     from .predict import Classifier
     from .service import create_app

@@ -15,7 +15,7 @@ import httpx
 
 from .disturbance import CpuWatch, descendants
 from .errors import PipelineError
-from .intervals import ratio_interval, summarize
+from .intervals import interval_coverage, order_statistic, ratio_interval, summarize
 from .ranking import call, label
 
 PROBE_TITLE = "新闻"  # the first request a started server answers: valid under any --max-chars
@@ -215,12 +215,20 @@ def compare_layouts(model, name, texts, params, flags=()):
     runtime has them), single titles from the highest of `params.concurrency` clients: every
     layout's server up at once (idle ones take no CPU), and `params.layout_runs` runs of each,
     taking turns, so that a slow phase of the host falls on all of them (each run watched like
-    the sweep's). Per layout: the median of its runs' titles/s, p50 and p99 with their 95%
-    intervals, and its server's resident memory; then which served most (a tie where the
-    intervals overlap), and each other layout's titles/s over the first's, with its interval."""
+    the sweep's). Per layout: the median of its runs' titles/s, p50 and p99 with their intervals
+    (95% from 6 runs; `interval_coverage` says what they are worth), and its server's resident
+    memory; then which served most (a tie where the intervals overlap), and each other layout's
+    titles/s over the first's (`order`), with its interval."""
     top, runs = max(params.concurrency), params.layout_runs
     plan = layouts(params.threads, model.runtime.streams)
-    out = {"model": name, "concurrency": top, "texts_per_request": 1, "runs": runs}
+    out = {
+        "model": name,
+        "concurrency": top,
+        "texts_per_request": 1,
+        "runs": runs,
+        "order": list(plan),  # the metrics file sorts its keys: the layouts' order, the first the reference
+        "interval_coverage": round(interval_coverage(runs, order_statistic(runs)), 4),
+    }
     figures = {layout: {"titles_per_s": [], "latency_ms_p50": [], "latency_ms_p99": []} for layout in plan}
     disturbed = dict.fromkeys(plan, 0)
     with contextlib.ExitStack() as stack:

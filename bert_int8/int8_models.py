@@ -83,7 +83,9 @@ def build_int8_models(
 
         def build(keep):
             d = model_dir(backend, _fresh(int8_dir))
-            report["recipes"][key] = backend.build_int8(source, fp32_dir, d, by_params + keep, method)
+            # a runtime with one int8 method need not take `method` (plugins written before there were two)
+            extra = (method,) if len(backend.int8_methods) > 1 else ()
+            report["recipes"][key] = backend.build_int8(source, fp32_dir, d, by_params + keep, *extra)
             return d
 
         def trial(keep):

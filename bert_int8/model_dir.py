@@ -102,9 +102,23 @@ class ModelDir:
         from different threads, sharing `threads` (runtimes with Backend.streams only)."""
         if streams == 1:  # the plain call: a plugin runtime need not know of streams
             return self.runtime.load(self.path, self.precision, threads)
-        if not self.runtime.streams:
-            raise PipelineError(f"{self.path}: a {self.runtime.label} model runs one call at a time (no --streams)")
+        self.check_streams(streams, threads or streams)
         return self.runtime.load(self.path, self.precision, threads, streams=streams)
+
+    def check_streams(self, streams, threads):
+        """A PipelineError (one line, naming --streams) unless this model can run `streams`
+        calls at once on `threads` threads: at least one stream, more only for a runtime with
+        Backend.streams, and no more streams than threads (the runtime would run fewer)."""
+        if streams < 1:
+            raise PipelineError(f"--streams {streams}: must be at least 1")
+        if streams > 1 and not self.runtime.streams:
+            with_streams = [b.label for b in backends.BACKENDS.values() if b.streams]
+            raise PipelineError(
+                f"--streams {streams}: {self.path}: its runtime, {self.runtime.label}, runs one call at a time "
+                f"(runtimes with streams: {', '.join(with_streams) or 'none'})"
+            )
+        if streams > threads:
+            raise PipelineError(f"--streams {streams}: more than the {threads} threads it would share")
 
 
 def with_bf16(model_dirs):

@@ -134,7 +134,7 @@ def create_app(
         max_queue=max_queue,
         shares_batches=classifier.answers_independent_of_batch,
         on_batch=lambda titles, reqs: (batch_titles.observe(titles), batch_requests.observe(reqs)),
-        streams=classifier.streams,
+        streams=getattr(classifier, "streams", 1),  # a classifier without streams runs one pass at a time
     )
     Gauge("bert_int8_queue_titles", "Titles waiting for a forward pass", registry=registry).set_function(batcher.depth)
 

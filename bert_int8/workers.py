@@ -20,13 +20,18 @@ from .errors import PipelineError
 from .parent_death import die_with_parent
 
 
+def cpu_count():
+    """The CPUs this process may use."""
+    return len(os.sched_getaffinity(0))
+
+
 def thread_share(threads, workers):
     """Intra-op threads of each worker: `threads` (default: the CPUs this process may use)
     split evenly over `workers`, at least one; None (the runtime's default) for one worker
     without `threads`."""
     if workers <= 1:
         return threads
-    total = threads or len(os.sched_getaffinity(0))
+    total = threads or cpu_count()
     return max(1, total // workers)
 
 

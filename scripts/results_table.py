@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from bert_int8 import roles
-from bert_int8.backends import BACKENDS, libraries
+from bert_int8.backends import BACKENDS, build_key, libraries
 from bert_int8.ranking import named
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,9 @@ NAMES = {
     for precision, method in [*b.layout(), ("bf16", None)]
 }
 NAMES.update({f"student_{name}": f"Student {words}" for name, words in list(NAMES.items())})
+# quantize.json's budget keys (backends.build_key) -> the int8 model's name; and every int8 name
+BUILT = {build_key(b.name, m): b.prefix + b.folder("int8", m) for b in BACKENDS.values() for m in b.int8_methods}
+INT8 = set(BUILT.values()) | {f"student_{name}" for name in BUILT.values()}
 
 
 def load(name, rev=None):
@@ -191,7 +194,7 @@ def load_table(load_test):
 def layout_sentence(layouts):
     """The serving layouts of the best int8 model: each one's median titles/s over its runs, with
     its interval, p99 and memory, and which served most."""
-    names = [k for k, v in layouts.items() if isinstance(v, dict) and "workers" in v]
+    names = layouts["order"]  # the first is what the others are taken against
 
     def words(k):
         v = layouts[k]
@@ -218,7 +221,8 @@ def layout_sentence(layouts):
     )
     return (
         f"Serving layouts ({NAMES[layouts['model']]}, {layouts['concurrency']} single-title clients, "
-        f"median of {layouts['runs']} runs each, taking turns): {said}. {verdict[0].upper() + verdict[1:]}; "
+        f"median of {layouts['runs']} runs each, taking turns; intervals cover "
+        f"{layouts['interval_coverage']:.1%}): {said}. {verdict[0].upper() + verdict[1:]}; "
         f"against {words(names[0])}: {ratios}."
     )
 
@@ -293,7 +297,7 @@ def speed_claims(bench):
             "int8 matrix product reaches here (ONNX Runtime MatMulInteger, 2048x768 by 768x3072)."
         )
         smallest = min(
-            (n for n in base if n.endswith("int8") and not n.startswith("student_")),
+            (n for n in base if n in INT8 and not n.startswith("student_")),
             key=lambda n: base[n]["file_bytes"],
         )
         out.append(
@@ -375,7 +379,7 @@ def accuracy_claims(ev, setup, bench, data):
     for n in NAMES:  # each int8 model against its own FP32: what int8 cost (the student's: on top of distilling)
         own = own_fp32(n)
         vs = ev.get(f"{n}_vs_{own}")
-        if vs and n.endswith("int8"):
+        if vs and n in INT8:
             out.append(
                 f"- **{NAMES[n]}** against {NAMES[own]}: macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}, "
                 f"{vs['verdict']}; loses at most {vs['loses_at_most'] * 100:.2f} point at 95%."
@@ -517,12 +521,12 @@ def qat_claim(case, ev, quantized):
     """The case made for post-training int8 to lose (metrics/qat_case.json), what quantization-aware
     training won back of it, and whether this run's quantize stages needed it."""
     post, qat = case["post_training"], case["qat"]
-    int8 = [n for n in NAMES if n.endswith("int8") and n in ev]
+    int8 = [n for n in NAMES if n in INT8 and n in ev]
     losers = [n for n in int8 if ev[f"{n}_vs_{own_fp32(n)}"]["verdict"] == "significant loss"]
     trained = sorted(
-        NAMES[f"{role}{BACKENDS[backend].prefix}int8"]
+        NAMES[f"{role}{BUILT[key]}"]
         for role, q in quantized.items()
-        for backend, b in q.get("budget", {}).items()
+        for key, b in q.get("budget", {}).items()
         if isinstance(b, dict) and b.get("method") == "quantization-aware training"
     )
     said = {True: "met", False: "missed"}

@@ -42,7 +42,7 @@ class Stub(Backend):
         state = {k: v.contiguous() for k, v in source.model.state_dict().items()}
         save_file({k: v for k, v in state.items() if k != "bert.embeddings.position_ids"}, Path(out_dir) / WEIGHTS)
 
-    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method):
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
         shutil.copyfile(Path(fp32_dir) / WEIGHTS, Path(out_dir) / WEIGHTS)
         recipe = {"method": "copy", "keep_fp32": list(keep_fp32)}
         write_json(Path(out_dir) / RECIPE, recipe)

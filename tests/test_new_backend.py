@@ -59,3 +59,18 @@ def test_a_broken_plugin_is_one_line_naming_the_variable(workdir):
     assert result.stderr.strip().splitlines() == [
         "error: BERT_INT8_BACKENDS: cannot load backend module 'no_such_runtime': No module named 'no_such_runtime'"
     ]
+
+
+def test_a_plugin_declaring_the_old_batch_attribute_is_one_line_naming_it(workdir):
+    """int8_depends_on_batch gave way to int8_methods: a plugin still declaring it would be
+    taken for dynamic int8 without a word, so it is refused, naming the module and the key."""
+    save_tiny_model_dirs(workdir / "models_save")
+    (workdir / "old_runtime.py").write_text(
+        "from stub_runtime import Stub\n\n\nclass Old(Stub):\n    name, prefix, subdir = 'old', 'old_', 'old'\n"
+        "    int8_depends_on_batch = False\n\n\nBACKEND = Old()\n"
+    )
+    env = {"BERT_INT8_BACKENDS": "old_runtime", "PYTHONPATH": f"{REPO}:{REPO / 'tests'}:{workdir}"}
+    result = run_cli(["predict", "models_save/fp32", "x"], workdir, env)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "'old_runtime' declares int8_depends_on_batch; declare int8_methods" in line

@@ -33,6 +33,11 @@ def _registry():
             backend = importlib.import_module(module).BACKEND
         except (ImportError, AttributeError) as err:
             raise PipelineError(f"{PLUGINS_ENV}: cannot load backend module {module!r}: {first_line(err)}") from None
+        if hasattr(backend, "int8_depends_on_batch"):  # the attribute before int8_methods replaced it
+            raise PipelineError(
+                f"{PLUGINS_ENV}: backend module {module!r} declares int8_depends_on_batch; declare int8_methods "
+                "instead (('dynamic',) or ('static',): bert_int8/backends/base.py)"
+            )
         for attr in ("name", "prefix", "subdir"):
             taken = [b.name for b in found.values() if getattr(b, attr) == getattr(backend, attr)]
             if taken:

@@ -24,7 +24,8 @@ from types import SimpleNamespace
 from ..machine import cpu_flags
 
 # The int8 methods: "dynamic" scales activations per batch (a title's answer moves with its
-# batch-mates), "static" fixes them at calibration, "qat" trains with quantizers in place.
+# batch-mates), "static" fixes them at calibration (OpenVINO's quantization-aware training, tried
+# when its post-training model misses the budget, gives a static model too).
 BATCH_DEPENDENT_METHODS = ("dynamic",)
 # The instructions that add int8 products in 32 bits at once (/proc/cpuinfo names).
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -45,8 +46,8 @@ def int8_weights_need_headroom():
 class Backend:
     name: str  # quantize.backends' name
     label: str  # for people: tables, help, messages
-    prefix: str  # model names are prefix + precision: onnx_int8
-    subdir: str  # models_save/<subdir>/<precision>/
+    prefix: str  # model names are prefix + folder: onnx_int8, onnx_int8_static (folder)
+    subdir: str  # models_save/<subdir>/<folder>/
     int8_method: str  # how its first int8 method's model is made, for tables (int8_label)
     description: str  # one line for `bert-int8 params`
     libraries: tuple = ()  # distributions recorded with every figure (machine.versions)
@@ -123,10 +124,10 @@ class Backend:
         """Write the FP32 model of `source` (an Fp32Source) into out_dir, in this runtime's form."""
         raise NotImplementedError
 
-    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method):
-        """Write the int8 model of `method` (one of int8_methods) into out_dir (which holds config
-        and tokenizer), the Linear layers named in `keep_fp32` left FP32; return its recipe for
-        metrics/quantize.json."""
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method=None):
+        """Write the int8 model into out_dir (which holds config and tokenizer), the Linear layers
+        named in `keep_fp32` left FP32; return its recipe for metrics/quantize.json. `method`
+        (one of int8_methods) is passed only to a runtime with more than one."""
         raise NotImplementedError
 
     def build_int8_qat(self, source, out_dir, steps, calibration_texts=None, threads=2, desc=None):

@@ -265,6 +265,8 @@ class OvModel(NumpyModel):
         batch, width = next(iter(feeds.values())).shape
         if batch != 1 or width not in self.static_widths:
             return self.compiled
+        if width in self.static:  # compiled already: no lock on the common path
+            return self.static[width]
         with self.compiling:  # inference threads (serve --streams) may meet a new width at once
             if width not in self.static:
                 try:
@@ -326,7 +328,7 @@ class OpenVino(Backend):
     def build_fp32(self, source, out_dir):
         convert_fp32(source.onnx_path, out_dir)
 
-    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method):
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
         calibration = calibration_batches(source.tokenizer, source.calibration_texts)
         return quantize_int8(
             fp32_dir,

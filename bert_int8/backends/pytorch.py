@@ -78,7 +78,7 @@ class PyTorch(Backend):
             model = model.to(torch.bfloat16) if precision == "bf16" else model
         return with_torch_threads(model, threads) if threads else model
 
-    def build_int8(self, source, fp32_dir, out_dir, keep_fp32, method):
+    def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
         from ..quantization import apply_recipe, fp32_linear_names, make_recipe, quantized_linear_names, save_quantized
 
         # The recipe keeps quantize.keep_fp32's patterns as written (they may match embeddings
