@@ -96,7 +96,6 @@ def compare(model_dirs, vocab_size, params, titles, desc):
 
 def reference(all_params, titles, report, say):
     """Adds the reference shape's figures (random weights, the int8 recipe of the trained model)."""
-    from .backends.pytorch import RECIPE_FILE
     from .reference_shape import benchmark_shape, reference_config, student_shape
     from .tokenizer import load_tokenizer
 
@@ -107,7 +106,7 @@ def reference(all_params, titles, report, say):
     if student is not None:
         shape = {**shape, "student_layers": student.num_hidden_layers}
     say(f"benchmark: building and timing the reference shape (a few minutes): {shape}")
-    recipe = read_metrics(paths.INT8_DIR / RECIPE_FILE)
+    recipe = backends.get(backends.REFERENCE).recipe(paths.INT8_DIR)
     built = sorted({m.backend for m in built_models(bf16=False).values()})
     tokenizer = load_tokenizer(paths.FP32_DIR)
     result, kernel = benchmark_shape(

@@ -39,6 +39,7 @@ from .backends import get, independent_of_batch, split_name
 from .digest import model_sha256
 from .errors import PipelineError
 from .model_dir import ModelDir
+from .reports import Figure
 
 FILES = ("benchmark.json", "evaluate.json")
 # --prefer: (figure of benchmark.json's real_titles, lower is better). The workload a service
@@ -208,14 +209,10 @@ def _left_out(name, figures, key, prefer, max_f1_loss, evaluation):
     return None
 
 
-def _interval(figures, key):
-    return figures.get(f"{key}_lo", figures[key]), figures.get(f"{key}_hi", figures[key])
-
-
 def _close(a, b, key):
     """Whether each of two models' medians lies inside the other's interval."""
-    (a_lo, a_hi), (b_lo, b_hi) = _interval(a, key), _interval(b, key)
-    return a_lo <= b[key] <= a_hi and b_lo <= a[key] <= b_hi
+    a, b = Figure.read(a, key), Figure.read(b, key)
+    return a.lo <= b.value <= a.hi and b.lo <= a.value <= b.hi
 
 
 def _number(key, value, extra_digits=0):
@@ -234,9 +231,10 @@ def _figure(figures, key):
 def _apart(trained, fastest, name, key):
     """Why `name`, tied with `fastest` by the call, is not close to it: whose median lies outside
     whose interval."""
-    lo, hi = _interval(trained[name], key)
-    inner, outer = (fastest, name) if not lo <= trained[fastest][key] <= hi else (name, fastest)
-    lo, hi = _interval(trained[outer], key)
+    f = Figure.read(trained[name], key)
+    inner, outer = (fastest, name) if not f.lo <= trained[fastest][key] <= f.hi else (name, fastest)
+    f = Figure.read(trained[outer], key)
+    lo, hi = f.lo, f.hi
     # one more digit than the figures: a median just outside a bound must not print equal to it
     median, lo, hi = (_number(key, v, 1) for v in (trained[inner][key], lo, hi))
     return f"{inner}'s median {median} is outside {outer}'s interval [{lo}, {hi}]"

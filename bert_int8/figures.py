@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import PipelineError
 from .ranking import named
+from .reports import Figure
 
 
 def _pyplot():
@@ -82,9 +83,9 @@ def training(loss_tsv, accuracy_tsv, out):
 
 
 def _interval(row, key):
-    """(value, lo, hi) of `row[key]`; without `_lo`/`_hi` (an older metrics file) the point itself."""
-    value = row[key]
-    return value, row.get(f"{key}_lo", value), row.get(f"{key}_hi", value)
+    """(value, lo, hi) of `row[key]` (reports.Figure)."""
+    f = Figure.read(row, key)
+    return f.value, f.lo, f.hi
 
 
 def _err(values):

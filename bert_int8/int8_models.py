@@ -14,9 +14,8 @@ from . import atomic, backends, buckets, paths, roles
 from .accuracy_budget import dev_uncertainty, fit_budget, macro_f1_of, predictions
 from .data import load_prepared
 from .errors import PipelineError
-from .modeling import load_fp32
+from .modeling import linear_names, load_fp32
 from .progress import progress
-from .quantization import fp32_linear_names
 from .tokenizer import load_tokenizer
 
 
@@ -55,8 +54,8 @@ def build_int8_models(
     source = backends.Fp32Source(
         model, tokenizer, params, list(calibration_texts), timing_only=timing_only, train=train
     )
-    by_params = [n for n in fp32_linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
-    layers = [n for n in fp32_linear_names(model) if n not in by_params]
+    by_params = [n for n in linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
+    layers = [n for n in linear_names(model) if n not in by_params]
     budget = params.max_f1_drop
     fp32_preds = predictions(model, tokenizer, dev) if budget is not None else None
     base_f1 = macro_f1_of(fp32_preds, dev, classes) if budget is not None else None

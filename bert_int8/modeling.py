@@ -142,3 +142,8 @@ def load_finetuned(name_or_path, classes, key="model.finetuned"):
     except (OSError, ValueError) as err:
         raise PipelineError(f"{key}: cannot load {name_or_path!r}: {first_line(err)}") from None
     return model.eval()
+
+
+def linear_names(model):
+    """The names of a torch model's FP32 Linear layers (an int8 model's quantized ones are other types)."""
+    return [name for name, m in model.named_modules() if type(m) is torch.nn.Linear]

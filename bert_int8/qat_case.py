@@ -1,7 +1,7 @@
 """A case made for post-training int8 to lose, and what quantization-aware training wins back.
 
 Where no int8 model of a run loses significantly against its own FP32 model (see
-metrics/evaluate.json; the README's results say which), the case is made: the student's OpenVINO
+metrics/evaluate.json; docs/results.md says which), the case is made: the student's OpenVINO
 int8 calibrated on qat_case.calibration_samples train titles (1 by default), whose activation
 ranges then clip other titles. One toolchain (NNCF on the torch model, backends/openvino.quantize_int8_qat)
 builds it twice from the same calibration: post-training (no training step) and after

@@ -5,6 +5,8 @@ only when its interval clears every other model's; otherwise the models whose in
 the best one's are tied, and the call says so. Plain Python (no numpy): the service reads it.
 """
 
+from .reports import Call, Figure
+
 
 def call(figures, names, key, lowest):
     """(winner, tied) among `names` on `figures[name][key]`: winner is a name when its interval
@@ -15,27 +17,21 @@ def call(figures, names, key, lowest):
         return None, []
     sign = 1 if lowest else -1
     ordered = sorted(names, key=lambda n: sign * figures[n][key])
-    best = figures[ordered[0]]
-    lo, hi = best.get(f"{key}_lo", best[key]), best.get(f"{key}_hi", best[key])
+    best = Figure.read(figures[ordered[0]], key)
     tied = [ordered[0]]
     for name in ordered[1:]:
-        f = figures[name]
-        other_lo, other_hi = f.get(f"{key}_lo", f[key]), f.get(f"{key}_hi", f[key])
+        other = Figure.read(figures[name], key)
         # lower is better: tied when the other's low end reaches below the best's high end
-        if (lowest and other_lo <= hi) or (not lowest and other_hi >= lo):
+        if (lowest and other.lo <= best.hi) or (not lowest and other.hi >= best.lo):
             tied.append(name)
     return (ordered[0], [ordered[0]]) if len(tied) == 1 else (None, tied)
 
 
 def label(winner, tied):
-    """How a call reads in metrics and the README: the winner's name, or "tie: a, b"."""
-    if winner:
-        return winner
-    return "tie: " + ", ".join(tied) if tied else None
+    """How a call reads in metrics and the docs: the winner's name, or "tie: a, b" (reports.Call)."""
+    return Call(winner, tuple(tied)).text()
 
 
 def named(label_text):
     """The models a label names: [winner] or the tied ones."""
-    if not label_text:
-        return []
-    return [n.strip() for n in label_text.removeprefix("tie:").split(",")]
+    return Call.parse(label_text).models

@@ -1,10 +1,11 @@
-"""The README's results section, generated from the committed metrics/*.json.
+"""The results, generated from the committed metrics/*.json: the full block of docs/results.md,
+and the README's headline (the machine, and four of the full block's claims).
 
-    python scripts/results_table.py           # print it
-    python scripts/results_table.py --write   # replace the block between the markers in README.md
+    python scripts/results_table.py           # print the full block
+    python scripts/results_table.py --write   # replace both blocks between their markers
 
-tests/test_readme.py fails when README.md and the committed metrics disagree, so every figure
-in that block comes from a metrics file of the same commit.
+tests/test_readme.py fails when either block and the committed metrics disagree, so every
+figure in them comes from a metrics file of the same commit.
 """
 
 import json
@@ -15,10 +16,20 @@ from pathlib import Path
 from bert_int8 import roles
 from bert_int8.backends import BACKENDS, build_key, libraries
 from bert_int8.ranking import named
+from bert_int8.reports import Call
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ROOT / "metrics"
 START, END = "<!-- results:start (scripts/results_table.py --write) -->", "<!-- results:end -->"
+HEAD_START, HEAD_END = "<!-- headline:start (scripts/results_table.py --write) -->", "<!-- headline:end -->"
+RESULTS = ROOT / "docs" / "results.md"
+# The README's headline: the full block's first line (the machine), then its claims with these labels
+HEADLINE = (
+    "- **Fastest on this machine, trained default**",
+    "- **Bytes:**",
+    "- **The classical floor**",
+    "- **The student**",
+)
 MIB = 1024 * 1024
 # Every model's name in words, from the backends: "ONNX Runtime int8 (dynamic)".
 NAMES = {
@@ -68,9 +79,8 @@ def ci(row, key, fmt):
 
 def called(label):
     """A winners call in words: a model's name, or "tie: A, B"."""
-    if label.startswith("tie:"):
-        return "tie: " + ", ".join(NAMES[n.strip()] for n in label[4:].split(","))
-    return NAMES[label]
+    said = Call.parse(label)
+    return NAMES[said.winner] if said.winner else Call(None, tuple(NAMES[n] for n in said.tied)).text()
 
 
 def machine(setup):
@@ -629,17 +639,31 @@ def render(rev=None):
     return "\n".join(lines) + "\n"
 
 
+def headline(rev=None):
+    """The README's block: the machine, then the claims of HEADLINE, from the full block."""
+    full = render(rev).split("\n")
+    return "\n".join([full[0], ""] + [line for line in full if line.startswith(HEADLINE)]) + "\n"
+
+
+def between(path, start, end):
+    """The text between two markers of a file."""
+    return path.read_text(encoding="utf-8").split(start, 1)[1].split(end, 1)[0]
+
+
+def _replace(path, start, end, text):
+    head, rest = path.read_text(encoding="utf-8").split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}{end}{tail}", encoding="utf-8")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     text = render()
     if "--write" not in argv:
         print(text, end="")
         return
-    readme = ROOT / "README.md"
-    old = readme.read_text(encoding="utf-8")
-    head, rest = old.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}{END}{tail}", encoding="utf-8")
+    _replace(RESULTS, START, END, text)
+    _replace(ROOT / "README.md", HEAD_START, HEAD_END, headline())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage figures: the pipeline's plots rendered to SVG, offline, for the README and reviews.
+"""Stage figures: the pipeline's plots rendered to SVG, offline, for the docs and reviews.
 
 Reads:  dvclive/plots/metrics/ (training loss, dev accuracy), plots/confusion/,
         metrics/evaluate.json, metrics/benchmark.json, data/prepared/classes.json

@@ -21,7 +21,7 @@ disturbed (above load_test.disturbed_share) is run once more, then marked.
 
 from bert_int8 import atomic, paths
 from bert_int8.errors import run_stage
-from bert_int8.load_test import run
+from bert_int8.load_testing import run
 from bert_int8.params import load_params
 
 

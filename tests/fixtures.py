@@ -220,9 +220,9 @@ def save_tiny_model_dirs(root):
 @functools.cache
 def _tiny_model_dirs():
     from bert_int8.atomic import output_dir
+    from bert_int8.backends.torch_int8 import apply_recipe, make_recipe, save_quantized
     from bert_int8.modeling import label_maps
     from bert_int8.params import QuantizeParams
-    from bert_int8.quantization import apply_recipe, make_recipe, save_quantized
     from bert_int8.tokenizer import train_wordpiece
 
     root = Path(tempfile.mkdtemp(prefix="tiny-models-"))

@@ -18,6 +18,7 @@ class Stub(Backend):
     subdir = "stub"
     int8_method = "an FP32 copy"
     description = "a test's runtime: PyTorch FP32 under another name"
+    recipe_file = RECIPE
     int8_methods = ("static",)  # a copy of FP32: its answers do not move with batch-mates
 
     def precision_of(self, path):

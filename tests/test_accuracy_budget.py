@@ -5,9 +5,10 @@ import pytest
 from fixtures import CLASSES, make_titles, tiny_bert
 
 from bert_int8.accuracy_budget import fit_budget, macro_f1, predictions
+from bert_int8.backends.torch_int8 import apply_recipe, make_recipe, quantized_linear_names
 from bert_int8.data import Split
+from bert_int8.modeling import linear_names
 from bert_int8.params import QuantizeParams
-from bert_int8.quantization import apply_recipe, fp32_linear_names, make_recipe, quantized_linear_names
 from bert_int8.tokenizer import train_wordpiece
 
 
@@ -32,14 +33,14 @@ def _torch_fit(model, tok, dev, max_drop):
     def score(m):
         return macro_f1(m, tok, dev, CLASSES, 64)
 
-    return fit_budget(quantize, score, fp32_linear_names(model), score(model), max_drop)
+    return fit_budget(quantize, score, linear_names(model), score(model), max_drop)
 
 
 def test_huge_budget_keeps_nothing(setup):
     model, tok, dev = setup
     keep, qmodel, report = _torch_fit(model, tok, dev, max_drop=1.0)
     assert keep == [] and report["kept_fp32_for_budget"] == [] and report["sensitivity"] == {}
-    assert fp32_linear_names(qmodel) == [] and report["dev_f1_drop"] == report["recipe_dev_f1_drop"] > 0
+    assert linear_names(qmodel) == [] and report["dev_f1_drop"] == report["recipe_dev_f1_drop"] > 0
 
 
 def test_zero_budget_keeps_sensitive_layers_until_it_holds(setup):
@@ -48,7 +49,7 @@ def test_zero_budget_keeps_sensitive_layers_until_it_holds(setup):
     kept = report["kept_fp32_for_budget"]
     assert kept and keep == kept
     assert report["dev_f1_drop"] <= 0.0
-    assert sorted(fp32_linear_names(qmodel)) == sorted(kept)
+    assert sorted(linear_names(qmodel)) == sorted(kept)
     assert len(quantized_linear_names(qmodel)) == 8 - len(kept)
     # the kept layers are the most sensitive ones, most sensitive first
     sens = report["sensitivity"]
@@ -177,7 +178,7 @@ def test_quantization_aware_training_is_tried_before_layers_fall_back(setup):
     def score(m):
         return macro_f1(m, tok, dev, CLASSES, 64)
 
-    base, layers = score(model), fp32_linear_names(model)
+    base, layers = score(model), linear_names(model)
     _, _, without = fit_budget(quantize, score, layers, base, 0.0)
     # training that wins back all: the FP32 model's answers
     keep, chosen, report = fit_budget(quantize, score, layers, base, 0.0, train_quantized=lambda: model)
@@ -188,7 +189,7 @@ def test_quantization_aware_training_is_tried_before_layers_fall_back(setup):
     keep, chosen, report = fit_budget(quantize, score, layers, base, 0.0, train_quantized=lambda: quantize([]))
     assert report["method"] == without["method"] == "post-training"
     assert report["qat_dev_f1_drop"] == report["recipe_dev_f1_drop"] > 0
-    assert keep == without["kept_fp32_for_budget"] != [] and sorted(fp32_linear_names(chosen)) == sorted(keep)
+    assert keep == without["kept_fp32_for_budget"] != [] and sorted(linear_names(chosen)) == sorted(keep)
     # within the budget, nothing is trained
     tried = []
     fit_budget(quantize, score, layers, base, 1.0, train_quantized=lambda: tried.append(1))

@@ -25,7 +25,7 @@ INT8_TOLERANCE = 0.1  # of the largest FP32 logit
 
 
 def _torch_fp32_linears(int8_dir):
-    from bert_int8.quantization import load_quantized
+    from bert_int8.backends.torch_int8 import load_quantized
 
     return {n for n, m in load_quantized(int8_dir).named_modules() if type(m) is torch.nn.Linear}
 

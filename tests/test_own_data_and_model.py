@@ -1,4 +1,4 @@
-"""Your own data and your own model, as the README's section says: a small CSV with string
+"""Your own data and your own model, as docs/own-data-and-model.md says: a small CSV with string
 labels and no dev/test split through the stages; then the model it trained, given back as
 `model.finetuned`, passed on untrained; and a model whose labels differ, refused."""
 
@@ -15,7 +15,7 @@ SENTIMENT = ["negative", "neutral", "positive"]
 
 
 def write_own_csv(folder):
-    """The README's example: reviews.csv-like rows, `text,label`, string labels, train only."""
+    """The docs' example: reviews.csv-like rows, `text,label`, string labels, train only."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = [(t, CLASSES[y]) for t, y in make_titles(30, 8) if y < 3]
     text = "text,label\n" + "".join(f'"{t}",{SENTIMENT[CLASSES.index(c)]}\n' for t, c in rows)

@@ -5,18 +5,17 @@ import pytest
 import torch
 from fixtures import make_titles, tiny_bert
 
-from bert_int8.errors import PipelineError
-from bert_int8.params import QuantizeParams
-from bert_int8.quantization import (
-    RECIPE_FILE,
-    WEIGHTS_FILE,
+from bert_int8.backends.torch_files import RECIPE_FILE, WEIGHTS_FILE
+from bert_int8.backends.torch_int8 import (
     apply_recipe,
-    fp32_linear_names,
     load_quantized,
     make_recipe,
     quantized_linear_names,
     save_quantized,
 )
+from bert_int8.errors import PipelineError
+from bert_int8.modeling import linear_names
+from bert_int8.params import QuantizeParams
 from bert_int8.tokenizer import train_wordpiece
 
 RECIPES = [
@@ -65,7 +64,7 @@ def test_recipe_round_trip_gives_identical_logits(tmp_path, tokenizer, params, m
 def test_keep_fp32_patterns_and_embeddings():
     recipe = make_recipe(QuantizeParams(embeddings="int8", keep_fp32=["classifier"]))
     qmodel = apply_recipe(tiny_bert(), recipe)
-    assert fp32_linear_names(qmodel) == ["classifier"]
+    assert linear_names(qmodel) == ["classifier"]
     assert len(quantized_linear_names(qmodel)) == 7  # q, k, v, attn out, intermediate, output, pooler
     assert isinstance(qmodel.bert.embeddings.word_embeddings, torch.ao.nn.quantized.Embedding)
     # BERT's default token_type_ids are a non-contiguous view; the model must still run without them.

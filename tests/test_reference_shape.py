@@ -6,9 +6,9 @@ from fixtures import TOY_BENCHMARK as PARAMS
 from fixtures import make_titles, tiny_bert
 
 from bert_int8 import reference_shape
+from bert_int8.backends.torch_int8 import make_recipe
 from bert_int8.errors import PipelineError
 from bert_int8.params import ModelParams, QuantizeParams
-from bert_int8.quantization import make_recipe
 from bert_int8.reference_shape import benchmark_shape, reference_config, student_shape
 from bert_int8.tokenizer import train_wordpiece
 

@@ -11,11 +11,11 @@ import torch
 from fixtures import TOY_BENCHMARK as PARAMS
 from fixtures import check_call, make_titles, tiny_bert, tiny_config
 
+from bert_int8.backends.torch_int8 import apply_recipe, make_recipe
 from bert_int8.comparison import compare_models
 from bert_int8.heap import freeze_heap
 from bert_int8.intervals import median_interval, quantile_interval, ratio_interval
 from bert_int8.params import QuantizeParams
-from bert_int8.quantization import apply_recipe, make_recipe
 from bert_int8.ranking import named
 from bert_int8.reference_shape import benchmark_shape, build_shape
 from bert_int8.sizes import file_bytes, weight_bytes

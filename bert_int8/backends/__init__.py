@@ -1,10 +1,16 @@
 """The runtimes, one module each behind backends/base.py's `Backend`; this is their registry.
 
-Adding a runtime is its module (a `BACKEND` object) and one line in MODULES. A module named in
-the BERT_INT8_BACKENDS environment variable (comma-separated import paths) joins them: how a
-plugin, or the tests' stub runtime, is added without editing this package; stage subprocesses
-inherit it. The registry loads on first use, so a bad plugin is the one-line error of the
-stage or command that meets it.
+Adding a runtime (the one place that says what it takes):
+1. its module here, with a `BACKEND` object (backends/base.py says what each attribute and
+   method means; `int8_methods` lists its int8 builds);
+2. one line in MODULES, or, for a plugin, its import path in the BERT_INT8_BACKENDS
+   environment variable (comma-separated; stage subprocesses inherit it);
+3. a row per int8 build in tests/test_backends.py's ROWS (a test fails until there is one);
+4. for the pipeline: its output folder in dvc.yaml's quantize (and quantize_student) `outs`
+   and in the evaluate, benchmark and load_test deps (tests/test_dvc_deps.py keeps those
+   equal to the registry), and its packages, pinned, in requirements.txt.
+The registry loads on first use, so a bad plugin is the one-line error of the stage or command
+that meets it.
 """
 
 import functools

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..machine import cpu_flags
+from ..metrics_files import read_metrics
 
 # The int8 methods: "dynamic" scales activations per batch (a title's answer moves with its
 # batch-mates), "static" fixes them at calibration (OpenVINO's quantization-aware training, tried
@@ -70,6 +71,12 @@ class Backend:
     # quantize.* keys its int8 build does not honour, each with the value that asks nothing of
     # it: any other value gets one warning line naming the key (int8_models.ignored_params_warnings).
     ignores: dict = {}
+
+    recipe_file: str  # beside each of its int8 models: how it was built (metrics/quantize.json's recipes)
+
+    def recipe(self, path):
+        """The recipe of one of its int8 directories."""
+        return read_metrics(Path(path) / self.recipe_file)
 
     def int8_weights_7bit(self, path):
         """For an int8 directory: whether its recipe kept the weights to 7 bits (True) or let them

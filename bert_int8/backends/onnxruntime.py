@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ..atomic import write_json
 from ..errors import PipelineError, first_line
-from ..metrics_files import read_metrics
 from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import OPSET, calibration_batches, exported_feeds, linear_nodes
 
@@ -157,6 +156,7 @@ class OnnxRuntime(Backend):
     subdir = "onnx"
     int8_method = "dynamic"
     int8_methods = ("dynamic", "static")
+    recipe_file = RECIPE_FILE
     description = (
         "ONNX Runtime dynamic int8, and static int8 (QDQ, weights per channel whatever quantize.scheme says) "
         "calibrated on train titles, of the ONNX export"
@@ -180,14 +180,14 @@ class OnnxRuntime(Backend):
         return [Path(path) / MODEL_FILE]
 
     def method_of(self, path):
-        static = read_metrics(Path(path) / RECIPE_FILE).get("method") == STATIC_METHOD
+        static = self.recipe(path).get("method") == STATIC_METHOD
         return "static" if static else "dynamic"
 
     def int8_label(self, method):
         return "static QDQ" if method == "static" else self.int8_method
 
     def int8_weights_7bit(self, path):
-        return bool(read_metrics(Path(path) / RECIPE_FILE).get("reduce_range", False))
+        return bool(self.recipe(path).get("reduce_range", False))
 
     def load(self, path, precision, threads=None):
         return OrtModel(path, threads)

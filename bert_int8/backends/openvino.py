@@ -22,7 +22,6 @@ import numpy as np
 from .. import buckets
 from ..atomic import write_json
 from ..errors import PipelineError, first_line
-from ..metrics_files import read_metrics
 from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import calibration_batches, exported_feeds, linear_nodes
 
@@ -302,6 +301,7 @@ class OpenVino(Backend):
     libraries = ("openvino", "nncf")
     bf16 = True
     int8_methods = ("static",)  # scales fixed at calibration: answers independent of batch-mates
+    recipe_file = RECIPE_FILE
     numpy_io = True
     needs_calibration = True
     supports_qat = True
@@ -320,7 +320,7 @@ class OpenVino(Backend):
         return [Path(path) / MODEL_FILE, Path(path) / "model.bin"]
 
     def int8_weights_7bit(self, path):
-        return read_metrics(Path(path) / RECIPE_FILE).get("overflow_fix") == "every layer"
+        return self.recipe(path).get("overflow_fix") == "every layer"
 
     def load(self, path, precision, threads=None, streams=1):
         return OvModel(path, threads, bf16=precision == "bf16", streams=streams)

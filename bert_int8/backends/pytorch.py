@@ -1,5 +1,5 @@
 """PyTorch: the FP32 model training writes, its BF16 cast, and torch.ao dynamic int8 (the
-reference's method; bert_int8/quantization.py), saved as an int8 state_dict plus its recipe.
+reference's method; backends/torch_int8.py), saved as an int8 state_dict plus its recipe.
 
 Its FP32 model is models_save/fp32/ (training's output, and the source of every runtime's
 models); quantize writes only its int8 model, beside it. Loading imports torch and transformers.
@@ -10,10 +10,7 @@ from pathlib import Path
 
 from ..errors import PipelineError
 from .base import Backend
-
-FP32_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # save_pretrained's, and older saves
-RECIPE_FILE = "quantization_recipe.json"
-WEIGHTS_FILE = "int8_state_dict.pt"
+from .torch_files import FP32_WEIGHTS, RECIPE_FILE, WEIGHTS_FILE
 
 
 def with_torch_threads(model, threads):
@@ -47,6 +44,7 @@ class PyTorch(Backend):
     libraries = ("torch",)
     bf16 = True
     builds_fp32 = False
+    recipe_file = RECIPE_FILE
 
     def precision_of(self, path):
         if (Path(path) / RECIPE_FILE).is_file():
@@ -68,7 +66,7 @@ class PyTorch(Backend):
                 "models of the other runtimes run without them"
             ) from None
         if precision == "int8":
-            from ..quantization import load_quantized
+            from .torch_int8 import load_quantized  # torch: imported only to load
 
             model = load_quantized(path)
         else:
@@ -79,7 +77,9 @@ class PyTorch(Backend):
         return with_torch_threads(model, threads) if threads else model
 
     def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
-        from ..quantization import apply_recipe, fp32_linear_names, make_recipe, quantized_linear_names, save_quantized
+        # torch: imported only to build
+        from ..modeling import linear_names
+        from .torch_int8 import apply_recipe, make_recipe, quantized_linear_names, save_quantized
 
         # The recipe keeps quantize.keep_fp32's patterns as written (they may match embeddings
         # too), then the layers the budget added, by name.
@@ -91,7 +91,7 @@ class PyTorch(Backend):
         return {
             **recipe,
             "int8_linear_layers": len(quantized_linear_names(qmodel)),
-            "fp32_linear_layers": fp32_linear_names(qmodel),
+            "fp32_linear_layers": linear_names(qmodel),  # the Linear layers left FP32
         }
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import write_json
-from .backends.pytorch import RECIPE_FILE, WEIGHTS_FILE
-from .config_dir import check_model_dir
-from .errors import PipelineError, first_line
+from ..atomic import write_json
+from ..config_dir import check_model_dir
+from ..errors import PipelineError, first_line
+from .torch_files import RECIPE_FILE, WEIGHTS_FILE
 
 RECIPE_FORMAT = 1
 
@@ -90,10 +90,6 @@ def apply_recipe(model, recipe):
 
 def quantized_linear_names(qmodel):
     return [name for name, m in qmodel.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
-
-
-def fp32_linear_names(model):
-    return [name for name, m in model.named_modules() if type(m) is nn.Linear]
 
 
 def save_quantized(qmodel, tokenizer, recipe, out_dir):
