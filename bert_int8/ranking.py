@@ -29,7 +29,7 @@ def call(figures, names, key, lowest):
 
 def label(winner, tied):
     """How a call reads in metrics and the docs: the winner's name, or "tie: a, b" (reports.Call)."""
-    return Call(winner, tuple(tied)).text()
+    return (Call(winner) if winner else Call(None, tuple(tied))).text()
 
 
 def named(label_text):

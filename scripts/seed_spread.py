@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "metrics" / "seed_spread.json"
 INT8 = tuple(b.prefix + b.folder("int8", m) for b in BACKENDS.values() for m in b.int8_methods)
 # A retrain of the default on another machine, as issue 10 reported it (kept beside the spread
-# so the README can say how far it was; a measured figure, not one this script computes).
+# so docs/results.md can say how far it was; a measured figure, not one this script computes).
 CROSS_MACHINE = {
     "cpu": "Intel Xeon (AVX-512, AMX)",
     "source": "issue 10",

@@ -7,8 +7,9 @@ Adding a runtime (the one place that says what it takes):
    environment variable (comma-separated; stage subprocesses inherit it);
 3. a row per int8 build in tests/test_backends.py's ROWS (a test fails until there is one);
 4. for the pipeline: its output folder in dvc.yaml's quantize (and quantize_student) `outs`
-   and in the evaluate, benchmark and load_test deps (tests/test_dvc_deps.py keeps those
-   equal to the registry), and its packages, pinned, in requirements.txt.
+   and in the evaluate, benchmark and load_test deps (tests/test_dvc_deps.py checks the
+   quantize outs and the teacher's folders among those deps against the registry), and its
+   packages, pinned, in requirements.txt.
 The registry loads on first use, so a bad plugin is the one-line error of the stage or command
 that meets it.
 """
