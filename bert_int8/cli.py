@@ -131,7 +131,7 @@ def cmd_serve(args):
     from .service import create_app
 
     threads = workers.thread_share(args.threads, args.workers)
-    clf = Classifier(model, threads=threads, batch_size=args.batch_size, streams=args.streams)
+    clf = Classifier(found, threads=threads, batch_size=args.batch_size, streams=args.streams)
     _warn_weight_range(clf)
     clf.warm_up()  # in each worker: after the fork, each process compiles its own shapes
     app = create_app(

@@ -106,8 +106,7 @@ def build_key(backend, method):
     """The key of one int8 build in metrics/quantize.json's budget and recipes: the backend's
     name for its first int8 method (torch, onnxruntime, openvino), <name>_<method> for another
     (onnxruntime_static)."""
-    b = _registry()[backend]
-    return backend if method in (None, b.int8_methods[0]) else f"{backend}_{method}"
+    return backend if _registry()[backend].first_method(method) else f"{backend}_{method}"
 
 
 def independent_of_batch(backend, precision, method=None):

@@ -84,10 +84,14 @@ class Backend:
         its activations instead, on every CPU)."""
         return None
 
+    def first_method(self, method):
+        """Whether `method` (None: unsaid) is its first int8 method, the one named plain int8."""
+        return method in (None, self.int8_methods[0])
+
     def folder(self, precision, method=None):
         """A model's folder in the runtime's directory, and its name after the prefix: fp32, bf16,
         int8 (the first int8 method), int8_static."""
-        if precision != "int8" or method in (None, self.int8_methods[0]):
+        if precision != "int8" or self.first_method(method):
             return precision
         if method not in self.int8_methods:
             raise ValueError(f"{self.name} builds no {method} int8 model (it builds: {', '.join(self.int8_methods)})")
@@ -102,7 +106,7 @@ class Backend:
 
     def int8_label(self, method):
         """How the int8 model of `method` is made, in words for tables."""
-        return self.int8_method if method in (None, self.int8_methods[0]) else method
+        return self.int8_method if self.first_method(method) else method
 
     def method_of(self, path):
         """The int8 method of one of its int8 directories (the runtimes with one method need not
