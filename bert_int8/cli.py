@@ -2,7 +2,7 @@
 
 A model is any directory the pipeline writes (any backend; FP32, int8 or BF16: read from the
 directory), or `auto`: the committed run's fastest model within the accuracy budget
-(bert_int8/choose.py). Models of every backend but PyTorch run without torch and transformers
+(bert_int8/serve/choose.py). Models of every backend but PyTorch run without torch and transformers
 (pip install "bert-int8[serve]")."""
 
 import argparse
@@ -10,9 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import serving_limits
-from .errors import PipelineError, run_stage
-from .heap import freeze_heap
+from bert_int8.core import serving_limits
+from bert_int8.core.errors import PipelineError, run_stage
+from bert_int8.core.heap import freeze_heap
 
 PROGRESS_ABOVE = 5000  # lines; smaller inputs finish before a bar would help
 
@@ -37,7 +37,7 @@ def resolve_model(args):
                 "not to a named directory"
             )
         return args.model_dir, None
-    from .choose import choose
+    from bert_int8.serve.choose import choose
 
     choice = choose(
         args.prefer or "throughput",
@@ -50,7 +50,7 @@ def resolve_model(args):
 
 
 def cmd_predict(args):
-    from .predict import Classifier
+    from bert_int8.serve.predict import Classifier
 
     model, _ = resolve_model(args)  # a refusal before reading any input
     if args.file:
@@ -105,9 +105,10 @@ def cmd_score(args):
 
 
 def cmd_params(args):
+    from bert_int8.core.params import load_params
+    from bert_int8.core.params_doc import render
+
     from . import backends
-    from .params import load_params
-    from .params_doc import render
 
     params = load_params(args.file)
     backends.chosen(params.quantize.backends)  # the quantize stage's own check and line
@@ -120,15 +121,15 @@ def cmd_params(args):
 def cmd_serve(args):
     import uvicorn
 
-    from . import workers
-    from .model_dir import ModelDir
+    from bert_int8.backends.model_dir import ModelDir
+    from bert_int8.serve import workers
 
     model, chosen = resolve_model(args)  # before forking: a refusal is one line, once
     found = model if isinstance(model, ModelDir) else ModelDir.open(model)
     found.check_streams(args.streams, workers.thread_share(args.threads, args.workers) or workers.cpu_count())
     workers.fork(args.workers, args.host, args.port, args.threads)  # the parent supervises and exits there
-    from .predict import Classifier
-    from .service import create_app
+    from bert_int8.serve.predict import Classifier
+    from bert_int8.serve.service import create_app
 
     threads = workers.thread_share(args.threads, args.workers)
     clf = Classifier(found, threads=threads, batch_size=args.batch_size, streams=args.streams)

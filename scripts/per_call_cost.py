@@ -8,7 +8,7 @@ the server's CPU time per request from /proc.
 
 Medians of wall and CPU microseconds per call (CPU: every thread of the process, which other
 load on the machine disturbs less than wall time); the share of the machine other processes
-took while it ran is printed with them (bert_int8.disturbance). Loopback only, about a minute.
+took while it ran is printed with them (bert_int8.measure.disturbance). Loopback only, about a minute.
 """
 
 import argparse
@@ -74,8 +74,8 @@ def end_to_end(model_dir, threads, calls):
     """One client posting one title at a time on a keep-alive connection to `bert-int8 serve`."""
     import socket
 
-    from bert_int8.disturbance import tree_seconds
-    from bert_int8.http_load import running_server
+    from bert_int8.measure.disturbance import tree_seconds
+    from bert_int8.serve.http_load import running_server
 
     body = json.dumps({"texts": [TITLE]}, ensure_ascii=False).encode()
     request = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
@@ -115,10 +115,10 @@ def main():
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
 
-    from bert_int8.batcher import DynamicBatcher
-    from bert_int8.disturbance import CpuWatch
-    from bert_int8.predict import Classifier
-    from bert_int8.service import create_app, request_model
+    from bert_int8.measure.disturbance import CpuWatch
+    from bert_int8.serve.batcher import DynamicBatcher
+    from bert_int8.serve.predict import Classifier
+    from bert_int8.serve.service import create_app, request_model
 
     out = {}
     with CpuWatch() as watch:

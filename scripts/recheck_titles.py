@@ -15,16 +15,16 @@ import json
 import subprocess
 import sys
 
-from bert_int8 import paths
-from bert_int8.errors import PipelineError, run_stage
-from bert_int8.metrics_files import read_metrics
+from bert_int8.core import paths
+from bert_int8.core.errors import PipelineError, run_stage
+from bert_int8.core.metrics_files import read_metrics
 
 WORKER = """
 import json, statistics, sys
-from bert_int8.data import load_prepared
-from bert_int8.model_dir import built_models
-from bert_int8.timing import title_throughput
-from bert_int8.tokenizer import load_tokenizer
+from bert_int8.data.splits import load_prepared
+from bert_int8.backends.model_dir import built_models
+from bert_int8.measure.timing import title_throughput
+from bert_int8.data.tokenizer import load_tokenizer
 name, passes, samples, batch, seq, threads = sys.argv[1], *map(int, sys.argv[2:7])
 model_dir = built_models()[name]
 model = model_dir.load(threads)

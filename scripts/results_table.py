@@ -13,11 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bert_int8 import roles
 from bert_int8.backends import BACKENDS, build_key, libraries
-from bert_int8.machine import cpu_id_words
-from bert_int8.ranking import named
-from bert_int8.reports import Call
+from bert_int8.core.machine import cpu_id_words
+from bert_int8.core.reports import Call
+from bert_int8.model import roles
+from bert_int8.stats.ranking import named
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ROOT / "metrics"

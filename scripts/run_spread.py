@@ -1,4 +1,4 @@
-"""How far back-to-back benchmark runs agree, with and without the canary (bert_int8.canary).
+"""How far back-to-back benchmark runs agree, with and without the canary (bert_int8.measure.canary).
 
     cp metrics/benchmark.json /tmp/run1.json        # after a dvc repro
     dvc repro -f -s benchmark && cp metrics/benchmark.json /tmp/run2.json
@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bert_int8.ranking import named
+from bert_int8.stats.ranking import named
 
 # headline section -> where its as-first-timed twin lives under setup.canary
 SECTIONS = {

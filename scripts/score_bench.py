@@ -121,8 +121,8 @@ def title_rate(model, titles, passes=6):
     titles (length-sorted batches of 64, every core), as the benchmark times them; one warm-up
     pass, then `passes` timed ones: (median, lo, hi) by intervals.median_interval (six passes: the
     95% order-statistic interval is min..max)."""
-    from bert_int8.intervals import median_interval
-    from bert_int8.predict import Classifier
+    from bert_int8.serve.predict import Classifier
+    from bert_int8.stats.intervals import median_interval
 
     clf = Classifier(model)
     clf.logits(titles)
@@ -137,8 +137,8 @@ def title_rate(model, titles, passes=6):
 
 def measure(sizes, engines):
     sys.path.insert(0, str(ROOT))
-    from bert_int8 import machine
-    from bert_int8.choose import choose
+    from bert_int8.core import machine
+    from bert_int8.serve.choose import choose
 
     choice = choose("throughput", allow_other_machine=False)
     name = choice.model.name
@@ -290,7 +290,7 @@ def _local_threads(workers):
 
 
 def _cpu_id(m):
-    from bert_int8.machine import cpu_id_words
+    from bert_int8.core.machine import cpu_id_words
 
     words = cpu_id_words(m.get("cpu_id") or {})
     return f"{words}; " if words else ""

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from bert_int8.atomic import write_json
 from bert_int8.backends import BACKENDS
+from bert_int8.core.atomic import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "metrics" / "seed_spread.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the pipeline and the tests need, reusing what is already there:
 #   .venv/ with the pinned packages (reinstalled only when requirements.txt or pyproject.toml change)
-#   data/raw/ with the THUCNews files (see bert_int8/fetch_data.py for where they come from)
+#   data/raw/ with the THUCNews files (see bert_int8/data/fetch.py for where they come from)
 # Safe to run again; both README commands start with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +21,4 @@ fi
 # nothing anywhere, so opt out (it writes the consent file under ~/intel/).
 .venv/bin/opt_in_out --opt_out > /dev/null
 
-.venv/bin/python -m bert_int8.fetch_data data/raw
+.venv/bin/python -m bert_int8.data.fetch data/raw

@@ -19,29 +19,13 @@ bert-base-chinese shape, or model.finetuned / model.pretrained's own config). Ab
 depend on the machine; metrics/benchmark.json records it.
 """
 
-from bert_int8 import atomic, paths
-from bert_int8.benchmark import run
-from bert_int8.errors import run_stage
-from bert_int8.params import load_params
+from bert_int8.core.errors import run_stage
+from bert_int8.core.params import load_params
+from bert_int8.measure import benchmark
 
 
 def main():
-    params = load_params()
-    report, tradeoff = run(params)
-    atomic.write_json(paths.METRICS / "benchmark.json", report)
-    atomic.write_text(paths.PLOTS / "tradeoff.csv", tradeoff)
-    for group, w in report["winners"].items():
-        print(f"{group}: " + "; ".join(f"{key} {who}" for key, who in w.items()))
-    student = report["headline"]["student"]
-    for what in ("batch_1", f"batch_{params.benchmark.batch_size}", "real_titles"):
-        for ratio in ("latency_p50", "throughput", "titles_per_s"):
-            if f"{what}_{ratio}" in student:
-                print(
-                    f"student {what}: {student[f'{what}_student']} against {student[f'{what}_teacher']}, "
-                    f"{ratio} x{student[f'{what}_{ratio}']} [{student[f'{what}_{ratio}_lo']}, "
-                    f"{student[f'{what}_{ratio}_hi']}]"
-                )
-    print(f"benchmark: {report['setup']['stage_seconds']} s")
+    benchmark.run_and_write(load_params())
 
 
 if __name__ == "__main__":

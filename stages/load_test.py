@@ -15,19 +15,17 @@ Writes: metrics/load_test.json: <model>.c<N> (single-title requests) and <model>
         thread, single titles at the highest concurrency (none when load_test.threads is 1)
 Params: load_test.*
 Each model gets its own `bert-int8 serve` process on a free 127.0.0.1 port, driven by the load
-generator (bert_int8/load_gen.py) in a process of its own; a run that other load on the machine
+generator (bert_int8/serve/load_gen.py) in a process of its own; a run that other load on the machine
 disturbed (above load_test.disturbed_share) is run once more, then marked.
 """
 
-from bert_int8 import atomic, paths
-from bert_int8.errors import run_stage
-from bert_int8.load_testing import run
-from bert_int8.params import load_params
+from bert_int8.core.errors import run_stage
+from bert_int8.core.params import load_params
+from bert_int8.serve import load_testing
 
 
 def main():
-    report = run(load_params().load_test)
-    atomic.write_json(paths.METRICS / "load_test.json", report)
+    load_testing.run_and_write(load_params().load_test)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
 """Stage prepare_data: validate the raw THUCNews files, subset train, build the tokenizer.
 
 Reads:  {data.raw_dir}: THUCNews (class.txt, train/dev/test.txt) or, by data.format, CSV, TSV,
-        JSON Lines files or a Hugging Face dataset (bert_int8/data_formats.py)
+        JSON Lines files or a Hugging Face dataset (bert_int8/data/formats.py)
 Writes: data/prepared/{train,dev,test}.tsv, classes.json, tokenizer/ ; metrics/data.json
 Params: data.*, tokenizer.* (used only when no model is given), model.pretrained, model.finetuned
 """
 
-from bert_int8.errors import run_stage
-from bert_int8.params import load_params
-from bert_int8.prepare import run
+from bert_int8.core.errors import run_stage
+from bert_int8.core.params import load_params
+from bert_int8.train.prepare import run
 
 
 def main():

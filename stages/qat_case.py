@@ -7,9 +7,9 @@ Writes: metrics/qat_case.json (the student's OpenVINO int8 calibrated on qat_cas
 Params: qat_case.*, and quantize.qat_* (the recipe quantize tries when an int8 model misses its budget)
 """
 
-from bert_int8.errors import run_stage
-from bert_int8.params import load_params
-from bert_int8.qat_case import run
+from bert_int8.core.errors import run_stage
+from bert_int8.core.params import load_params
+from bert_int8.quantize.qat_case import run
 
 
 def main():

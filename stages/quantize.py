@@ -10,9 +10,9 @@ Params: quantize.*
 All backends' directories are built in a temporary place and swapped in together at the end.
 """
 
-from bert_int8.errors import run_stage
-from bert_int8.int8_models import run
-from bert_int8.params import load_params
+from bert_int8.core.errors import run_stage
+from bert_int8.core.params import load_params
+from bert_int8.quantize.int8_models import run
 
 
 def main():

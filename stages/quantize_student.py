@@ -8,10 +8,10 @@ Writes: models_save/student/<each backend's dir>/ (the layout of bert_int8/backe
 Params: quantize.* (the same recipe and budget as the teacher's models)
 """
 
-from bert_int8 import roles
-from bert_int8.errors import run_stage
-from bert_int8.int8_models import run
-from bert_int8.params import load_params
+from bert_int8.core.errors import run_stage
+from bert_int8.core.params import load_params
+from bert_int8.model import roles
+from bert_int8.quantize.int8_models import run
 
 
 def main():

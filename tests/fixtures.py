@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bert_int8.params import BenchmarkParams
+from bert_int8.core.params import BenchmarkParams
 
 CLASSES = [
     "finance",
@@ -156,7 +156,7 @@ MICRO_PARAMS = {
 
 
 def check_call(rows, names, figure, lowest, said):
-    """A winners call (bert_int8.ranking) against the rule, checked here from the intervals: a
+    """A winners call (bert_int8.stats.ranking) against the rule, checked here from the intervals: a
     model is named only when its interval clears every other one's; else the tie names the best
     and every model whose interval reaches it."""
     best = (min if lowest else max)(names, key=lambda n: rows[n][figure])
@@ -219,11 +219,11 @@ def save_tiny_model_dirs(root):
 
 @functools.cache
 def _tiny_model_dirs():
-    from bert_int8.atomic import output_dir
     from bert_int8.backends.torch_int8 import apply_recipe, make_recipe, save_quantized
-    from bert_int8.modeling import label_maps
-    from bert_int8.params import QuantizeParams
-    from bert_int8.tokenizer import train_wordpiece
+    from bert_int8.core.atomic import output_dir
+    from bert_int8.core.params import QuantizeParams
+    from bert_int8.data.tokenizer import train_wordpiece
+    from bert_int8.model.modeling import label_maps
 
     root = Path(tempfile.mkdtemp(prefix="tiny-models-"))
     atexit.register(shutil.rmtree, root, True)
@@ -242,10 +242,10 @@ def _tiny_model_dirs():
 def tiny_models_in_every_backend(root):
     """The tiny model in every backend under root/models_save, laid out as the pipeline lays
     out models_save/ (save_tiny_model_dirs' int8 is rebuilt alike); returns root."""
-    from bert_int8.int8_models import build_int8_models
-    from bert_int8.modeling import load_fp32
-    from bert_int8.params import QuantizeParams
-    from bert_int8.tokenizer import load_tokenizer
+    from bert_int8.core.params import QuantizeParams
+    from bert_int8.data.tokenizer import load_tokenizer
+    from bert_int8.model.modeling import load_fp32
+    from bert_int8.quantize.int8_models import build_int8_models
 
     fp32, _ = save_tiny_model_dirs(Path(root) / "models_save")
     params = QuantizeParams(backends=["torch", "onnxruntime", "openvino"], max_f1_drop=None, calibration_samples=20)
@@ -259,9 +259,9 @@ def full_path_probabilities(model_dir, titles, batch_size):
     call (batches of `batch_size` titles sorted by length)."""
     import numpy as np
 
-    from bert_int8.model_dir import ModelDir
-    from bert_int8.modeling import predict_logits
-    from bert_int8.tokenizer import load_tokenizer
+    from bert_int8.backends.model_dir import ModelDir
+    from bert_int8.data.tokenizer import load_tokenizer
+    from bert_int8.model.modeling import predict_logits
 
     found = ModelDir.open(model_dir)
     logits = predict_logits(found.load(threads=1), load_tokenizer(found.path), titles, batch_size)

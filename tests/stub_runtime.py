@@ -5,8 +5,8 @@ the FP32 weights, so its answers must equal PyTorch FP32's: an expectation no st
 import shutil
 from pathlib import Path
 
-from bert_int8.atomic import write_json
 from bert_int8.backends.base import Backend
+from bert_int8.core.atomic import write_json
 
 WEIGHTS, RECIPE = "stub.safetensors", "stub_recipe.json"
 

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from fixtures import CLASSES, make_titles, tiny_bert
 
-from bert_int8.accuracy_budget import fit_budget, macro_f1, predictions
 from bert_int8.backends.torch_int8 import apply_recipe, make_recipe, quantized_linear_names
-from bert_int8.data import Split
-from bert_int8.modeling import linear_names
-from bert_int8.params import QuantizeParams
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.core.params import QuantizeParams
+from bert_int8.data.splits import Split
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.model.modeling import linear_names
+from bert_int8.quantize.accuracy_budget import fit_budget, macro_f1, predictions
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_zero_budget_keeps_sensitive_layers_until_it_holds(setup):
 def test_every_backend_honours_the_budget(setup, tmp_path, monkeypatch):
     from bert_int8.backends import onnxruntime, openvino
     from bert_int8.backends.graph import linear_nodes
-    from bert_int8.int8_models import build_int8_models
+    from bert_int8.quantize.int8_models import build_int8_models
 
     # Full-range int8 weights whatever this CPU has: the fixture loses F1 through them in every
     # backend, which the budget must win back. (On a CPU without VNNI the builds keep 7 bits
@@ -75,7 +75,7 @@ def test_every_backend_honours_the_budget(setup, tmp_path, monkeypatch):
         b = report["budget"][backend]
         assert b["dev_f1_drop"] <= 0.005 < b["recipe_dev_f1_drop"], backend
         assert b["kept_fp32_for_budget"], backend
-        # the chosen model's uncertainty on dev, recorded beside the budget (bert_int8.stats)
+        # the chosen model's uncertainty on dev, recorded beside the budget (bert_int8.stats.significance)
         assert b["dev_f1_drop_lo"] <= b["dev_f1_drop_hi"] and b["dev_loses_at_most"] >= 0, backend
         assert 0 <= b["dev_mcnemar_p"] <= 1 and b["dev_verdict"] in {
             "no significant change",
@@ -104,8 +104,8 @@ def test_every_backend_honours_the_budget(setup, tmp_path, monkeypatch):
 
 
 def test_allow_over_budget_keeps_going(setup, tmp_path):
-    from bert_int8.errors import PipelineError
-    from bert_int8.int8_models import build_int8_models
+    from bert_int8.core.errors import PipelineError
+    from bert_int8.quantize.int8_models import build_int8_models
 
     model, tok, dev = setup
     strict = QuantizeParams(max_f1_drop=0.0, keep_fp32=["*"], backends=["torch"])
@@ -124,7 +124,7 @@ def test_layers_kept_by_params_reach_every_backend(setup, tmp_path):
     import openvino as ov
 
     from bert_int8.backends.openvino import int8_matmuls
-    from bert_int8.int8_models import build_int8_models
+    from bert_int8.quantize.int8_models import build_int8_models
 
     model, tok, dev = setup
     kept = ["classifier", "bert.pooler.dense", "bert.encoder.layer.0.output.dense"]
@@ -159,7 +159,7 @@ def test_layers_kept_by_params_reach_every_backend(setup, tmp_path):
 
 def test_a_layer_no_graph_node_computes_is_an_error():
     from bert_int8.backends.graph import linear_nodes
-    from bert_int8.errors import PipelineError
+    from bert_int8.core.errors import PipelineError
 
     assert linear_nodes(["/classifier/Gemm", "/x/MatMul"], ["classifier"]) == ["/classifier/Gemm"]
     with pytest.raises(PipelineError, match="no graph node computes the Linear layer 'bert.missing'"):
@@ -202,7 +202,7 @@ def test_openvino_int8_that_misses_the_budget_is_trained_before_layers_fall_back
     this model does not), so the most sensitive layers fall back to FP32; the model on disk, its
     recipe and the report agree. (A trained model that meets the budget: the test above.)"""
     from bert_int8.backends import openvino
-    from bert_int8.int8_models import build_int8_models
+    from bert_int8.quantize.int8_models import build_int8_models
 
     monkeypatch.setattr(openvino, "int8_weights_need_headroom", lambda: False)
     model, tok, dev = setup

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from fixtures import CLASSES, make_titles, tiny_config
 
-from bert_int8.data import Split
-from bert_int8.int8_models import build_int8_models
-from bert_int8.metrics import evaluate_models
-from bert_int8.model_dir import models_under
-from bert_int8.modeling import predict_logits
-from bert_int8.params import EvaluateParams, QuantizeParams
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.backends.model_dir import models_under
+from bert_int8.core.params import EvaluateParams, QuantizeParams
+from bert_int8.data.splits import Split
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.model.metrics import evaluate_models
+from bert_int8.model.modeling import predict_logits
+from bert_int8.quantize.int8_models import build_int8_models
 
 ROWS = make_titles(3, 11)
 SPLIT = Split([t for t, _ in ROWS], [y for _, y in ROWS])

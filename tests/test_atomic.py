@@ -2,7 +2,7 @@
 
 import pytest
 
-from bert_int8.atomic import output_dir, output_dirs, output_tree, write_json, write_text
+from bert_int8.core.atomic import output_dir, output_dirs, output_tree, write_json, write_text
 
 
 def _tree(path):

@@ -10,13 +10,13 @@ import torch
 from fixtures import make_titles, tiny_bert
 
 from bert_int8 import backends
-from bert_int8.errors import PipelineError
-from bert_int8.int8_models import build_int8_models
-from bert_int8.machine import native_bf16
-from bert_int8.model_dir import ModelDir, models_under
-from bert_int8.modeling import predict_logits
-from bert_int8.params import QuantizeParams
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.backends.model_dir import ModelDir, models_under
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.machine import native_bf16
+from bert_int8.core.params import QuantizeParams
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.model.modeling import predict_logits
+from bert_int8.quantize.int8_models import build_int8_models
 
 TEXTS = [t for t, _ in make_titles(3, 7)]
 KEPT = "bert.encoder.layer.0.attention.self.query"  # quantize.keep_fp32: every backend must honour it
@@ -345,7 +345,7 @@ def test_a_title_answers_alike_in_every_bucket(built, name):
     ],
 )
 def test_a_quantize_key_a_backend_does_not_honour_gets_one_line_naming_it(key, value, warned):
-    from bert_int8.int8_models import ignored_params_warnings
+    from bert_int8.quantize.int8_models import ignored_params_warnings
 
     params = QuantizeParams(**{key: value})
     lines = ignored_params_warnings(params, backends.chosen(None))

@@ -1,4 +1,4 @@
-"""Length buckets (bert_int8.buckets): which lengths, which bucket a batch goes to, how a model
+"""Length buckets (bert_int8.data.buckets): which lengths, which bucket a batch goes to, how a model
 directory records them, and that the lean Encoder pads up to them."""
 
 import json
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from fixtures import make_titles
 
-from bert_int8 import buckets
-from bert_int8.errors import PipelineError
-from bert_int8.params import QuantizeParams
-from bert_int8.predict import Encoder
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import QuantizeParams
+from bert_int8.data import buckets
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.serve.predict import Encoder
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_the_encoder_pads_up_to_the_bucket_of_the_longest(tmp_path):
 
 
 def test_the_transformers_path_pads_up_to_the_bucket_too():
-    from bert_int8.modeling import pad
+    from bert_int8.model.modeling import pad
 
     texts = [t for t, _ in make_titles(3, 5)]
     tok = train_wordpiece(texts, 120, 1, False, 16)
@@ -97,7 +97,7 @@ def test_the_transformers_path_pads_up_to_the_bucket_too():
 
 @pytest.mark.parametrize("served_with_buckets", [True, False])
 def test_what_buckets_buy_is_the_bucketed_p50_over_the_unbucketed(served_with_buckets):
-    from bert_int8.comparison import bucket_trial
+    from bert_int8.measure.comparison import bucket_trial
 
     bucketed, unbucketed = [1.0, 1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0, 2.0]
     if served_with_buckets:
@@ -116,7 +116,7 @@ def test_what_buckets_buy_is_the_bucketed_p50_over_the_unbucketed(served_with_bu
 def test_the_service_warm_up_calls_each_bucket_once_at_batch_1(tmp_path):
     from fixtures import tiny_models_in_every_backend
 
-    from bert_int8.predict import Classifier
+    from bert_int8.serve.predict import Classifier
 
     root = tiny_models_in_every_backend(tmp_path) / "models_save"
     ov = Classifier(root / "openvino" / "int8")

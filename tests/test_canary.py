@@ -1,13 +1,13 @@
-"""The canary (bert_int8.canary): a pass whose canary runs slow is timed once more, the second
+"""The canary (bert_int8.measure.canary): a pass whose canary runs slow is timed once more, the second
 timing kept, and marked when it is slow too; the first timing is kept apart, as a run without
 the canary would have reported it."""
 
 import numpy as np
 import pytest
 
-from bert_int8.canary import UNCHECKED, Canary
-from bert_int8.params import BenchmarkParams
-from bert_int8.timing import fixed_shape_passes
+from bert_int8.core.params import BenchmarkParams
+from bert_int8.measure.canary import UNCHECKED, Canary
+from bert_int8.measure.timing import fixed_shape_passes
 
 
 class ScriptedClock:

@@ -1,17 +1,17 @@
-"""`auto`'s choice (bert_int8/choose.py) on hand-made metrics and model directories: the files
+"""`auto`'s choice (bert_int8/serve/choose.py) on hand-made metrics and model directories: the files
 the pipeline would write, with figures chosen so that the expected winner is known."""
 
 import json
 
 import pytest
 
-from bert_int8 import choose as choose_module
-from bert_int8 import model_dir as model_dir_module
-from bert_int8.choose import choose
-from bert_int8.digest import files_sha256
-from bert_int8.errors import PipelineError
-from bert_int8.machine import cpu_id_words
-from bert_int8.model_dir import ModelDir
+from bert_int8.backends import model_dir as model_dir_module
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.core.digest import files_sha256
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.machine import cpu_id_words
+from bert_int8.serve import choose as choose_module
+from bert_int8.serve.choose import choose
 
 # name, ISA flags, and vendor/family/model/stepping as machine.environment records them
 MACHINE = (

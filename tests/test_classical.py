@@ -1,4 +1,4 @@
-"""The classical floor (bert_int8/classical.py): what it predicts is what scikit-learn's own
+"""The classical floor (bert_int8/train/classical.py): what it predicts is what scikit-learn's own
 TF-IDF pipeline predicts, it survives a save and load without pickle, and a folder that is not
 one of its models is one line."""
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from fixtures import CLASSES, make_titles
 
-from bert_int8.classical import ClassicalModel, time_titles, vectorizer
-from bert_int8.data import Split
-from bert_int8.errors import PipelineError
-from bert_int8.params import ClassicalParams
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import ClassicalParams
+from bert_int8.data.splits import Split
+from bert_int8.train.classical import ClassicalModel, time_titles, vectorizer
 
 TRAIN = Split(*map(list, zip(*make_titles(20, 3))))
 TEST = Split(*map(list, zip(*make_titles(8, 4))))

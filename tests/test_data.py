@@ -1,8 +1,8 @@
 import pytest
 from fixtures import CLASSES
 
-from bert_int8.data import MAX_TEXT_CHARS, Split, data_report, read_raw, stratified_subset
-from bert_int8.errors import PipelineError
+from bert_int8.core.errors import PipelineError
+from bert_int8.data.splits import MAX_TEXT_CHARS, Split, data_report, read_raw, stratified_subset
 
 
 def test_reads_fixture_splits(raw_dir):

@@ -6,9 +6,9 @@ import json
 import pytest
 from fixtures import CLASSES, make_titles
 
-from bert_int8.data_formats import in_label_order, read_dataset
-from bert_int8.errors import PipelineError
-from bert_int8.params import DataParams
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import DataParams
+from bert_int8.data.formats import in_label_order, read_dataset
 
 ROWS = make_titles(12, 4)  # 120 titles, 12 per class
 
@@ -108,7 +108,7 @@ def test_missing_train_file(tmp_path):
 
 
 def test_a_finetuned_models_label_order_wins_or_the_difference_is_named():
-    from bert_int8.data import Split
+    from bert_int8.data.splits import Split
 
     splits = {"train": Split(["x", "y"], [0, 1])}
     labels, out = in_label_order(["a", "b"], splits, ["b", "a"])
@@ -120,7 +120,7 @@ def test_a_finetuned_models_label_order_wins_or_the_difference_is_named():
 def test_texts_at_the_limit_read_back_as_prepared_and_longer_ones_stop_prepare(tmp_path):
     """Whatever prepare accepts, load_prepared (read_split) reads back: a text of exactly the
     limit with a two-digit label id; one character more stops prepare, naming file and line."""
-    from bert_int8.data import MAX_TEXT_CHARS, format_split, read_split
+    from bert_int8.data.splits import MAX_TEXT_CHARS, format_split, read_split
 
     rows = [(f"text {i}", f"c{i % 12:02d}") for i in range(96)] + [("x" * MAX_TEXT_CHARS, "c11")]
     lines = [json.dumps({"text": t, "label": y}) for t, y in rows]

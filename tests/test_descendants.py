@@ -9,8 +9,8 @@ import sys
 import pytest
 from fixtures import read_until
 
-from bert_int8.disturbance import descendants
-from bert_int8.http_load import tree_rss_kib
+from bert_int8.measure.disturbance import descendants
+from bert_int8.serve.http_load import tree_rss_kib
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
 

@@ -1,5 +1,5 @@
 """The student: which teacher layers it starts from, what it copies, its loss, and the one-line
-refusals (bert_int8/distill.py). The stage itself runs in tests/test_pipeline_e2e.py."""
+refusals (bert_int8/train/distill.py). The stage itself runs in tests/test_pipeline_e2e.py."""
 
 import math
 
@@ -8,10 +8,10 @@ import pytest
 import torch
 from fixtures import CLASSES, tiny_config
 
-from bert_int8.distill import make_student, spaced_layers
-from bert_int8.errors import PipelineError
-from bert_int8.losses import distill_loss
-from bert_int8.params import DistillParams, parse_params
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import DistillParams, parse_params
+from bert_int8.model.losses import distill_loss
+from bert_int8.train.distill import make_student, spaced_layers
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_bad_distill_and_classical_params_name_the_key(raw, message):
     ],
 )
 def test_a_models_role_follows_its_place_in_the_layout(path, role):
-    from bert_int8.roles import of_path
+    from bert_int8.model.roles import of_path
 
     assert of_path(path, {"onnx", "openvino"}) == role
 

@@ -77,11 +77,11 @@ def test_the_loss_gets_the_teachers_logits_in_training_and_none_on_dev(taught, m
     the teacher's logits for those titles, the dev passes none."""
     import numpy as np
 
-    from bert_int8 import distill as distill_module
-    from bert_int8.data import load_prepared
-    from bert_int8.modeling import load_fp32, predict_logits
-    from bert_int8.params import load_params
-    from bert_int8.tokenizer import load_tokenizer
+    from bert_int8.core.params import load_params
+    from bert_int8.data.splits import load_prepared
+    from bert_int8.data.tokenizer import load_tokenizer
+    from bert_int8.model.modeling import load_fp32, predict_logits
+    from bert_int8.train import distill as distill_module
 
     seen, real = [], distill_module.distill_loss
 

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from bert_int8.disturbance import CpuWatch, machine_busy_seconds
-from bert_int8.launcher import time_in_processes
-from bert_int8.model_dir import ModelDir
-from bert_int8.params import BenchmarkParams
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.core.params import BenchmarkParams
+from bert_int8.measure.disturbance import CpuWatch, machine_busy_seconds
+from bert_int8.measure.launcher import time_in_processes
 
 pytestmark = pytest.mark.skipif(machine_busy_seconds() is None, reason="needs Linux /proc/stat")
 

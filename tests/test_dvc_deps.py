@@ -11,30 +11,46 @@ from conftest import REPO
 
 PKG = "bert_int8"
 # Modules a stage runs in a subprocess (`python -m bert_int8.cli serve ...`), which no import shows.
-SUBPROCESS = {"load_test": ["cli", "load_gen"]}
+SUBPROCESS = {"load_test": ["cli", "serve.load_gen"]}
+# Subpackages that are one dependency: the backends' registry imports each of its modules by
+# name, which no import statement shows; score's modules are only ever used together.
+WHOLE = ("backends", "score")
+
+
+def _module(dotted):
+    """A package module's dependency name: `core.errors` for bert_int8/core/errors.py, the folder's
+    name for a module of WHOLE; None for what is not a module of the package (a name a module defines)."""
+    if dotted.split(".")[0] in WHOLE:
+        return dotted.split(".")[0]
+    return dotted if (REPO / PKG / f"{dotted.replace('.', '/')}.py").is_file() else None
 
 
 def _files(module):
-    """The files of a package module: x.py, or every file of the subpackage x/ (one dependency:
-    the backends' registry imports each of its modules by name, which no import statement shows)."""
+    """The files of a dependency name: its .py file, or every file of a WHOLE subpackage."""
     package = REPO / PKG / module
-    return sorted(package.glob("*.py")) if package.is_dir() else [REPO / PKG / f"{module}.py"]
+    return sorted(package.glob("*.py")) if package.is_dir() else [REPO / PKG / f"{module.replace('.', '/')}.py"]
 
 
 def _imports(path):
-    """Package modules imported by one file (absolute `bert_int8.x` and relative `.x` forms; in
-    a subpackage, `..x` is the package's x and `.y` the subpackage itself)."""
-    depth = int(Path(path).parent.parent == REPO / PKG)  # 1 inside a subpackage
+    """Package modules imported by one file, as dependency names (absolute `bert_int8.x.y` and
+    relative `.y` / `..x.y` forms, at module level or inside functions)."""
+    path = Path(path)
+    here = path.parent.relative_to(REPO).parts if path.is_relative_to(REPO / PKG) else ()
     found = set()
-    for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level == depth + 1 or module == PKG or module.startswith(PKG + "."):
-                module = module.removeprefix(PKG).lstrip(".")
-                found.update([module.split(".")[0]] if module else [a.name for a in node.names])
+            if node.level:
+                base = list(here[: len(here) - node.level + 1])
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            if module == PKG or module.startswith(PKG + "."):
+                inner = module.removeprefix(PKG).lstrip(".")
+                for alias in node.names:  # `from bert_int8.core import errors`: the module is core.errors
+                    found.add(_module(f"{inner}.{alias.name}".lstrip(".")) or _module(inner))
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith(PKG + "."))
-    return {m for m in found if (REPO / PKG / f"{m}.py").is_file() or (REPO / PKG / m).is_dir()}
+            found.update(_module(a.name.removeprefix(PKG + ".")) for a in node.names if a.name.startswith(PKG + "."))
+    return found - {None}
 
 
 def closure(modules):
@@ -48,6 +64,11 @@ def closure(modules):
     return seen
 
 
+def dependency(path):
+    """bert_int8/core/errors.py -> core.errors; bert_int8/backends -> backends."""
+    return path.removeprefix(PKG + "/").removesuffix(".py").replace("/", ".")
+
+
 def test_every_imported_module_is_a_dependency_of_its_stage():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     assert set(stages) == {p.stem for p in (REPO / "stages").glob("*.py")}
@@ -55,16 +76,16 @@ def test_every_imported_module_is_a_dependency_of_its_stage():
         script = REPO / "stages" / f"{name}.py"
         needed = closure(_imports(script) | set(SUBPROCESS.get(name, [])))
         deps = {d for d in stage["deps"] if isinstance(d, str)}
-        listed = {Path(d).stem for d in deps if d.startswith(PKG + "/")}
+        listed = {dependency(d) for d in deps if d.startswith(PKG + "/")}
         assert f"stages/{name}.py" in deps
         assert needed - listed == set(), f"{name}: imports not in dvc.yaml deps"
         assert listed - needed == set(), f"{name}: dvc.yaml deps it does not import (they rerun it for nothing)"
 
 
 def test_the_closure_follows_relative_imports():
-    assert {"errors", "atomic", "backends"} <= closure({"model_dir"})
+    assert {"core.errors", "core.atomic", "backends"} <= closure({"serve.predict"})
     # imports inside functions count (the PyTorch backend loads modeling when it loads a model)
-    assert "modeling" in closure({"model_dir"})
+    assert "model.modeling" in closure({"backends"})
 
 
 def test_training_does_not_depend_on_the_runtimes():

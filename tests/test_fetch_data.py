@@ -2,8 +2,8 @@ import urllib.request
 
 import pytest
 
-from bert_int8.errors import PipelineError
-from bert_int8.fetch_data import SHA256, fetch
+from bert_int8.core.errors import PipelineError
+from bert_int8.data.fetch import SHA256, fetch
 
 
 def test_copies_from_the_named_folder_and_says_when_files_differ(raw_dir, tmp_path, capsys):

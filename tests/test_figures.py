@@ -9,8 +9,8 @@ import pytest
 from conftest import run_script
 from fixtures import CLASSES
 
-from bert_int8.errors import PipelineError
-from bert_int8.figures import (
+from bert_int8.core.errors import PipelineError
+from bert_int8.report.figures import (
     confusion_counts,
     fp32_f1_span,
     frontier,

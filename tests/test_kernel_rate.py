@@ -2,8 +2,8 @@ import itertools
 
 from transformers import BertConfig
 
-from bert_int8 import kernel_rate
-from bert_int8.kernel_rate import int8_matmul_gops, linear_ops_per_sequence
+from bert_int8.measure import kernel_rate
+from bert_int8.measure.kernel_rate import int8_matmul_gops, linear_ops_per_sequence
 
 
 def test_bert_base_operation_count():

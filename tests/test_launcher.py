@@ -15,12 +15,12 @@ import sys
 import pytest
 from fixtures import save_tiny_model_dirs
 
-from bert_int8 import launcher
-from bert_int8.comparison import compare_models
-from bert_int8.disturbance import _children
-from bert_int8.errors import PipelineError
-from bert_int8.model_dir import ModelDir
-from bert_int8.params import BenchmarkParams, parse_params
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import BenchmarkParams, parse_params
+from bert_int8.measure import launcher
+from bert_int8.measure.comparison import compare_models
+from bert_int8.measure.disturbance import _children
 
 PARAMS = BenchmarkParams(
     threads=1, seq_len=8, batch_size=4, warmup=1, runs=6, throughput_runs=3, min_pass_seconds=0, repeats=6
@@ -132,8 +132,8 @@ def test_more_processes_than_passes_is_refused():
 PARENT = """
 import sys
 from bert_int8 import launcher
-from bert_int8.model_dir import ModelDir
-from bert_int8.params import BenchmarkParams
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.core.params import BenchmarkParams
 
 params = BenchmarkParams(threads=1, seq_len=8, batch_size=4, warmup=1, runs=3, throughput_runs=1, min_pass_seconds=0, repeats=6, processes=1)
 launcher.time_in_processes({"fp32": ModelDir.open(sys.argv[1])}, params, int(sys.argv[2]), (sys.argv[3], sys.argv[1]))
@@ -177,7 +177,8 @@ def test_a_killed_parent_leaves_no_worker_behind(toy_dirs, tmp_path):
 
 
 def test_the_worker_freezes_the_heap_after_loading_and_before_timing(toy_dirs, tmp_path, monkeypatch):
-    from bert_int8 import heap, timing
+    from bert_int8.core import heap
+    from bert_int8.measure import timing
 
     events = []
     monkeypatch.setattr(heap, "freeze_heap", lambda: events.append("freeze"))
@@ -193,7 +194,7 @@ def test_the_worker_freezes_the_heap_after_loading_and_before_timing(toy_dirs, t
 def test_the_canary_counts_add_up_over_processes_and_the_first_timings_give_the_calls_without_it(monkeypatch, toy_dirs):
     """A model whose retimed passes were slow the first time: its canary counts summed over its
     processes, and the calls without the canary made from the first timings (UNCHECKED + key)."""
-    from bert_int8.canary import UNCHECKED
+    from bert_int8.measure.canary import UNCHECKED
 
     params = PARAMS.model_copy(update={"processes": 3})
     fp32, int8 = (str(d.path) for d in toy_dirs.values())

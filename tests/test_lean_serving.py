@@ -15,10 +15,10 @@ import pytest
 from conftest import REPO
 from fixtures import CLASSES, full_path_probabilities, read_until, tiny_models_in_every_backend
 
-from bert_int8.digest import model_sha256
-from bert_int8.http_load import free_port
-from bert_int8.machine import environment
-from bert_int8.model_dir import ModelDir
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.core.digest import model_sha256
+from bert_int8.core.machine import environment
+from bert_int8.serve.http_load import free_port
 
 # Titles the tiny tokenizer cuts (longer than its 32 tokens), splits into unknown pieces, or
 # lower-cases; more of them than one batch of BATCH, of different lengths.
@@ -137,7 +137,7 @@ def test_lean_path_imports_no_training_stack_even_where_installed(built):
     """Where torch and transformers are installed, the lean path still leaves them unimported."""
     code = (
         "import sys\n"
-        "from bert_int8.predict import Classifier\n"
+        "from bert_int8.serve.predict import Classifier\n"
         f"for d in {[str(built / 'models_save' / b / 'int8') for b in ('onnx', 'openvino')]!r}:\n"
         "    Classifier(d).predict(['银行利率'])\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'nncf')))\n"

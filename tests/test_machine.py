@@ -1,6 +1,6 @@
-"""The machine record (bert_int8/machine.py) from a /proc/cpuinfo text written here."""
+"""The machine record (bert_int8/core/machine.py) from a /proc/cpuinfo text written here."""
 
-from bert_int8 import machine
+from bert_int8.core import machine
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD

@@ -1,4 +1,4 @@
-from bert_int8.metrics import classification_metrics, confusion_rows, drops_against
+from bert_int8.model.metrics import classification_metrics, confusion_rows, drops_against
 
 
 def test_macro_metrics_differ_from_micro():

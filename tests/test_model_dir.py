@@ -6,8 +6,8 @@ import pytest
 import torch
 from fixtures import save_tiny_model_dirs
 
-from bert_int8.model_dir import ModelDir
-from bert_int8.timing import dummy_batch
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.measure.timing import dummy_batch
 
 PROCESS_THREADS = 3  # anything but the model's 1, so that a leak shows
 
@@ -49,7 +49,7 @@ def test_without_threads_the_model_follows_the_process(tmp_path, process_threads
 def test_a_torch_directory_without_torch_fails_in_one_line(tmp_path, monkeypatch):
     import builtins
 
-    from bert_int8.errors import PipelineError
+    from bert_int8.core.errors import PipelineError
 
     fp32_dir, _ = save_tiny_model_dirs(tmp_path)
     found = ModelDir.open(fp32_dir)  # opening needs no torch
@@ -66,7 +66,7 @@ def test_a_torch_directory_without_torch_fails_in_one_line(tmp_path, monkeypatch
 
 
 def test_a_directory_with_two_runtimes_model_files_is_refused(tmp_path):
-    from bert_int8.errors import PipelineError
+    from bert_int8.core.errors import PipelineError
 
     fp32_dir, _ = save_tiny_model_dirs(tmp_path)
     (fp32_dir / "model.onnx").write_bytes(b"")  # a second runtime's model file beside PyTorch's

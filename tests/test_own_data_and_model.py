@@ -9,7 +9,7 @@ import torch
 from conftest import ok, run_script, set_params
 from fixtures import CLASSES, make_titles
 
-from bert_int8.modeling import load_fp32
+from bert_int8.model.modeling import load_fp32
 
 SENTIMENT = ["negative", "neutral", "positive"]
 

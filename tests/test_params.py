@@ -2,8 +2,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-from bert_int8.errors import PipelineError
-from bert_int8.params import Params, load_params, parse_params
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import Params, load_params, parse_params
 
 
 def test_committed_params_are_the_schema_defaults():
@@ -50,7 +50,7 @@ def test_load_params_errors(tmp_path):
 
 
 def test_params_listing_names_every_key_of_params_yaml_with_its_schema():
-    from bert_int8.params_doc import render, rows
+    from bert_int8.core.params_doc import render, rows
 
     committed = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     keys = {f"{section}.{key}" for section, values in committed.items() for key in values}
@@ -66,7 +66,7 @@ def test_params_listing_names_every_key_of_params_yaml_with_its_schema():
 
 
 def test_params_listing_shows_a_value_set_in_params_yaml():
-    from bert_int8.params_doc import render
+    from bert_int8.core.params_doc import render
 
     text = render(parse_params({"train": {"epochs": 3.0}}))
     assert "train.epochs: float, > 0; default 2.0; params.yaml: 3.0\n" in text

@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO
 from fixtures import CLASSES, MICRO_PARAMS, check_call, write_raw
 
-from bert_int8.machine import native_bf16
+from bert_int8.core.machine import native_bf16
 
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import REPO
 from fixtures import CLASSES, save_tiny_model_dirs
 
-from bert_int8.predict import Classifier
+from bert_int8.serve.predict import Classifier
 
 TITLES = ["银行利率今日发布", "球队比赛冠军", "电影明星导演"]
 

@@ -7,10 +7,10 @@ import re
 import numpy as np
 from fixtures import make_titles, tiny_bert
 
-from bert_int8.accuracy_budget import fit_budget
-from bert_int8.modeling import predict_logits
-from bert_int8.progress import LineProgress, progress
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.core.progress import LineProgress, progress
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.model.modeling import predict_logits
+from bert_int8.quantize.accuracy_budget import fit_budget
 
 LINE = re.compile(r"^(.+): (\d+)/(\d+) (\w+) \((\d+)%\), \d+:\d\d elapsed(, ETA \d+:\d\d|, done|, stopped early)$")
 

@@ -10,12 +10,12 @@ import pytest
 from fixtures import make_titles, tiny_bert
 
 from bert_int8 import backends
-from bert_int8.accuracy_budget import predictions
-from bert_int8.data import Split
-from bert_int8.model_dir import ModelDir
-from bert_int8.modeling import predict_logits
-from bert_int8.params import QuantizeParams
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.core.params import QuantizeParams
+from bert_int8.data.splits import Split
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.model.modeling import predict_logits
+from bert_int8.quantize.accuracy_budget import predictions
 
 OV = backends.get("openvino")
 STEPS = 50

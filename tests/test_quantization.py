@@ -13,10 +13,10 @@ from bert_int8.backends.torch_int8 import (
     quantized_linear_names,
     save_quantized,
 )
-from bert_int8.errors import PipelineError
-from bert_int8.modeling import linear_names
-from bert_int8.params import QuantizeParams
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import QuantizeParams
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.model.modeling import linear_names
 
 RECIPES = [
     QuantizeParams(),

@@ -1,6 +1,6 @@
 """The winner call, on hand-made figures whose answer is read off by eye."""
 
-from bert_int8.ranking import call, label, named
+from bert_int8.stats.ranking import call, label, named
 
 ROWS = {
     "a": {"ms": 1.0, "ms_lo": 0.9, "ms_hi": 1.1},

@@ -59,7 +59,7 @@ def test_every_local_link_of_the_readme_and_docs_resolves():
 
 
 def test_the_benchmark_defaults_the_docs_state_are_the_schemas():
-    from bert_int8.params import BenchmarkParams
+    from bert_int8.core.params import BenchmarkParams
 
     pipeline = (REPO / "docs" / "pipeline.md").read_text(encoding="utf-8")
     defaults = BenchmarkParams()

@@ -5,12 +5,12 @@ import pytest
 from fixtures import TOY_BENCHMARK as PARAMS
 from fixtures import make_titles, tiny_bert
 
-from bert_int8 import reference_shape
 from bert_int8.backends.torch_int8 import make_recipe
-from bert_int8.errors import PipelineError
-from bert_int8.params import ModelParams, QuantizeParams
-from bert_int8.reference_shape import benchmark_shape, reference_config, student_shape
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.params import ModelParams, QuantizeParams
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.measure import reference_shape
+from bert_int8.measure.reference_shape import benchmark_shape, reference_config, student_shape
 
 # the fewest repeats, and never retimed (retiming is test_disturbance's): only the shape matters here
 MAX_SEQ_LENGTH = 16  # data.max_seq_length, not benchmark.seq_len
@@ -112,8 +112,8 @@ def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkey
     and times is that model's at data.max_seq_length (the timing itself is the test above's)."""
     from fixtures import save_tiny_model_dirs
 
-    from bert_int8 import benchmark
-    from bert_int8.params import parse_params
+    from bert_int8.core.params import parse_params
+    from bert_int8.measure import benchmark
 
     monkeypatch.chdir(tmp_path)
     fp32, _ = save_tiny_model_dirs(tmp_path / "models_save")
@@ -165,7 +165,7 @@ def test_timing_only_models_skip_bias_correction(saved, tmp_path):
     import torch
 
     from bert_int8 import backends
-    from bert_int8.int8_models import build_int8_models
+    from bert_int8.quantize.int8_models import build_int8_models
 
     path, tok, texts = saved
     model = tiny_bert(vocab_size=len(tok), num_labels=3)

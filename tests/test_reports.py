@@ -1,6 +1,6 @@
 """The report types against the JSON forms written by hand: what the metrics files hold."""
 
-from bert_int8.reports import Call, Figure
+from bert_int8.core.reports import Call, Figure
 
 
 def test_a_figure_reads_its_interval_or_stands_alone():

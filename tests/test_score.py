@@ -317,7 +317,7 @@ def test_a_ray_actor_names_its_node_in_the_warning(titles, full_range_on_avx2):
     """An actor checks its own CPU (here, in process); its rows carry the warning to the driver."""
     import socket
 
-    from bert_int8.model_dir import ModelDir
+    from bert_int8.backends.model_dir import ModelDir
     from bert_int8.score.parts import CHUNK_COLUMNS
     from bert_int8.score.ray_engine import CHUNK, WARNING, _ActorScorer
 
@@ -430,7 +430,7 @@ def test_local_engine_resumes_after_a_kill(tmp_path, models, corpus, uninterrupt
 def ray_cluster(tmp_path_factory):
     """A Ray cluster of 2 CPUs on this machine (`ray start --head`), whatever its cores; its
     address. Stopped, with every process it started, at the end of the module."""
-    from bert_int8.http_load import free_port
+    from bert_int8.serve.http_load import free_port
 
     port = free_port()
     # Ray 2.60 authenticates with a token once ~/.ray/auth_token exists, and a job joins only
@@ -536,7 +536,7 @@ def test_the_ray_layout_fits_the_nodes(cpus, threads, actors, layout):
 
 
 def test_a_ray_layout_the_nodes_cannot_hold_is_refused():
-    from bert_int8.errors import PipelineError
+    from bert_int8.core.errors import PipelineError
     from bert_int8.score.job import ScoreSpec
     from bert_int8.score.ray_engine import _layout
 

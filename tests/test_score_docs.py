@@ -6,7 +6,7 @@ import json
 from conftest import REPO, load_script
 
 from bert_int8.cli import build_parser
-from bert_int8.data import MAX_TEXT_CHARS
+from bert_int8.data.splits import MAX_TEXT_CHARS
 from bert_int8.score.job import ScoreSpec
 from bert_int8.score.ray_engine import BLOCK_BYTES
 

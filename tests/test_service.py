@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from fixtures import CLASSES, count_joins, save_tiny_model_dirs
 
-from bert_int8.batcher import DynamicBatcher, QueueFull
-from bert_int8.http_load import running_server
-from bert_int8.predict import Classifier
-from bert_int8.service import NOT_BLANK, create_app, default_max_body_bytes
+from bert_int8.serve.batcher import DynamicBatcher, QueueFull
+from bert_int8.serve.http_load import running_server
+from bert_int8.serve.predict import Classifier
+from bert_int8.serve.service import NOT_BLANK, create_app, default_max_body_bytes
 
 LIMITS = ["--max-texts", "4", "--max-chars", "20", "--max-wait-ms", "20"]
 
@@ -101,10 +101,10 @@ def static_int8(model_dirs, tmp_path_factory):
     """The tiny FP32 model quantized statically by NNCF (OpenVINO), as the pipeline builds it."""
     from fixtures import make_titles
 
-    from bert_int8.int8_models import build_int8_models
-    from bert_int8.modeling import load_fp32
-    from bert_int8.params import QuantizeParams
-    from bert_int8.tokenizer import load_tokenizer
+    from bert_int8.core.params import QuantizeParams
+    from bert_int8.data.tokenizer import load_tokenizer
+    from bert_int8.model.modeling import load_fp32
+    from bert_int8.quantize.int8_models import build_int8_models
 
     fp32 = model_dirs[0]
     out = tmp_path_factory.mktemp("ov")
@@ -139,7 +139,7 @@ def test_which_models_answer_independently_of_batch_mates(model_dirs, static_int
         # Alone, its answer is reproducible to the bit; among batch-mates, whose activations set
         # the scales, its logits move (2e-5 here, on logits of about 0.01) where FP32's move by
         # float rounding alone (5e-9): why such a model does not share batches across requests.
-        from bert_int8.modeling import predict_logits
+        from bert_int8.model.modeling import predict_logits
 
         def logits(texts):
             return predict_logits(clf.model, clf.tokenizer, texts)[0]
@@ -347,7 +347,7 @@ def test_a_dynamic_int8_batcher_runs_each_request_alone(model_dirs):
 
 
 def test_closing_answers_every_queued_request(model_dirs):
-    from bert_int8.batcher import Closed
+    from bert_int8.serve.batcher import Closed
 
     clf = GatedClassifier(model_dirs[0])
     batcher = DynamicBatcher(lambda texts: clf.predict(texts), max_wait_ms=0)
@@ -392,7 +392,7 @@ def test_binds_to_loopback_by_default():
 
 def test_serve_freezes_the_heap_before_it_serves(model_dirs, monkeypatch):
     """`bert-int8 serve` loads its model, then moves what is alive out of the collector's way
-    (bert_int8.heap) before the first request: full collections would otherwise rescan the
+    (bert_int8.core.heap) before the first request: full collections would otherwise rescan the
     model's and the app's objects and stretch the tail latency."""
     import gc
 
@@ -425,7 +425,7 @@ def test_serve_flags_reach_the_app(model_dirs):
 
 
 def test_load_generator_measures_and_reports_its_own_cost(server):
-    from bert_int8.http_load import drive
+    from bert_int8.serve.http_load import drive
 
     r = drive(
         str(server.base_url), ["银行利率", "球队比赛", "电影明星"], concurrency=4, seconds=0.5, texts_per_request=2
@@ -437,7 +437,7 @@ def test_load_generator_measures_and_reports_its_own_cost(server):
 
 
 def test_load_generator_when_every_request_fails(server):
-    from bert_int8.http_load import drive
+    from bert_int8.serve.http_load import drive
 
     r = drive(str(server.base_url), ["长" * 30], concurrency=2, seconds=0.3, texts_per_request=1, max_requests=50)
     assert r["requests"] == 0 and r["errors"] == 50 and r["titles_per_s"] == 0
@@ -449,7 +449,9 @@ def test_load_generator_refuses_other_hosts():
     import sys
 
     config = json.dumps({"url": "http://192.0.2.1:80/predict", "bodies": [["a"]], "concurrency": 1, "seconds": 1})
-    result = subprocess.run([sys.executable, "-m", "bert_int8.load_gen"], input=config, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bert_int8.serve.load_gen"], input=config, capture_output=True, text=True
+    )
     assert result.returncode != 0 and "only loopback addresses" in result.stderr
 
 
@@ -562,7 +564,7 @@ def _hogs(n):
 def test_a_load_test_run_beside_a_cpu_hog_is_rerun_and_marked_disturbed(served, capsys):
     import os
 
-    from bert_int8.http_load import watched_drive
+    from bert_int8.serve.http_load import watched_drive
 
     hogs = _hogs(os.cpu_count() or 1)  # every core busy with something that is not ours
     try:
@@ -578,8 +580,8 @@ def test_a_load_test_run_beside_a_cpu_hog_is_rerun_and_marked_disturbed(served, 
 
 
 def test_a_load_test_run_on_a_quiet_machine_is_not_marked(served):
-    from bert_int8.disturbance import CpuWatch
-    from bert_int8.http_load import watched_drive
+    from bert_int8.measure.disturbance import CpuWatch
+    from bert_int8.serve.http_load import watched_drive
 
     with CpuWatch(pids=[served.pid]) as before:
         time.sleep(1.0)  # a window in which to measure the others' share, not a wait for anything
@@ -592,8 +594,8 @@ def test_a_load_test_run_on_a_quiet_machine_is_not_marked(served):
 def test_workers_refuse_a_port_another_server_listens_on_and_bad_counts():
     import socket
 
-    from bert_int8 import workers
-    from bert_int8.errors import PipelineError
+    from bert_int8.core.errors import PipelineError
+    from bert_int8.serve import workers
 
     # a listener bound with SO_REUSEPORT, as a running `serve --workers` holds the port
     with socket.socket() as other:
@@ -612,8 +614,8 @@ def test_workers_refuse_a_port_another_server_listens_on_and_bad_counts():
 def test_a_sweep_runs_every_level_and_sets_each_against_the_models_own_rate(served, monkeypatch):
     """Known answers: every run serves 30 titles/s (a stand-in load generator), the model alone
     120, so each run's share is 0.25; the runs are keyed by clients and titles per request."""
-    from bert_int8 import http_load
-    from bert_int8.params import LoadTestParams
+    from bert_int8.core.params import LoadTestParams
+    from bert_int8.serve import http_load
 
     runs = []
 
@@ -693,9 +695,9 @@ def test_serving_layouts_take_turns_and_report_medians_with_intervals(static_int
     median is the middle run and its interval min..max (75% coverage); a ratio of two sets of 3
     is the median of the 9 ratios, its interval min..max (exact Mann-Whitney: even the most
     extreme arrangement has 1/20 > 2.5% probability)."""
-    from bert_int8.http_load import compare_layouts
-    from bert_int8.model_dir import ModelDir
-    from bert_int8.params import LoadTestParams
+    from bert_int8.backends.model_dir import ModelDir
+    from bert_int8.core.params import LoadTestParams
+    from bert_int8.serve.http_load import compare_layouts
 
     params = LoadTestParams(concurrency=[1, 4], seconds=0.3, threads=2, layout_runs=3, disturbed_share=1.0)
     out = compare_layouts(ModelDir.open(static_int8), "openvino_int8", ["银行利率", "球队比赛"], params)
@@ -719,6 +721,6 @@ def test_serving_layouts_take_turns_and_report_medians_with_intervals(static_int
             "titles_per_s_hi": round(ratios[-1], 4),
         }
     # the call is ranking's (tested in test_ranking) on these medians and intervals
-    from bert_int8.ranking import call, label
+    from bert_int8.stats.ranking import call, label
 
     assert out["faster"] == label(*call({k: out[k] for k in plan}, plan, "titles_per_s", lowest=False))

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fixtures import CLASSES, count_joins, save_tiny_model_dirs
 
-from bert_int8.predict import Classifier
-from bert_int8.service import create_app
+from bert_int8.serve.predict import Classifier
+from bert_int8.serve.service import create_app
 
 LIMITS = {"max_texts": 2, "max_chars": 8, "max_queue": 2, "timeout_s": 0.5, "max_body_bytes": 512}
 

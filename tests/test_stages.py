@@ -7,7 +7,7 @@ import pytest
 from conftest import ok, run_script, set_params
 from fixtures import CLASSES, make_titles, save_tiny_model_dirs, tiny_bert
 
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.data.tokenizer import train_wordpiece
 
 _set_params, _ok = set_params, ok
 

@@ -1,4 +1,4 @@
-"""bert_int8.stats: every expectation here is computed independently of the code under test
+"""bert_int8.stats.significance: every expectation here is computed independently of the code under test
 (sklearn, math.comb, the closed forms written out, published values), and everything is
 seeded, so each test is deterministic."""
 
@@ -9,7 +9,7 @@ import pytest
 from fixtures import CLASSES
 from sklearn.metrics import f1_score
 
-from bert_int8 import stats
+from bert_int8.stats import significance as stats
 
 
 def _paired(rng, n, n_classes, shares):
@@ -143,10 +143,10 @@ class _FakeDir:
 
 
 def test_evaluate_models_reports_intervals_and_verdicts(monkeypatch, tmp_path):
-    from bert_int8 import modeling
-    from bert_int8.data import Split
-    from bert_int8.metrics import evaluate_models
-    from bert_int8.params import EvaluateParams
+    from bert_int8.core.params import EvaluateParams
+    from bert_int8.data.splits import Split
+    from bert_int8.model import modeling
+    from bert_int8.model.metrics import evaluate_models
 
     # 40 titles, 4 classes used of the 10. FP32 gets 30 right. "int8": 28 of FP32's 30 right
     # ones, plus 1 FP32 got wrong (b = 2, c = 1). "bad": only 10 of FP32's right ones (b = 20).

@@ -12,15 +12,15 @@ from fixtures import TOY_BENCHMARK as PARAMS
 from fixtures import check_call, make_titles, tiny_bert, tiny_config
 
 from bert_int8.backends.torch_int8 import apply_recipe, make_recipe
-from bert_int8.comparison import compare_models
-from bert_int8.heap import freeze_heap
-from bert_int8.intervals import median_interval, quantile_interval, ratio_interval
-from bert_int8.params import QuantizeParams
-from bert_int8.ranking import named
-from bert_int8.reference_shape import benchmark_shape, build_shape
-from bert_int8.sizes import file_bytes, weight_bytes
-from bert_int8.timing import dummy_batch, fixed_shape_passes, title_latency_passes, title_passes
-from bert_int8.tokenizer import train_wordpiece
+from bert_int8.core.heap import freeze_heap
+from bert_int8.core.params import QuantizeParams
+from bert_int8.data.tokenizer import train_wordpiece
+from bert_int8.measure.comparison import compare_models
+from bert_int8.measure.reference_shape import benchmark_shape, build_shape
+from bert_int8.measure.sizes import file_bytes, weight_bytes
+from bert_int8.measure.timing import dummy_batch, fixed_shape_passes, title_latency_passes, title_passes
+from bert_int8.stats.intervals import median_interval, quantile_interval, ratio_interval
+from bert_int8.stats.ranking import named
 
 BACKENDS = ["torch", "onnxruntime", "openvino"]
 
@@ -219,7 +219,7 @@ class ClockedModel(FakeClock, ShapeRecorder):
 
 def test_a_pass_goes_on_until_it_has_lasted_min_pass_seconds(monkeypatch):
     model = ClockedModel()
-    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    monkeypatch.setattr("bert_int8.measure.timing.time.perf_counter", model.clock)
     params = PARAMS.model_copy(update={"warmup": 1, "runs": 12, "throughput_runs": 3, "min_pass_seconds": 0.1})
     passes, _ = fixed_shape_passes(model, 50, params, passes=2)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
@@ -235,7 +235,7 @@ def test_a_pass_goes_on_until_it_has_lasted_min_pass_seconds(monkeypatch):
     # 0.001 s less the cold 2**-10 s leaves one batch-1 call; the cold big call outlasts 0.001 s
     params = params.model_copy(update={"min_pass_seconds": 0.001})
     model = ClockedModel()
-    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    monkeypatch.setattr("bert_int8.measure.timing.time.perf_counter", model.clock)
     fixed_shape_passes(model, 50, params, passes=1)
     assert model.shapes[2:] == [one] + [one] * 2 + [big]
 
@@ -279,7 +279,7 @@ def test_title_warm_up_and_each_pass_last_min_pass_seconds(monkeypatch):
     texts = [t for t, _ in make_titles(2, 5)][:10]  # batches of 4, 4, 2
     tok = train_wordpiece(texts, 120, 1, False, 16)
     model = ClockedTitleModel()
-    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    monkeypatch.setattr("bert_int8.measure.timing.time.perf_counter", model.clock)
     params = PARAMS.model_copy(update={"batch_size": 4, "seq_len": 12, "min_pass_seconds": 0.2})
     passes, cold = title_passes(model, tok, texts, params, passes=2)
     # cold: 3 calls of 3/32 s, 9/32 s = 0.28 s, already past the 0.2 s floor, so one warm pass
@@ -291,7 +291,7 @@ def test_title_warm_up_and_each_pass_last_min_pass_seconds(monkeypatch):
     assert passes["dynamic_titles_per_s"] == passes["padded_titles_per_s"] == [30 / (9 / 32)] * 2
     # with no floor, one warm pass and one round
     model = ClockedTitleModel()
-    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    monkeypatch.setattr("bert_int8.measure.timing.time.perf_counter", model.clock)
     title_passes(model, tok, texts, params.model_copy(update={"min_pass_seconds": 0.0}), passes=1)
     assert len(model.shapes) == 3 + 3 + 2 + 6
 
@@ -373,7 +373,7 @@ def test_real_titles_one_per_call_in_order_and_the_cold_pass_apart(monkeypatch, 
     as_served, other = (bucketed, lengths) if served else (lengths, bucketed)
     other_key = "unbucketed_title_latency_ms_p50" if served else "bucketed_title_latency_ms_p50"
     model = ClockedOneTitleModel()
-    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    monkeypatch.setattr("bert_int8.measure.timing.time.perf_counter", model.clock)
     params = PARAMS.model_copy(update={"min_pass_seconds": 0.0})
     passes, cold = title_latency_passes(model, tok, texts, params, passes=2, lengths=served)
     # one title per call, in their order: the cold pass, one untimed pass the other way (its
@@ -395,7 +395,7 @@ def test_real_titles_one_per_call_in_order_and_the_cold_pass_apart(monkeypatch, 
     }
     # with a floor, untimed passes both ways until the warm-up has lasted it
     model = ClockedOneTitleModel()
-    monkeypatch.setattr("bert_int8.timing.time.perf_counter", model.clock)
+    monkeypatch.setattr("bert_int8.measure.timing.time.perf_counter", model.clock)
     other_first = sum(n * 2**-12 for n in other) + 2**-6 * len(set(other) - set(as_served))
     floor = sum(cold_ms) / 1000 + other_first + 1e-9  # the cold pass and the other way's fall short
     params = params.model_copy(update={"min_pass_seconds": floor})

@@ -1,8 +1,8 @@
 import pytest
 from fixtures import make_titles
 
-from bert_int8.errors import PipelineError
-from bert_int8.tokenizer import learn_wordpiece_vocab, load_pretrained_tokenizer, load_tokenizer, train_wordpiece
+from bert_int8.core.errors import PipelineError
+from bert_int8.data.tokenizer import learn_wordpiece_vocab, load_pretrained_tokenizer, load_tokenizer, train_wordpiece
 
 TEXTS = [t for t, _ in make_titles(30, 0)]
 

@@ -6,8 +6,8 @@ import preloaded
 from conftest import REPO, ok, run_script, set_params
 from fixtures import kill_after_first_epoch, save_tiny_model_dirs
 
-from bert_int8.modeling import load_fp32
-from bert_int8.training import resumable_checkpoint, run_fingerprint
+from bert_int8.model.modeling import load_fp32
+from bert_int8.train.training import resumable_checkpoint, run_fingerprint
 
 
 def test_checkpoints_resume_only_for_the_same_run(tmp_path):

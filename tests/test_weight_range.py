@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bert_int8.backends import base
-from bert_int8.model_dir import ModelDir
+from bert_int8.backends.model_dir import ModelDir
 
 AVX2 = {"avx2", "fma"}
 VNNI = AVX2 | {"avx512f", "avx512_vnni"}
@@ -75,7 +75,7 @@ def test_a_corrupt_recipe_is_named(tmp_path, cpu):
     d = tmp_path / "onnx"
     d.mkdir()
     (d / "onnx_recipe.json").write_text("{not json", encoding="utf-8")
-    from bert_int8.errors import PipelineError
+    from bert_int8.core.errors import PipelineError
 
     with pytest.raises(PipelineError, match="onnx_recipe.json"):
         ModelDir(d, "onnxruntime", "int8").weight_range_warning()
@@ -83,7 +83,7 @@ def test_a_corrupt_recipe_is_named(tmp_path, cpu):
 
 def test_evaluate_names_each_full_range_model_once(tmp_path, cpu):
     """What the evaluate stage prints before it evaluates (model_dir.weight_range_warnings)."""
-    from bert_int8.model_dir import weight_range_warnings
+    from bert_int8.backends.model_dir import weight_range_warnings
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

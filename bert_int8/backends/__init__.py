@@ -18,7 +18,8 @@ import functools
 import importlib
 import os
 
-from ..errors import PipelineError, first_line
+from bert_int8.core.errors import PipelineError, first_line
+
 from .base import BATCH_DEPENDENT_METHODS, Backend, Fp32Source  # noqa: F401 (the seam's names, for callers)
 
 # In the order of tables and of quantize.backends' default; PyTorch first, the reference.

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..machine import cpu_flags
-from ..metrics_files import read_metrics
+from bert_int8.core.machine import cpu_flags
+from bert_int8.core.metrics_files import read_metrics
 
 # The int8 methods: "dynamic" scales activations per batch (a title's answer moves with its
 # batch-mates), "static" fixes them at calibration (OpenVINO's quantization-aware training, tried
@@ -63,7 +63,7 @@ class Backend:
     # when the post-training int8 model misses the accuracy budget.
     supports_qat: bool = False
     # It pays for each new input shape at its first call: its batches are padded up to a few
-    # lengths (bert_int8.buckets), which quantize records in its model directories.
+    # lengths (bert_int8.data.buckets), which quantize records in its model directories.
     length_buckets: bool = False
     # One process can run several calls at once, from as many threads, each on a share of the
     # threads (OpenVINO's throughput streams): `load(..., streams=N)`, `serve --streams N`.

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import PipelineError
+from bert_int8.core.errors import PipelineError
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17

@@ -18,8 +18,9 @@ import logging
 import shutil
 from pathlib import Path
 
-from ..atomic import write_json
-from ..errors import PipelineError, first_line
+from bert_int8.core.atomic import write_json
+from bert_int8.core.errors import PipelineError, first_line
+
 from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import OPSET, calibration_batches, exported_feeds, linear_nodes
 

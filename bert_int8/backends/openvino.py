@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import buckets
-from ..atomic import write_json
-from ..errors import PipelineError, first_line
+from bert_int8.core.atomic import write_json
+from bert_int8.core.errors import PipelineError, first_line
+from bert_int8.data import buckets
+
 from .base import Backend, NumpyModel, int8_weights_need_headroom
 from .graph import calibration_batches, exported_feeds, linear_nodes
 
@@ -119,8 +120,9 @@ def quantize_int8_qat(
     import torch
     from nncf.quantization.advanced_parameters import OverflowFix
 
-    from ..losses import distill_loss
-    from ..progress import progress
+    from bert_int8.core.progress import progress
+    from bert_int8.model.losses import distill_loss
+
     from .graph import model_inputs
 
     teacher = model.to("cpu").eval()
@@ -305,7 +307,7 @@ class OpenVino(Backend):
     numpy_io = True
     needs_calibration = True
     supports_qat = True
-    length_buckets = True  # each new shape's first call compiles its kernels (bert_int8.buckets)
+    length_buckets = True  # each new shape's first call compiles its kernels (bert_int8.data.buckets)
     streams = True
     # NNCF's transformer preset sets its own weight scales, whatever quantize.scheme asks (and
     # quantizes the embeddings whatever quantize.embeddings says, not declared: see onnxruntime.py)

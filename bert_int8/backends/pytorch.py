@@ -8,7 +8,8 @@ models); quantize writes only its int8 model, beside it. Loading imports torch a
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from ..errors import PipelineError
+from bert_int8.core.errors import PipelineError
+
 from .base import Backend
 from .torch_files import FP32_WEIGHTS, RECIPE_FILE, WEIGHTS_FILE
 
@@ -70,7 +71,7 @@ class PyTorch(Backend):
 
             model = load_quantized(path)
         else:
-            from ..modeling import load_fp32
+            from bert_int8.model.modeling import load_fp32
 
             model = load_fp32(path)
             model = model.to(torch.bfloat16) if precision == "bf16" else model
@@ -78,7 +79,8 @@ class PyTorch(Backend):
 
     def build_int8(self, source, fp32_dir, out_dir, keep_fp32):
         # torch: imported only to build
-        from ..modeling import linear_names
+        from bert_int8.model.modeling import linear_names
+
         from .torch_int8 import apply_recipe, make_recipe, quantized_linear_names, save_quantized
 
         # The recipe keeps quantize.keep_fp32's patterns as written (they may match embeddings

@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..atomic import write_json
-from ..config_dir import check_model_dir
-from ..errors import PipelineError, first_line
+from bert_int8.core.atomic import write_json
+from bert_int8.core.config_dir import check_model_dir
+from bert_int8.core.errors import PipelineError, first_line
+
 from .torch_files import RECIPE_FILE, WEIGHTS_FILE
 
 RECIPE_FORMAT = 1

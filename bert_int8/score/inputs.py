@@ -1,6 +1,6 @@
 """What `bert-int8 score` reads: CSV, TSV, JSON Lines or Parquet files, or a folder of them,
 streamed record by record (nothing holds a whole file) and checked as strictly as the pipeline
-reads its data (bert_int8/data_formats.py).
+reads its data (bert_int8/data/formats.py).
 
 - A folder: every file in it (recursively) ending in .csv, .tsv, .jsonl or .parquet, in sorted
   order; a file named directly must end in one of those.
@@ -20,8 +20,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data_formats import _text as checked_text
-from ..errors import PipelineError, first_line
+from bert_int8.core.errors import PipelineError, first_line
+from bert_int8.data.formats import _text as checked_text
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 

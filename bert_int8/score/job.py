@@ -15,14 +15,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import machine
-from ..atomic import write_json
-from ..digest import model_sha256
-from ..errors import PipelineError
-from ..metrics_files import read_metrics
-from ..model_dir import ModelDir
-from ..predict import config_labels
-from ..progress import clock
+from bert_int8.backends.model_dir import ModelDir
+from bert_int8.core import machine
+from bert_int8.core.atomic import write_json
+from bert_int8.core.digest import model_sha256
+from bert_int8.core.errors import PipelineError
+from bert_int8.core.metrics_files import read_metrics
+from bert_int8.core.progress import clock
+from bert_int8.serve.predict import config_labels
+
 from .inputs import check_columns, estimate_rows, input_files
 from .local import run_local
 from .parts import REJECTS, REJECTS_DIR, SUFFIX, PartWriter, finished_parts, join_rejects

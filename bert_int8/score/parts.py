@@ -15,8 +15,9 @@ and with --all-scores `scores`: every class's probability by name.
 import json
 from pathlib import Path
 
-from ..atomic import write_text, write_with
-from ..errors import PipelineError
+from bert_int8.core.atomic import write_text, write_with
+from bert_int8.core.errors import PipelineError
+
 from .inputs import records
 
 SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl"}

@@ -13,7 +13,8 @@ import logging
 import warnings
 from dataclasses import replace
 
-from ..errors import PipelineError, first_line
+from bert_int8.core.errors import PipelineError, first_line
+
 from .parts import CHUNK_COLUMNS, BadRecord, chunks
 from .scorer import Scorer
 

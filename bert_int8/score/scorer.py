@@ -1,13 +1,13 @@
 """The model's side of `bert-int8 score`: one Scorer holds the model once and scores chunks of
 records, in this process (the local engine) or in each actor of a Ray pool (the Ray engine).
 
-It classifies as `predict` does (bert_int8/predict.py): titles sorted by length and padded per
+It classifies as `predict` does (bert_int8/serve/predict.py): titles sorted by length and padded per
 batch of `batch_size`, lean (tokenizers and numpy, no torch) for the backends with numpy_io.
 """
 
 import numpy as np
 
-from ..predict import Classifier, softmax
+from bert_int8.serve.predict import Classifier, softmax
 
 
 class Scorer:

@@ -1,0 +1,1 @@
+"""What a reviewer sees without a browser: the figures rendered from committed metrics."""
