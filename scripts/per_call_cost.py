@@ -118,7 +118,8 @@ def main():
     from bert_int8.measure.disturbance import CpuWatch
     from bert_int8.serve.batcher import DynamicBatcher
     from bert_int8.serve.predict import Classifier
-    from bert_int8.serve.service import create_app, request_model
+    from bert_int8.serve.schemas import request_model
+    from bert_int8.serve.service import create_app
 
     out = {}
     with CpuWatch() as watch:
@@ -137,7 +138,7 @@ def main():
         out["validate_json"] = timed(lambda: request.model_validate_json(body), args.calls)
 
         class AtOnce:  # the classifier's interface, answering without a model
-            name, kind, backend, labels = clf.name, clf.kind, clf.backend, clf.labels
+            name, kind, backend, labels = clf.name, clf.precision, clf.runtime_name, clf.labels
             model_dir = clf.model_dir
             answers_independent_of_batch = True
 

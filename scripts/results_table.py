@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bert_int8.backends import BACKENDS, build_key, libraries
 from bert_int8.core.machine import cpu_id_words
-from bert_int8.core.reports import Call
+from bert_int8.core.reports import Call, Evaluation
 from bert_int8.model import roles
 from bert_int8.stats.ranking import named
 
@@ -96,9 +96,9 @@ def machine(setup):
 
 def accuracy_table(ev):
     """Test-split accuracy with its interval, and each model against FP32 on the same titles."""
-    f = ev["fp32"]
+    f = ev.models["fp32"]
     lines = [
-        f"Accuracy on the test split ({ev['test_examples']:,} titles). Intervals are 95%: Wilson for accuracy and "
+        f"Accuracy on the test split ({ev.test_examples:,} titles). Intervals are 95%: Wilson for accuracy and "
         "agreement, a paired bootstrap (the same resampled titles for both models) for the drops; McNemar's exact "
         "test on the titles only one of the two models gets right gives the verdict at 5%:",
         "",
@@ -108,10 +108,10 @@ def accuracy_table(ev):
         f"| {NAMES['fp32']} | {ci(f, 'accuracy', '.4f')} | {f['macro_f1']:.4f} | - | - | - | - | - | - |",
     ]
     for name in NAMES:
-        vs = ev.get(f"{name}_vs_fp32")
+        vs = ev.versus(name, "fp32")
         if not vs:
             continue
-        e = ev[name]
+        e = ev.models[name]
         lines.append(
             f"| {NAMES[name]} | {ci(e, 'accuracy', '.4f')} | {e['macro_f1']:.4f} | {ci(vs, 'macro_f1_drop', '+.4f')} | "
             f"{ci(vs, 'accuracy_drop', '+.4f')} | {vs['only_fp32_right']} / {vs['only_model_right']} | "
@@ -391,22 +391,22 @@ def accuracy_claims(ev, setup, bench, data):
     out = []
     for n in NAMES:  # each int8 model against its own FP32: what int8 cost (the student's: on top of distilling)
         own = own_fp32(n)
-        vs = ev.get(f"{n}_vs_{own}")
+        vs = ev.versus(n, own)
         if vs and n in INT8:
             out.append(
                 f"- **{NAMES[n]}** against {NAMES[own]}: macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}, "
                 f"{vs['verdict']}; loses at most {vs['loses_at_most'] * 100:.2f} point at 95%."
             )
-    f = ev["fp32"]
+    f = ev.models["fp32"]
     out.append(
         f"- **FP32's own test accuracy** is {ci(f, 'accuracy', '.4f')} (95%, Wilson): the scale any drop above is on."
     )
-    bf16 = [n for n in ev if n.endswith("bf16") and n in NAMES]
+    bf16 = [n for n in ev.models if n.endswith("bf16") and n in NAMES]
     if bf16:
         out.append(
             "- **BF16:** "
             + ", ".join(
-                f"{NAMES[n]} agrees with {NAMES[own]} on {ev[f'{n}_vs_{own}']['prediction_agreement']:.2%} of test titles"
+                f"{NAMES[n]} agrees with {NAMES[own]} on {ev.versus(n, own)['prediction_agreement']:.2%} of test titles"
                 for n, own in ((n, own_fp32(n)) for n in bf16)
             )
             + "."
@@ -452,13 +452,13 @@ def floor_and_student_claims(ev, bench, distill, classical, train):
     out, real, batch = [], bench["real_titles"], bench["setup"]["batch_size"]
     teacher_real = [n for n in real if not n.startswith("student_")]
     best_teacher = max(teacher_real, key=lambda n: real[n]["dynamic_titles_per_s"])
-    floor, vs = ev.get("classical"), ev.get("classical_vs_fp32")
+    floor, vs = ev.models.get("classical"), ev.versus("classical", "fp32")
     rate = bench.get("classical")
     if floor and vs and rate:
         out.append(
             f"- **The classical floor** (TF-IDF of character {classical['ngram']}-grams, {classical['model']}, trained in "
             f"{classical['train_seconds']:.0f} s): test accuracy {ci(floor, 'accuracy', '.4f')} against the teacher's "
-            f"FP32 {ci(ev['fp32'], 'accuracy', '.4f')}; macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}: "
+            f"FP32 {ci(ev.models['fp32'], 'accuracy', '.4f')}; macro-F1 drop {ci(vs, 'macro_f1_drop', '+.4f')}: "
             f"{verdict_words(vs, 'the floor')}. It scores {ci(rate, 'dynamic_titles_per_s', ',.0f')} real titles/s in "
             f"one thread, against {real[best_teacher]['dynamic_titles_per_s']:,.0f} for the teacher's fastest model "
             f"({NAMES[best_teacher]}, on {bench['setup']['threads']} threads): "
@@ -472,7 +472,7 @@ def floor_and_student_claims(ev, bench, distill, classical, train):
     h = bench["headline"].get("student")
     if h and distill:
         s = h["real_titles_student"]
-        loss = ev[f"{s}_vs_fp32"]
+        loss = ev.versus(s, "fp32")
         out.append(
             f"- **The student** ({distill['layers']} of the teacher's layers, "
             f"{'from its layer' if len(distill['from_teacher_layers']) == 1 else 'from its layers'} "
@@ -534,8 +534,8 @@ def qat_claim(case, ev, quantized):
     """The case made for post-training int8 to lose (metrics/qat_case.json), what quantization-aware
     training won back of it, and whether this run's quantize stages needed it."""
     post, qat = case["post_training"], case["qat"]
-    int8 = [n for n in NAMES if n in INT8 and n in ev]
-    losers = [n for n in int8 if ev[f"{n}_vs_{own_fp32(n)}"]["verdict"] == "significant loss"]
+    int8 = [n for n in NAMES if n in INT8 and n in ev.models]
+    losers = [n for n in int8 if ev.versus(n, own_fp32(n))["verdict"] == "significant loss"]
     trained = sorted(
         NAMES[f"{role}{BUILT[key]}"]
         for role, q in quantized.items()
@@ -604,9 +604,9 @@ def seed_claim(seeds, ev, bench, train_seed):
     same_seed = seeds["seeds"].get(seed)
     if here != there and same_seed and acc["std"]:
         line += (
-            f" This run ({here}) gives test accuracy {ev['fp32']['accuracy']:.4f} for seed {seed} against "
+            f" This run ({here}) gives test accuracy {ev.models['fp32']['accuracy']:.4f} for seed {seed} against "
             f"{same_seed['accuracy']:.4f} on the spread's machine, a difference of "
-            f"{abs(ev['fp32']['accuracy'] - same_seed['accuracy']) / acc['std']:.1f} std."
+            f"{abs(ev.models['fp32']['accuracy'] - same_seed['accuracy']) / acc['std']:.1f} std."
         )
     return line
 
@@ -617,6 +617,7 @@ def render(rev=None):
         load(n, rev)
         for n in ("evaluate", "benchmark", "train", "data", "load_test", "seed_spread", "distill", "classical")
     )
+    ev = Evaluation.from_json(ev)
     if classical:
         p = load_params_at(rev).get("classical", {})
         classical = {**classical, "ngram": f"{p.get('ngram_min', 1)}-{p.get('ngram_max', 3)}"}

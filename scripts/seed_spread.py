@@ -22,6 +22,7 @@ import yaml
 
 from bert_int8.backends import BACKENDS
 from bert_int8.core.atomic import write_json
+from bert_int8.core.reports import Evaluation
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "metrics" / "seed_spread.json"
@@ -41,11 +42,14 @@ def git(*args):
 
 
 def run_figures(evaluate):
-    """Test accuracy and macro-F1 of FP32, and each int8 model's macro-F1 drop."""
-    row = {"accuracy": evaluate["fp32"]["accuracy"], "macro_f1": evaluate["fp32"]["macro_f1"]}
+    """Test accuracy and macro-F1 of FP32, and each int8 model's macro-F1 drop, from one
+    evaluate.json's data (either form: Evaluation.from_json)."""
+    ev = Evaluation.from_json(evaluate)
+    fp32 = ev.models["fp32"]
+    row = {"accuracy": fp32["accuracy"], "macro_f1": fp32["macro_f1"]}
     for name in INT8:
-        if f"{name}_vs_fp32" in evaluate:
-            row[f"{name}_f1_drop"] = evaluate[f"{name}_vs_fp32"]["macro_f1_drop"]
+        if ev.versus(name, "fp32"):
+            row[f"{name}_f1_drop"] = ev.versus(name, "fp32")["macro_f1_drop"]
     return row
 
 

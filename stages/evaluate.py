@@ -3,11 +3,13 @@
 Reads:  every backend's models under models_save/ (bert_int8/backends; those quantize built),
         the student's under models_save/student/ (distill, quantize_student), the classical
         floor in models_save/classical/, data/prepared/test.tsv, classes.json
-Writes: metrics/evaluate.json (accuracy with its Wilson 95% interval, macro P/R/F1, per-class
-        P/R/F1 per model; for each other model its prediction agreement with the teacher's FP32
-        and its drops, with their uncertainty from bert_int8.stats.significance: bootstrap intervals, McNemar,
-        verdict, loses_at_most; each student model also against the student's FP32; the
-        classical floor against the teacher's FP32; evaluate.max_f1_loss; and the machine),
+Writes: metrics/evaluate.json (bert_int8.core.reports.Evaluation): `models`, per model its
+        accuracy with its Wilson 95% interval, macro and per-class P/R/F1; `comparisons`, for
+        each other model against the teacher's FP32 (`<model>_vs_fp32`), and each student model
+        also against the student's FP32 (`<model>_vs_student_fp32`), the prediction agreement
+        and the drops with their uncertainty (bert_int8.stats.significance: bootstrap intervals,
+        McNemar, verdict, loses_at_most), the classical floor's too; `test_examples`,
+        `max_f1_loss` (evaluate.max_f1_loss) and `environment` (the machine);
         plots/confusion/<model>.csv
 Params: evaluate.*
 BF16 variants (of the backends that have one) are evaluated where the CPU has native BF16.

@@ -13,8 +13,7 @@ from bert_int8.quantize.qat_case import run
 
 
 def main():
-    params = load_params()
-    run(params.quantize, params.qat_case)
+    run(load_params())
 
 
 if __name__ == "__main__":

@@ -70,9 +70,9 @@ def test_every_backend_is_evaluated(built, tmp_path):
     _, _, tok, dirs, _ = built
     report = evaluate_models(dirs, tok, SPLIT, CLASSES, EvaluateParams(threads=1), tmp_path)
     for name in dirs:
-        assert set(report[name]["per_class"]) == set(CLASSES)
+        assert set(report.models[name]["per_class"]) == set(CLASSES)
         if name != "fp32":
-            assert f"{name}_vs_fp32" in report
+            assert report.versus(name, "fp32")
     for name in dirs:
         if name.endswith("fp32") and name != "fp32":
-            assert report[f"{name}_vs_fp32"]["prediction_agreement"] == 1.0, name
+            assert report.versus(name, "fp32")["prediction_agreement"] == 1.0, name

@@ -103,7 +103,7 @@ def test_int8_answers_close_to_fp32_but_not_as_it(built, name):
     at this scale: a static-int8 IR's quantize steps outweigh a tiny model's weights.)"""
     model, tok, root, report = built
     int8 = ModelDir.open(_dir(root, name, "int8"))
-    assert (int8.backend, int8.method, int8.precision) == (*BUILDS[name], "int8")
+    assert (int8.runtime_name, int8.method, int8.precision) == (*BUILDS[name], "int8")
     assert name in report["recipes"]
     a = predict_logits(model, tok, TEXTS, 16)
     b = predict_logits(int8.load(), tok, TEXTS, 16)

@@ -94,7 +94,8 @@ def write_run(root, trained, losses=None, max_f1_loss=0.01, machine=MACHINE, rec
         "winners": {"trained": {}},
     }
     losses = losses or {}
-    evaluation = {f"{n}_vs_fp32": {"loses_at_most": losses.get(n, 0.0)} for n in trained if n != "fp32"}
+    comparisons = {f"{n}_vs_fp32": {"loses_at_most": losses.get(n, 0.0)} for n in trained if n != "fp32"}
+    evaluation = {"models": {n: {} for n in trained}, "comparisons": comparisons, "test_examples": 100}
     evaluation["max_f1_loss"] = max_f1_loss
     metrics = root / "metrics"
     metrics.mkdir(exist_ok=True)
@@ -415,7 +416,12 @@ def test_missing_or_corrupt_metrics_are_refused_naming_the_file(tmp_path, name, 
 
 @pytest.mark.parametrize(
     "name, drop_key",
-    [("benchmark.json", "trained"), ("benchmark.json", "artifacts"), ("evaluate.json", "max_f1_loss")],
+    [
+        ("benchmark.json", "trained"),
+        ("benchmark.json", "artifacts"),
+        ("evaluate.json", "max_f1_loss"),
+        ("evaluate.json", "comparisons"),
+    ],
 )
 def test_metrics_without_a_section_are_refused_naming_it(tmp_path, name, drop_key):
     root = write_run(tmp_path, {"fp32": fig(900, 3.4, 1)})

@@ -13,22 +13,28 @@ PKG = "bert_int8"
 # Modules a stage runs in a subprocess (`python -m bert_int8.cli serve ...`), which no import shows.
 SUBPROCESS = {"load_test": ["cli", "serve.load_gen"]}
 # Subpackages that are one dependency: the backends' registry imports each of its modules by
-# name, which no import statement shows; score's modules are only ever used together.
-WHOLE = ("backends", "score")
+# name, which no import statement shows; score's and cli's modules are only ever used together.
+WHOLE = ("backends", "score", "cli")
 
 
 def _module(dotted):
-    """A package module's dependency name: `core.errors` for bert_int8/core/errors.py, the folder's
-    name for a module of WHOLE; None for what is not a module of the package (a name a module defines)."""
-    if dotted.split(".")[0] in WHOLE:
-        return dotted.split(".")[0]
-    return dotted if (REPO / PKG / f"{dotted.replace('.', '/')}.py").is_file() else None
+    """A package module's dependency name: `core.errors` for bert_int8/core/errors.py, `core.params`
+    for the package bert_int8/core/params/ (all its files), the folder's name for a module of
+    WHOLE; None for what is not a module of the package (a name a module defines)."""
+    parts = dotted.split(".")
+    if parts[0] in WHOLE:
+        return parts[0]
+    for depth in range(2, len(parts)):  # a module of a package inside a room is the package
+        if (REPO / PKG / "/".join(parts[:depth]) / "__init__.py").is_file():
+            return ".".join(parts[:depth])
+    path = REPO / PKG / dotted.replace(".", "/")
+    return dotted if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file() else None
 
 
 def _files(module):
-    """The files of a dependency name: its .py file, or every file of a WHOLE subpackage."""
-    package = REPO / PKG / module
-    return sorted(package.glob("*.py")) if package.is_dir() else [REPO / PKG / f"{module.replace('.', '/')}.py"]
+    """The files of a dependency name: its .py file, or every file of a package."""
+    package = REPO / PKG / module.replace(".", "/")
+    return sorted(package.glob("*.py")) if package.is_dir() else [package.with_suffix(".py")]
 
 
 def _imports(path):
@@ -65,7 +71,7 @@ def closure(modules):
 
 
 def dependency(path):
-    """bert_int8/core/errors.py -> core.errors; bert_int8/backends -> backends."""
+    """bert_int8/core/errors.py -> core.errors; bert_int8/core/params -> core.params."""
     return path.removeprefix(PKG + "/").removesuffix(".py").replace("/", ".")
 
 

@@ -10,28 +10,24 @@ from conftest import run_script
 from fixtures import CLASSES
 
 from bert_int8.core.errors import PipelineError
-from bert_int8.report.figures import (
-    confusion_counts,
-    fp32_f1_span,
-    frontier,
-    pareto_front,
-    render_all,
-    speed,
-    tradeoff_figure,
-)
+from bert_int8.core.reports import Evaluation
+from bert_int8.report.confusion import confusion_counts
+from bert_int8.report.figures import fp32_f1_span, frontier, pareto_front, render_all, tradeoff_figure
+from bert_int8.report.speed import speed
 
 MODELS = ["fp32", "bf16", "int8", "onnx_fp32", "onnx_int8", "openvino_fp32", "openvino_int8"]
 
 
 def _evaluation(f1s):
-    """evaluate.json's shape: per model accuracy with its Wilson interval and macro-F1, and per
+    """An evaluate report: per model accuracy with its Wilson interval and macro-F1, and per
     non-FP32 model its paired-bootstrap comparison with FP32."""
-    evaluation = {
+    models = {
         name: {"accuracy": 0.9137, "accuracy_lo": 0.908, "accuracy_hi": 0.919, "macro_f1": f1s[name]} for name in MODELS
     }
+    comparisons = {}
     for name in MODELS[1:]:
         drop = round(f1s["fp32"] - f1s[name], 4)
-        evaluation[f"{name}_vs_fp32"] = {
+        comparisons[f"{name}_vs_fp32"] = {
             "macro_f1_drop": drop,
             "macro_f1_drop_lo": round(drop - 0.0006, 4),
             "macro_f1_drop_hi": round(drop + 0.0006, 4),
@@ -40,7 +36,7 @@ def _evaluation(f1s):
             "mcnemar_p": 1.0,
             "prediction_agreement": 0.998,
         }
-    return evaluation
+    return Evaluation(models, comparisons, test_examples=10000, max_f1_loss=0.003)
 
 
 def _row(i, throughput):
@@ -177,7 +173,7 @@ def test_tradeoff_f1_axis_spans_fp32_interval_when_models_differ_by_a_few_titles
             assert top - bottom >= hi - lo
             assert _error_bars(ax)  # the intervals are drawn
         # the F1 error bars of an int8 model: F1_fp32 - drop_hi .. F1_fp32 - drop_lo
-        versus = evaluation["int8_vs_fp32"]
+        versus = evaluation.versus("int8", "fp32")
         ys = sorted({round(y, 4) for c in _error_bars(f1_axes[0]) for seg in c.get_segments() for _, y in seg})
         assert round(0.9138 - versus["macro_f1_drop_hi"], 4) in ys
         assert round(0.9138 - versus["macro_f1_drop_lo"], 4) in ys
@@ -252,16 +248,16 @@ def test_the_frontier_shows_the_classical_floor_and_the_student(tmp_path):
         "dynamic_titles_per_s_lo": 4900.0,
         "dynamic_titles_per_s_hi": 5100.0,
     }
-    evaluation["classical"] = {**evaluation["fp32"], "macro_f1": 0.5}
-    evaluation["classical_vs_fp32"] = {
-        **evaluation["int8_vs_fp32"],
+    evaluation.models["classical"] = {**evaluation.models["fp32"], "macro_f1": 0.5}
+    evaluation.comparisons["classical_vs_fp32"] = {
+        **evaluation.versus("int8", "fp32"),
         "macro_f1_drop": 0.4,
         "macro_f1_drop_lo": 0.39,
         "macro_f1_drop_hi": 0.41,
     }
-    evaluation["student_fp32"] = dict(evaluation["fp32"])
-    evaluation["student_fp32_vs_fp32"] = {
-        **evaluation["int8_vs_fp32"],
+    evaluation.models["student_fp32"] = dict(evaluation.models["fp32"])
+    evaluation.comparisons["student_fp32_vs_fp32"] = {
+        **evaluation.versus("int8", "fp32"),
         "macro_f1_drop": 0.0,
         "macro_f1_drop_lo": -0.001,
         "macro_f1_drop_hi": 0.001,
@@ -280,7 +276,7 @@ def test_confusion_counts(tmp_path):
 def test_the_stage_on_a_corrupt_benchmark_json_says_one_line(tmp_path):
     evaluation, _, _, _ = _fixture_metrics(tmp_path)
     (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "evaluate.json").write_text(json.dumps(evaluation))
+    (tmp_path / "metrics" / "evaluate.json").write_text(json.dumps(evaluation.to_json()))
     (tmp_path / "metrics" / "benchmark.json").write_text('{"setup": {"cpu": ')  # cut short
     result = run_script("figures", tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]

@@ -5,7 +5,20 @@ import ast
 
 from conftest import REPO
 
-ORDER = ["core", "stats", "data", "model", "backends", "train", "quantize", "measure", "serve", "score", "report", "cli"]
+ORDER = [
+    "core",
+    "stats",
+    "data",
+    "model",
+    "backends",
+    "train",
+    "quantize",
+    "measure",
+    "serve",
+    "score",
+    "report",
+    "cli",
+]
 PKG = REPO / "bert_int8"
 
 
@@ -58,3 +71,17 @@ def test_the_check_sees_an_upward_import(tmp_path):
     path = tmp_path / "bad.py"
     path.write_text("def f():\n    from bert_int8.serve.predict import Classifier\n")
     assert _imported_rooms(path) == {"serve"}
+
+
+def test_the_readme_and_the_package_draw_the_same_order():
+    rooms = ", ".join(f"`{room}`" for room in ORDER)
+    assert f"in rooms from the ground up: {rooms};" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert " < ".join(ORDER) in (PKG / "__init__.py").read_text(encoding="utf-8")
+
+
+def test_every_stage_script_calls_one_function_of_the_package():
+    for script in sorted((REPO / "stages").glob("*.py")):
+        main = next(n for n in ast.parse(script.read_text(encoding="utf-8")).body if getattr(n, "name", "") == "main")
+        called = [ast.unparse(n.func) for n in ast.walk(main) if isinstance(n, ast.Call)]
+        # the one call, with load_params() building its arguments
+        assert len(main.body) == 1 and len([c for c in called if c != "load_params"]) == 1, (script.name, called)

@@ -182,7 +182,14 @@ def write_metrics(root, figures):
     bench = {"setup": setup, "trained": figures, "real_titles": real}
     (metrics / "benchmark.json").write_text(json.dumps({**bench, "artifacts": artifacts}))
     (metrics / "evaluate.json").write_text(
-        json.dumps({"max_f1_loss": 0.01, **{f"{n}_vs_fp32": {"loses_at_most": 0.002} for n in figures}})
+        json.dumps(
+            {
+                "models": {n: {} for n in figures},
+                "comparisons": {f"{n}_vs_fp32": {"loses_at_most": 0.002} for n in figures},
+                "test_examples": 100,
+                "max_f1_loss": 0.01,
+            }
+        )
     )
 
 

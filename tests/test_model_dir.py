@@ -78,4 +78,4 @@ def test_an_older_pytorch_save_opens_as_pytorch_fp32(tmp_path):
     fp32_dir, _ = save_tiny_model_dirs(tmp_path)
     (fp32_dir / "model.safetensors").rename(fp32_dir / "pytorch_model.bin")
     found = ModelDir.open(fp32_dir)
-    assert (found.backend, found.precision, found.files) == ("torch", "fp32", [fp32_dir / "pytorch_model.bin"])
+    assert (found.runtime_name, found.precision, found.files) == ("torch", "fp32", [fp32_dir / "pytorch_model.bin"])

@@ -37,9 +37,10 @@ def test_own_csv_then_own_finetuned_model(workdir):
         _ok(run_script(stage, workdir))
     assert json.loads((workdir / "data/prepared/classes.json").read_text()) == SENTIMENT
     first = json.loads((workdir / "metrics/evaluate.json").read_text())
-    assert first["test_examples"] == 18 and set(first["fp32"]["per_class"]) == set(SENTIMENT)
-    assert set(first["classical"]["per_class"]) == set(SENTIMENT) and "verdict" in first["classical_vs_fp32"]
-    assert first["openvino_int8_vs_fp32"]["prediction_agreement"] > 0.8
+    models, comparisons = first["models"], first["comparisons"]
+    assert first["test_examples"] == 18 and set(models["fp32"]["per_class"]) == set(SENTIMENT)
+    assert set(models["classical"]["per_class"]) == set(SENTIMENT) and "verdict" in comparisons["classical_vs_fp32"]
+    assert comparisons["openvino_int8_vs_fp32"]["prediction_agreement"] > 0.8
 
     # the model just trained, as if fine-tuned elsewhere: passed on, not retrained (the same
     # weights, so the int8 models quantized from it above stand)
@@ -52,8 +53,9 @@ def test_own_csv_then_own_finetuned_model(workdir):
     passed, mine = (load_fp32(workdir / d).state_dict() for d in ("models_save/fp32", "my-model"))
     assert passed.keys() == mine.keys() and all(torch.equal(passed[k], mine[k]) for k in mine)
     again = json.loads((workdir / "metrics/evaluate.json").read_text())
-    assert again["fp32"] == first["fp32"]  # the same model, the same test predictions
-    assert again["classical_vs_fp32"] == first["classical_vs_fp32"]  # the floor's row, with a finetuned model too
+    assert again["models"]["fp32"] == models["fp32"]  # the same model, the same test predictions
+    # the floor's row, with a finetuned model too
+    assert again["comparisons"]["classical_vs_fp32"] == comparisons["classical_vs_fp32"]
     assert "openvino_int8" in out.stdout
 
     # the reference-shape benchmark of this model's shape: tests/test_reference_shape.py

@@ -111,20 +111,24 @@ def test_full_pipeline(reproduced, repo):
     student = {f"student_{name}" for name in teacher}
     built = teacher | student
     ev = metrics["evaluate"]
+    # models and comparisons in sections of their own; the run's facts beside them
+    assert set(ev) == {"models", "comparisons", "test_examples", "max_f1_loss", "environment"}
+    models, versus = ev["models"], ev["comparisons"]
+    assert set(models) == built | {"classical"}
     # A model trained on fixture titles: better than chance, and int8 agrees with it.
-    assert metrics["train"]["dev_accuracy"] > 0.5 and ev["fp32"]["accuracy"] > 0.5
-    assert ev["student_fp32"]["accuracy"] > 0.5 and ev["classical"]["accuracy"] > 0.5
+    assert metrics["train"]["dev_accuracy"] > 0.5 and models["fp32"]["accuracy"] > 0.5
+    assert models["student_fp32"]["accuracy"] > 0.5 and models["classical"]["accuracy"] > 0.5
     for model in teacher - {"fp32"}:
-        assert ev[f"{model}_vs_fp32"]["prediction_agreement"] >= 0.8, model
+        assert versus[f"{model}_vs_fp32"]["prediction_agreement"] >= 0.8, model
     for model in built | {"classical"}:
-        assert set(ev[model]["per_class"]) == set(CLASSES)
+        assert set(models[model]["per_class"]) == set(CLASSES)
         if model != "fp32":  # every model, the classical floor too, against the teacher's FP32
-            assert ev[f"{model}_vs_fp32"]["verdict"] and "loses_at_most" in ev[f"{model}_vs_fp32"], model
+            assert versus[f"{model}_vs_fp32"]["verdict"] and "loses_at_most" in versus[f"{model}_vs_fp32"], model
     for model in student - {"student_fp32"}:  # and each student model against the student's FP32
-        assert ev[f"{model}_vs_student_fp32"]["prediction_agreement"] >= 0.8, model
+        assert versus[f"{model}_vs_student_fp32"]["prediction_agreement"] >= 0.8, model
     assert ev["max_f1_loss"] == 0.01
-    assert ev["onnx_fp32_vs_fp32"]["prediction_agreement"] == 1.0  # the same model, exported
-    assert ev["openvino_fp32_vs_fp32"]["prediction_agreement"] == 1.0
+    assert versus["onnx_fp32_vs_fp32"]["prediction_agreement"] == 1.0  # the same model, exported
+    assert versus["openvino_fp32_vs_fp32"]["prediction_agreement"] == 1.0
     assert ev["environment"]["cpu"] == metrics["benchmark"]["setup"]["cpu"]
     bench = metrics["benchmark"]["trained"]
     assert set(bench) == set(metrics["benchmark"]["real_titles"]) == built

@@ -18,7 +18,7 @@ def model_dirs(tmp_path_factory):
 
 def test_classifier_detects_kind_and_keeps_order(model_dirs):
     fp32, int8 = (Classifier(d) for d in model_dirs)
-    assert (fp32.kind, int8.kind) == ("fp32", "int8")
+    assert (fp32.precision, int8.precision) == ("fp32", "int8")
     assert fp32.labels == CLASSES
     rows = int8.predict(TITLES + TITLES[:1], top_k=3)
     assert [r["text"] for r in rows] == TITLES + TITLES[:1]

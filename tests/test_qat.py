@@ -1,4 +1,4 @@
-"""Quantization-aware training (backends/openvino.quantize_int8_qat) on a tiny model whose int8
+"""Quantization-aware training (backends/openvino_qat.quantize_int8_qat) on a tiny model whose int8
 loses: what it builds, and that training wins back agreement with the FP32 model. The budget's
 use of it is in tests/test_accuracy_budget.py; the qat_case stage runs in
 tests/test_pipeline_e2e.py."""

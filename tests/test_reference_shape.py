@@ -128,10 +128,8 @@ def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkey
     all_params = parse_params(
         {"model": {"finetuned": str(fp32)}, "data": {"max_seq_length": MAX_SEQ_LENGTH}, "benchmark": {"seq_len": 8}}
     )
-    report = {"winners": {}, "headline": {}, "setup": {"others_cpu_share": {}, "canary": {}}}
-    benchmark.reference(all_params, ["银行利率"], report, say=lambda line: None)
+    shape, _, _ = benchmark.reference(all_params, ["银行利率"], say=lambda line: None)
     assert timed == [(1, MAX_SEQ_LENGTH, ["torch"], None)]  # one layer: no student keeps fewer
-    shape = report["reference_shape_config"]
     assert (shape["config"], shape["from"], shape["layers"], shape["seq_len"]) == (
         str(fp32),
         "model.finetuned",

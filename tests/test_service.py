@@ -16,7 +16,8 @@ from fixtures import CLASSES, count_joins, save_tiny_model_dirs
 from bert_int8.serve.batcher import DynamicBatcher, QueueFull
 from bert_int8.serve.http_load import running_server
 from bert_int8.serve.predict import Classifier
-from bert_int8.serve.service import NOT_BLANK, create_app, default_max_body_bytes
+from bert_int8.serve.schemas import NOT_BLANK, default_max_body_bytes
+from bert_int8.serve.service import create_app
 
 LIMITS = ["--max-texts", "4", "--max-chars", "20", "--max-wait-ms", "20"]
 

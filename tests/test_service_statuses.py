@@ -18,7 +18,7 @@ LIMITS = {"max_texts": 2, "max_chars": 8, "max_queue": 2, "timeout_s": 0.5, "max
 class Held:
     """A classifier that answers only once `gate` is set (the first pass tells `entered`)."""
 
-    name, kind, backend, labels, model_dir = "fp32", "fp32", "torch", CLASSES, "models_save/fp32"
+    name, precision, runtime_name, labels, model_dir = "fp32", "fp32", "torch", CLASSES, "models_save/fp32"
     answers_independent_of_batch = True
 
     def __init__(self):

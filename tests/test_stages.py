@@ -108,8 +108,8 @@ def test_quantize_and_evaluate_without_onnxruntime(prepared):
     _ok(run_script("classical", prepared))
     evaluated = _ok(run_script("evaluate", prepared))
     report = json.loads((prepared / "metrics" / "evaluate.json").read_text())
-    assert {"fp32", "int8", "int8_vs_fp32"} <= set(report) and "onnx_int8" not in report
-    vs = report["int8_vs_fp32"]
+    assert {"fp32", "int8"} <= set(report["models"]) and "onnx_int8" not in report["models"]
+    vs = report["comparisons"]["int8_vs_fp32"]
     assert f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}" in evaluated.stdout
 
 

@@ -165,11 +165,11 @@ def test_evaluate_models_reports_intervals_and_verdicts(monkeypatch, tmp_path):
 
     for name, right in (("fp32", 30), ("int8", 29), ("bad", 10)):
         lo, hi = stats.wilson_interval(right, 40)
-        assert report[name]["accuracy"] == right / 40
-        assert (report[name]["accuracy_lo"], report[name]["accuracy_hi"]) == (round(lo, 4), round(hi, 4))
-        assert report[name]["accuracy_lo"] < right / 40 < report[name]["accuracy_hi"]
+        assert report.models[name]["accuracy"] == right / 40
+        assert (report.models[name]["accuracy_lo"], report.models[name]["accuracy_hi"]) == (round(lo, 4), round(hi, 4))
+        assert report.models[name]["accuracy_lo"] < right / 40 < report.models[name]["accuracy_hi"]
 
-    vs = report["int8_vs_fp32"]
+    vs = report.versus("int8", "fp32")
     # the keys that were there before keep their meaning
     assert vs["prediction_agreement"] == 37 / 40 and vs["accuracy_drop"] == 0.025
     assert (vs["only_fp32_right"], vs["only_model_right"]) == (2, 1)
@@ -180,10 +180,10 @@ def test_evaluate_models_reports_intervals_and_verdicts(monkeypatch, tmp_path):
     assert vs["loses_at_most"] == max(0.0, vs["macro_f1_drop_hi"]) > 0
     assert vs["agreement_lo"] < 37 / 40 < vs["agreement_hi"]
 
-    bad_vs = report["bad_vs_fp32"]
+    bad_vs = report.versus("bad", "fp32")
     assert (bad_vs["only_fp32_right"], bad_vs["only_model_right"]) == (20, 0)
     assert bad_vs["mcnemar_p"] == float(f"{2 / 2**20:.3g}") == 1.91e-06  # 3 significant digits, not 0
     assert bad_vs["verdict"] == "significant loss"
     assert 0 < bad_vs["accuracy_drop_lo"] < 0.5 < bad_vs["accuracy_drop_hi"]
     assert bad_vs["loses_at_most"] == bad_vs["macro_f1_drop_hi"] > bad_vs["macro_f1_drop_lo"] > 0
-    assert "fp32_vs_fp32" not in report
+    assert report.versus("fp32", "fp32") is None and set(report.comparisons) == {"int8_vs_fp32", "bad_vs_fp32"}

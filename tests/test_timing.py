@@ -1,6 +1,7 @@
 import gc
-import hashlib
+import itertools
 import os
+import shutil
 import weakref
 from math import comb
 from types import SimpleNamespace
@@ -11,7 +12,9 @@ import torch
 from fixtures import TOY_BENCHMARK as PARAMS
 from fixtures import check_call, make_titles, tiny_bert, tiny_config
 
+from bert_int8.backends.model_dir import ModelDir
 from bert_int8.backends.torch_int8 import apply_recipe, make_recipe
+from bert_int8.core.digest import model_sha256
 from bert_int8.core.heap import freeze_heap
 from bert_int8.core.params import QuantizeParams
 from bert_int8.data.tokenizer import train_wordpiece
@@ -101,12 +104,9 @@ def test_compare_models_times_each_model_alone_with_intervals(toy_shape, tmp_pat
         assert all(_interval_ok(row, k) for k in ("latency_ms_p50", "latency_ms_p95", "throughput_seq_per_s"))
         assert all(_interval_ok(real[name], k) for k in ("dynamic_titles_per_s", "padded_titles_per_s"))
         assert real[name]["cold_titles_per_s"] > 0 and isinstance(row["disturbed"], bool)
-        digest = hashlib.sha256()
-        optional = [dirs[name].path / n for n in ("tokenizer.json", "length_buckets.json")]
-        for f in list(dirs[name].files) + [dirs[name].path / "config.json"] + [f for f in optional if f.is_file()]:
-            digest.update(f.name.encode() + b"\0" + f.read_bytes())
-        assert result["artifacts"][name] == {"path": str(dirs[name].path), "sha256": digest.hexdigest()}
-    assert (dirs["openvino_int8"].path / "length_buckets.json").is_file()  # so the digest covers it
+        assert result["artifacts"][name] == {"path": str(dirs[name].path), "sha256": model_sha256(dirs[name])}
+    # each model's bytes are told apart (what the digest covers: test_a_model_digest_covers_...)
+    assert len({a["sha256"] for a in result["artifacts"].values()}) == len(dirs)
     assert out["int8"]["vs_fp32"]["file_bytes"] == round(out["int8"]["file_bytes"] / out["fp32"]["file_bytes"], 4)
     assert out["int8"]["vs_fp32"]["weight_bytes"] < 1 and "weight_bytes" not in out["onnx_int8"]
     baselines = {"fp32", "onnx_fp32", "openvino_fp32"}
@@ -116,11 +116,29 @@ def test_compare_models_times_each_model_alone_with_intervals(toy_shape, tmp_pat
         assert best["throughput_baseline"] == max(baselines, key=lambda n: out[n]["throughput_seq_per_s"])
         assert _interval_ok(best, "throughput") and _interval_ok(best, "latency_p50")
     assert all("vs_best_baseline" not in out[n] for n in baselines)
-    # a name only when its interval clears every other one's; else the tie names the overlapping
+    # each call is ranking's over the right models and figure (the rule: tests/test_ranking.py)
     check_call(out, list(out), "latency_ms_p50", True, result["winners"]["batch_1"])
     int8 = ["int8", "onnx_int8", "onnx_int8_static", "openvino_int8"]
     check_call(out, int8, "throughput_seq_per_s", False, result["winners"]["int8_batch_4"])
     check_call(real, int8, "dynamic_titles_per_s", False, result["winners"]["int8_real_titles"])
+
+
+def test_a_model_digest_covers_its_files_config_tokenizer_and_buckets(toy_shape, tmp_path):
+    """Two directories with the same bytes have one digest; a byte changed in any file that
+    decides the model's answers or shapes changes it; a file beside them that does not (a
+    README) leaves it."""
+    model_dir = toy_shape[3]["openvino_int8"]
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir.path, copy)
+    same = model_sha256(ModelDir.open(copy))
+    assert same == model_sha256(model_dir)
+    (copy / "README.md").write_text("notes", encoding="utf-8")
+    assert model_sha256(ModelDir.open(copy)) == same
+    for name in ["config.json", "length_buckets.json", *(f.name for f in model_dir.files)]:
+        changed = tmp_path / name
+        shutil.copytree(copy, changed)
+        (changed / name).write_bytes((changed / name).read_bytes() + b" ")  # one byte more (JSON stays JSON)
+        assert model_sha256(ModelDir.open(changed)) != same, name
 
 
 def test_median_interval_is_the_order_statistics_that_cover_95_percent():
@@ -223,13 +241,17 @@ def test_a_pass_goes_on_until_it_has_lasted_min_pass_seconds(monkeypatch):
     params = PARAMS.model_copy(update={"warmup": 1, "runs": 12, "throughput_runs": 3, "min_pass_seconds": 0.1})
     passes, _ = fixed_shape_passes(model, 50, params, passes=2)
     one, big = (1, params.seq_len), (params.batch_size, params.seq_len)
-    # the warm-up of each shape lasts a pass too, its cold call included: 0.1 s less one cold
-    # call of 2**-10 s is 101.4 calls, so 102; 0.1 s less 2**-5 s is 2.2 calls, so 3
-    warm_up = [one] * 102 + [big] * 3
-    # 0.1 s is 102.4 calls of 2**-10 s, so 103 (not the 2 that runs / repeats asks for), and 3.2
-    # calls of 2**-5 s, so 4
-    assert model.shapes[2:] == warm_up + ([one] * 103 + [big] * 4) * 2
-    assert len(passes["latency_ms_calls"]) == 206 and passes["latency_ms_p50"] == [1000 / 1024] * 2
+    cost = {one: 2**-10, big: 2**-5}
+    runs = [(shape, len(list(calls))) for shape, calls in itertools.groupby(model.shapes[2:])]
+    # after the cold calls: each shape's warm-up, then two passes of batch-1 calls and big ones
+    assert [shape for shape, _ in runs] == [one, big] * 3
+    for i, (shape, calls) in enumerate(runs):
+        spent = (calls + (i < 2)) * cost[shape]  # a warm-up counts its shape's cold call too
+        # it lasted min_pass_seconds, and stopped at the first call that made it so (for batch
+        # 1 that is far more calls than the 2 that runs / repeats asks for)
+        assert spent >= 0.1 > spent - cost[shape], (i, shape, calls)
+    assert len(passes["latency_ms_calls"]) == runs[2][1] + runs[4][1]  # every timed batch-1 call
+    assert passes["latency_ms_p50"] == [1000 / 1024] * 2
     assert passes["throughput_seq_per_s"] == [params.batch_size * 32.0] * 2
     # a slow model gets no more calls than runs / repeats, and no more warm-up than it needs:
     # 0.001 s less the cold 2**-10 s leaves one batch-1 call; the cold big call outlasts 0.001 s

@@ -160,7 +160,7 @@ class Fp32Source:
     # Models that are only timed (the reference shape's random weights): a build step that only
     # tunes values to the weights, changing no shape, layer or kernel, may be skipped.
     timing_only: bool = False
-    train: object = None  # the train split (data.Split): quantization-aware training's titles
+    train: object = None  # the train split (data.splits.Split): quantization-aware training's titles
 
     def save_config(self, path):
         """config.json and the tokenizer, which every model directory carries."""
@@ -177,7 +177,7 @@ class Fp32Source:
     @functools.cached_property
     def onnx_path(self):
         """The model exported to ONNX once, for the runtimes that build from the export."""
-        from .graph import export_onnx
+        from .graph import export_onnx  # torch and onnx: only builds export
 
         path = self._scratch / "model.onnx"
         export_onnx(self.model, path)

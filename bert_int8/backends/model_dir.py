@@ -27,7 +27,7 @@ from bert_int8.model import roles
 @dataclass(frozen=True)
 class ModelDir:
     path: Path
-    backend: str  # a name in bert_int8.backends' registry
+    runtime_name: str  # a name in bert_int8.backends' registry (`runtime` is its Backend)
     precision: str  # fp32 | int8 | bf16
     role: str | None = roles.TEACHER  # whose model (bert_int8.model.roles): only its name shows it
     method: str | None = None  # int8 only: how it was quantized (Backend.int8_methods)
@@ -53,20 +53,20 @@ class ModelDir:
 
     @property
     def runtime(self):
-        return backends.get(self.backend)
+        return backends.get(self.runtime_name)
 
     @property
     def name(self):
-        return roles.model_name(self.role, backends.model_name(self.backend, self.precision, self.method))
+        return roles.model_name(self.role, backends.model_name(self.runtime_name, self.precision, self.method))
 
     @property
     def fp32_name(self):
         """The name of the FP32 model of its runtime and role: what its own int8 speedup is taken against."""
-        return roles.model_name(self.role, backends.model_name(self.backend, "fp32"))
+        return roles.model_name(self.role, backends.model_name(self.runtime_name, "fp32"))
 
     @property
     def answers_independent_of_batch(self):
-        return backends.independent_of_batch(self.backend, self.precision, self.method)
+        return backends.independent_of_batch(self.runtime_name, self.precision, self.method)
 
     @property
     def length_buckets(self):
@@ -95,7 +95,7 @@ class ModelDir:
 
     def as_bf16(self):
         if self.precision != "fp32" or not self.runtime.bf16:
-            raise ValueError(f"{self.path}: no BF16 variant of a {self.backend} {self.precision} model")
+            raise ValueError(f"{self.path}: no BF16 variant of a {self.runtime_name} {self.precision} model")
         return replace(self, precision="bf16")
 
     def load(self, threads=None, streams=1):

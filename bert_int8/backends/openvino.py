@@ -96,107 +96,6 @@ def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=(), bias_cor
 
 # The FP32 model teaches its int8 twin during quantization-aware training with distill's loss, at
 # fixed values: the common recipe's (temperature 2, soft labels weighted 0.5), distill.*'s defaults.
-QAT_TEMPERATURE = 2.0
-QAT_SOFT_WEIGHT = 0.5
-
-
-def quantize_int8_qat(
-    model, tokenizer, calibration_texts, train, out_dir, steps, learning_rate, batch_size, headroom, threads, desc
-):
-    """NNCF quantization-aware training of the FP32 torch classifier `model`: nncf.quantize with
-    the transformer preset (as quantize_int8) calibrated on `calibration_texts`, then `steps`
-    steps of training with the fake quantizers in place (their ranges are trained too), on
-    seeded batches of `train` titles (a data.Split), by distill's loss against the FP32 model's
-    own logits, at a constant learning rate; exported to OpenVINO IR, where the quantizers become
-    int8 kernels. steps=0: NNCF's post-training int8 of the same model by the same toolchain.
-    Trains on `threads` threads (the sums' order, hence the bytes, depend on it); progress under
-    `desc`. Writes out_dir/model.xml and the recipe; returns the recipe."""
-    import copy
-    import random
-    import warnings
-
-    import nncf
-    import openvino as ov
-    import torch
-    from nncf.quantization.advanced_parameters import OverflowFix
-
-    from bert_int8.core.progress import progress
-    from bert_int8.model.losses import distill_loss
-
-    from .graph import model_inputs
-
-    teacher = model.to("cpu").eval()
-    names = model_inputs(teacher)
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-
-    def feeds(texts):
-        enc = tokenizer(
-            list(texts), padding=True, truncation=True, max_length=tokenizer.model_max_length, return_tensors="pt"
-        )
-        return {k: enc[k] if k in enc else torch.zeros_like(enc["input_ids"]) for k in names}
-
-    torch.manual_seed(0)
-    calibration = [feeds([t]) for t in calibration_texts]
-    # NNCF feeds a calibration item to forward by position: in the order of its signature
-    dataset = nncf.Dataset(calibration, lambda item: tuple(item[k] for k in names))
-    with _quiet_nncf():
-        qmodel = nncf.quantize(
-            copy.deepcopy(teacher),
-            dataset,
-            model_type=nncf.ModelType.TRANSFORMER,
-            subset_size=len(calibration),
-            advanced_parameters=nncf.AdvancedQuantizationParameters(
-                overflow_fix=OverflowFix.ENABLE if headroom else OverflowFix.FIRST_LAYER
-            ),
-        )
-    if steps:
-        rng = random.Random(0)
-        qmodel.train()
-        trained = [p for p in qmodel.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trained, lr=learning_rate)
-        with progress(steps, desc, "steps") as bar:
-            for _ in range(steps):
-                idx = [rng.randrange(len(train.texts)) for _ in range(batch_size)]
-                batch = feeds([train.texts[i] for i in idx])
-                with torch.no_grad():
-                    target = teacher(**batch).logits
-                labels = torch.tensor([train.labels[i] for i in idx])
-                loss = distill_loss(qmodel(**batch).logits, labels, target, QAT_TEMPERATURE, QAT_SOFT_WEIGHT)
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                bar.update()
-    qmodel.eval()
-    # A padded example: traced without one, the graph could drop the attention mask's path.
-    first = calibration_texts[0]
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        # transformers' and torch's notes on tracing, which OpenVINO's converter does
-        warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing")
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace", category=DeprecationWarning)
-        ov_model = ov.convert_model(qmodel, example_input=feeds([first[:1], first + first]))
-    torch.set_num_threads(torch_threads)
-    ov.save_model(ov_model, str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
-    recipe = {
-        "method": "nncf.quantize + quantization-aware training" if steps else "nncf.quantize (torch)",
-        "model_type": "transformer",
-        "calibration_items": len(calibration),
-        "ignored_scope": [],
-        "overflow_fix": "every layer" if headroom else "first layer",
-    }
-    if steps:
-        recipe["qat"] = {
-            "steps": steps,
-            "learning_rate": learning_rate,
-            "batch_size": batch_size,
-            "threads": threads,
-            "loss": f"distillation from the FP32 model (temperature {QAT_TEMPERATURE}, soft weight {QAT_SOFT_WEIGHT})",
-        }
-    write_json(Path(out_dir) / RECIPE_FILE, recipe)
-    return recipe
-
-
 def int8_matmuls(model):
     """Names of the MatMuls of an OpenVINO model that run in int8: those with a FakeQuantize, or an
     int8 constant behind its dequantize steps, on an input."""
@@ -342,6 +241,8 @@ class OpenVino(Backend):
         )
 
     def build_int8_qat(self, source, out_dir, steps, calibration_texts=None, threads=2, desc=None):
+        from .openvino_qat import quantize_int8_qat  # torch and NNCF's training: only QAT needs them
+
         p = source.params
         return quantize_int8_qat(
             source.model,

@@ -71,7 +71,7 @@ class PyTorch(Backend):
 
             model = load_quantized(path)
         else:
-            from bert_int8.model.modeling import load_fp32
+            from bert_int8.model.modeling import load_fp32  # torch: imported only to load
 
             model = load_fp32(path)
             model = model.to(torch.bfloat16) if precision == "bf16" else model

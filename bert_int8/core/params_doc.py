@@ -1,5 +1,5 @@
 """`bert-int8 params`: every key of params.yaml with its type, default, allowed range, one-line
-description and the value in force, read from the schema itself (bert_int8/core/params.py), so the
+description and the value in force, read from the schema itself (bert_int8/core/params/), so the
 listing cannot drift from what the stages accept."""
 
 import json

@@ -49,26 +49,7 @@ def learn_wordpiece_vocab(word_counts, vocab_size, min_frequency, special_tokens
             known.add(new)
             if bar:
                 bar.update()
-        a, b = pair
-        delta = defaultdict(int)
-        for i in where.pop(pair):
-            seq = seqs[i]
-            merged, j, hit = [], 0, False
-            while j < len(seq):
-                if seq[j] == a and j + 1 < len(seq) and seq[j + 1] == b:
-                    merged.append(new)
-                    j, hit = j + 2, True
-                else:
-                    merged.append(seq[j])
-                    j += 1
-            if not hit:
-                continue  # an earlier merge already took this word's pair
-            for p in zip(seq, seq[1:]):
-                delta[p] -= freqs[i]
-            for p in zip(merged, merged[1:]):
-                delta[p] += freqs[i]
-                where[p].add(i)
-            seqs[i] = merged
+        delta = _merge(seqs, freqs, where, pair, new)
         pair_counts.pop(pair, None)
         for p, d in delta.items():
             if d == 0 or p == pair:
@@ -82,6 +63,32 @@ def learn_wordpiece_vocab(word_counts, vocab_size, min_frequency, special_tokens
     if bar:
         bar.close()
     return vocab
+
+
+def _merge(seqs, freqs, where, pair, new):
+    """Merge `pair` into the piece `new` in every word that holds it (seqs and where change in
+    place); returns how each pair's count changed."""
+    a, b = pair
+    delta = defaultdict(int)
+    for i in where.pop(pair):
+        seq = seqs[i]
+        merged, j, hit = [], 0, False
+        while j < len(seq):
+            if seq[j] == a and j + 1 < len(seq) and seq[j + 1] == b:
+                merged.append(new)
+                j, hit = j + 2, True
+            else:
+                merged.append(seq[j])
+                j += 1
+        if not hit:
+            continue  # an earlier merge already took this word's pair
+        for p in zip(seq, seq[1:]):
+            delta[p] -= freqs[i]
+        for p in zip(merged, merged[1:]):
+            delta[p] += freqs[i]
+            where[p].add(i)
+        seqs[i] = merged
+    return delta
 
 
 def train_wordpiece(texts, vocab_size, min_frequency, multi_char, max_length, show_progress=False):

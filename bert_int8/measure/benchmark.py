@@ -10,10 +10,15 @@ from bert_int8 import backends
 from bert_int8.backends.model_dir import built_models
 from bert_int8.core import atomic, paths
 from bert_int8.core.machine import environment, native_bf16
-from bert_int8.core.metrics_files import read_metrics
+from bert_int8.core.reports import Evaluation
 from bert_int8.data.splits import load_prepared
+from bert_int8.data.tokenizer import load_tokenizer
+from bert_int8.measure.comparison import compare_models
+from bert_int8.measure.disturbance import CpuWatch
 from bert_int8.measure.launcher import process_shares
+from bert_int8.model import roles
 from bert_int8.stats.intervals import interval_coverage, order_statistic, summarize
+from bert_int8.train.classical import ClassicalModel, time_titles
 
 TRADEOFF_HEADER = "model,macro_f1,file_mib,latency_ms_p50,latency_ms_p50_lo,latency_ms_p50_hi"
 
@@ -24,7 +29,7 @@ def run(all_params, say=print):
 
     params = all_params.benchmark
     started = time.monotonic()
-    evaluation = read_metrics(paths.METRICS / "evaluate.json")  # before minutes of timing
+    evaluation = Evaluation.read(paths.METRICS / "evaluate.json")  # before minutes of timing
     built = built_models()
     titles = load_prepared("test")[1].texts[: params.title_samples]
     vocab_size = AutoConfig.from_pretrained(paths.FP32_DIR).vocab_size
@@ -49,16 +54,16 @@ def run(all_params, say=print):
         "winners": {"trained": trained["winners"]},
         "headline": {"trained": trained["headline"], "student": trained["student"]},
         "artifacts": trained["artifacts"],
-        "classical": time_classical(titles, params, say),
+        roles.CLASSICAL: time_classical(titles, params, say),
     }
     if params.reference_shape:
-        reference(all_params, titles, report, say)
+        _add_reference(report, *reference(all_params, titles, say))
     report["setup"]["stage_seconds"] = round(time.monotonic() - started)
     rows = [TRADEOFF_HEADER] + [
-        f"{name},{evaluation[name]['macro_f1']},{r['file_bytes'] / 2**20:.3f},"
+        f"{name},{evaluation.models[name]['macro_f1']},{r['file_bytes'] / 2**20:.3f},"
         f"{r['latency_ms_p50']},{r['latency_ms_p50_lo']},{r['latency_ms_p50_hi']}"
         for name, r in report["trained"].items()
-        if name in evaluation
+        if name in evaluation.models
     ]
     return report, "\n".join(rows) + "\n"
 
@@ -68,9 +73,6 @@ def time_classical(titles, params, say):
     real-title figures, in this process (numpy and scikit-learn, one thread: no runtime's thread
     pool to keep apart), after the models; watched for other processes' CPU use as they are,
     timed once more when others took more than benchmark.disturbed_share, then marked."""
-    from bert_int8.measure.disturbance import CpuWatch
-    from bert_int8.train.classical import ClassicalModel, time_titles
-
     model = ClassicalModel.load(paths.CLASSICAL_DIR)
     for attempt in range(2):
         with CpuWatch() as watch:
@@ -90,14 +92,14 @@ def time_classical(titles, params, say):
 
 
 def compare(model_dirs, vocab_size, params, titles, desc):
-    from bert_int8.measure.comparison import compare_models
-
     return compare_models(model_dirs, vocab_size, params, titles, desc)
 
 
-def reference(all_params, titles, report, say):
-    """Adds the reference shape's figures (random weights, the int8 recipe of the trained model)."""
-    from bert_int8.data.tokenizer import load_tokenizer
+def reference(all_params, titles, say):
+    """(shape, figures, kernel rate) of the reference shape (random weights, the int8 recipe of the
+    trained model), timed as the trained models are."""
+    # torch and transformers (through the reference shape) load only here, after the classical
+    # floor has been timed in this process without their thread pools
     from bert_int8.measure.reference_shape import benchmark_shape, reference_config, student_shape
 
     config, shape_params, shape = reference_config(
@@ -108,11 +110,16 @@ def reference(all_params, titles, report, say):
         shape = {**shape, "student_layers": student.num_hidden_layers}
     say(f"benchmark: building and timing the reference shape (a few minutes): {shape}")
     recipe = backends.get(backends.REFERENCE).recipe(paths.INT8_DIR)
-    built = sorted({m.backend for m in built_models(bf16=False).values()})
+    built = sorted({m.runtime_name for m in built_models(bf16=False).values()})
     tokenizer = load_tokenizer(paths.FP32_DIR)
     result, kernel = benchmark_shape(
         config, recipe, built, tokenizer, titles[:64], shape_params, native_bf16(), student
     )
+    return shape, result, kernel
+
+
+def _add_reference(report, shape, result, kernel):
+    """The reference shape's sections, beside the trained model's in each part of the report."""
     report["reference_shape_config"] = shape
     report["reference_shape"] = result["models"]
     report["winners"]["reference_shape"] = result["winners"]

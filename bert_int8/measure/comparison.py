@@ -9,9 +9,11 @@ i-th pass to another's. Each set is every pass of that model's processes, pooled
 
 import copy
 
+from bert_int8.core.digest import model_sha256
 from bert_int8.core.progress import progress
 from bert_int8.measure.canary import UNCHECKED
 from bert_int8.measure.launcher import time_in_processes
+from bert_int8.measure.sizes import file_bytes
 from bert_int8.model import roles
 from bert_int8.stats.intervals import quantile_interval, ratio_interval, summarize
 from bert_int8.stats.ranking import call, label
@@ -80,9 +82,6 @@ def time_models(model_dirs, vocab_size, params, titles=None, desc="benchmark"):
     sha256}}, {name: its canary's counts}): every model (name -> ModelDir) in
     `params.processes` fresh processes of its own, round-robin over the models
     (bert_int8.measure.launcher), its figures from all their passes."""
-    from bert_int8.core.digest import model_sha256
-    from bert_int8.measure.sizes import file_bytes
-
     passes, rows, shares, artifacts, canary = {}, {}, {}, {}, {}
     with progress(len(model_dirs) * params.processes, desc, "processes") as bar:
         timed = time_in_processes(model_dirs, params, vocab_size, titles, done=bar.update)
@@ -170,36 +169,8 @@ def _compare(passes, report, model_dirs, params, titles):
                 "throughput_baseline_call": winners[f"baseline_{batch}"],
                 **thr_ratio,
             }
-    headline = {}
-    if int8 and base:
-        b1, bn = fastest["int8_batch_1"], fastest[f"int8_{batch}"]
-        headline = {
-            "int8_batch_1": b1,
-            "int8_batch_1_call": winners["int8_batch_1"],
-            f"int8_{batch}": bn,
-            f"int8_{batch}_call": winners[f"int8_{batch}"],
-            **_prefixed(
-                "vs_baseline_batch_1_", {k: v for k, v in report[b1]["vs_best_baseline"].items() if "latency" in k}
-            ),
-            **_prefixed(
-                f"vs_baseline_{batch}_", {k: v for k, v in report[bn]["vs_best_baseline"].items() if "throughput" in k}
-            ),
-        }
-        if fp32 in report and bn != fp32:
-            headline.update(
-                _prefixed(f"vs_fp32_{batch}_", {k: v for k, v in report[bn]["vs_fp32"].items() if "throughput" in k})
-            )
-    real = {}
-    if titles:
-        for name in report:
-            real[name] = summarize({k: passes[name][k] for k in TITLES}, DIGITS)
-            real[name].update(bucket_trial(passes[name], model_dirs[name].length_buckets))
-            real[name].update({k: report[name].pop(k) for k in TITLE_COLD_DIGITS if k in report[name]})
-            real[name]["disturbed"] = report[name]["disturbed"]
-        winners["real_titles"] = label(*call(real, names, "dynamic_titles_per_s", False))
-        winners["int8_real_titles"] = label(*call(real, int8, "dynamic_titles_per_s", False))
-        winners["real_titles_batch_1"] = label(*call(real, names, "title_latency_ms_p50", True))
-        winners["int8_real_titles_batch_1"] = label(*call(real, int8, "title_latency_ms_p50", True))
+    headline = _headline(report, fastest, winners, int8, base, batch) if int8 and base else {}
+    real = _real_titles(passes, report, model_dirs, names, int8, winners) if titles else {}
     students = [n for n in report if model_dirs[n].role == roles.STUDENT]
     return {
         "models": report,
@@ -208,6 +179,46 @@ def _compare(passes, report, model_dirs, params, titles):
         "student": student_headline(passes, report, real, names, students, batch) if students and names else {},
         "real_titles": real,
     }
+
+
+def _headline(report, fastest, winners, int8, base, batch):
+    """The int8 models' headline: the point-fastest at batch 1 and at the batch, with their calls
+    and their ratios against the best baseline (and the batch one's against FP32)."""
+    fp32 = roles.fp32_name(roles.TEACHER)
+    b1, bn = fastest["int8_batch_1"], fastest[f"int8_{batch}"]
+    headline = {
+        "int8_batch_1": b1,
+        "int8_batch_1_call": winners["int8_batch_1"],
+        f"int8_{batch}": bn,
+        f"int8_{batch}_call": winners[f"int8_{batch}"],
+        **_prefixed(
+            "vs_baseline_batch_1_", {k: v for k, v in report[b1]["vs_best_baseline"].items() if "latency" in k}
+        ),
+        **_prefixed(
+            f"vs_baseline_{batch}_", {k: v for k, v in report[bn]["vs_best_baseline"].items() if "throughput" in k}
+        ),
+    }
+    if fp32 in report and bn != fp32:
+        headline.update(
+            _prefixed(f"vs_fp32_{batch}_", {k: v for k, v in report[bn]["vs_fp32"].items() if "throughput" in k})
+        )
+    return headline
+
+
+def _real_titles(passes, report, model_dirs, names, int8, winners):
+    """Each model's real-title figures (its cold ones move here from its row), and their calls
+    added to `winners`."""
+    real = {}
+    for name in report:
+        real[name] = summarize({k: passes[name][k] for k in TITLES}, DIGITS)
+        real[name].update(bucket_trial(passes[name], model_dirs[name].length_buckets))
+        real[name].update({k: report[name].pop(k) for k in TITLE_COLD_DIGITS if k in report[name]})
+        real[name]["disturbed"] = report[name]["disturbed"]
+    winners["real_titles"] = label(*call(real, names, "dynamic_titles_per_s", False))
+    winners["int8_real_titles"] = label(*call(real, int8, "dynamic_titles_per_s", False))
+    winners["real_titles_batch_1"] = label(*call(real, names, "title_latency_ms_p50", True))
+    winners["int8_real_titles_batch_1"] = label(*call(real, int8, "title_latency_ms_p50", True))
+    return real
 
 
 def bucket_trial(passes, lengths):

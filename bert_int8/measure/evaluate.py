@@ -9,6 +9,7 @@ from bert_int8.core import atomic, paths
 from bert_int8.core.machine import environment
 from bert_int8.data.splits import load_prepared
 from bert_int8.data.tokenizer import load_tokenizer
+from bert_int8.model import roles
 from bert_int8.model.metrics import evaluate_models, summary_lines
 from bert_int8.train.classical import ClassicalModel
 
@@ -23,7 +24,7 @@ def run(params):
     with atomic.output_dir(paths.PLOTS / "confusion") as confusion:
         classical = ClassicalModel.load(paths.CLASSICAL_DIR)
         report = evaluate_models(models, tokenizer, test, classes, params, confusion, classical)
-        report["environment"] = environment(backends.libraries())
-        atomic.write_json(paths.METRICS / "evaluate.json", report)
-    for line in summary_lines(report, [*models, "classical"]):
+        report.environment = environment(backends.libraries())
+        atomic.write_json(paths.METRICS / "evaluate.json", report.to_json())
+    for line in summary_lines(report, [*models, roles.CLASSICAL]):
         print(line)

@@ -38,8 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bert_int8.backends.model_dir import ModelDir
 from bert_int8.core.errors import ERROR_FILE_ENV, PipelineError, run_stage
+from bert_int8.core.heap import freeze_heap
+from bert_int8.core.params import BenchmarkParams
 from bert_int8.core.parent_death import die_with_parent
+from bert_int8.measure.canary import Canary
 from bert_int8.measure.disturbance import CpuWatch
 
 
@@ -251,10 +255,8 @@ def _forked_worker(zygote, spec_file, out_file, err_file):
 def _worker(spec_file, out_file):
     """The fresh process: load one model through the one model-directory loader, time its share
     of the passes."""
-    from bert_int8.backends.model_dir import ModelDir
-    from bert_int8.core.heap import freeze_heap
-    from bert_int8.core.params import BenchmarkParams
-    from bert_int8.measure.canary import Canary
+    # imported here, in the worker: sizes and timing import torch, which the parent (the
+    # benchmark stage) does not load until the reference shape
     from bert_int8.measure.sizes import weight_bytes
     from bert_int8.measure.timing import fixed_shape_passes, title_latency_passes, title_passes
 
@@ -268,7 +270,7 @@ def _worker(spec_file, out_file):
     canary = Canary(params.canary_slowdown)
     passes, extra = fixed_shape_passes(model, spec["vocab_size"], params, spec["passes"], canary)
     if spec["titles_file"]:
-        from bert_int8.data.tokenizer import load_tokenizer
+        from bert_int8.data.tokenizer import load_tokenizer  # transformers: only for real titles
 
         titles = Path(spec["titles_file"]).read_text(encoding="utf-8").split("\n")
         tokenizer = load_tokenizer(spec["tokenizer_dir"])

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForSequenceClassification
 
 from bert_int8 import backends
 from bert_int8.backends.model_dir import models_under
@@ -23,6 +24,7 @@ from bert_int8.measure.comparison import compare_models
 from bert_int8.measure.kernel_rate import int8_matmul_gops, linear_ops_per_sequence
 from bert_int8.model import roles
 from bert_int8.model.modeling import model_config
+from bert_int8.quantize.int8_models import build_int8_models
 
 
 def bert_base_config(num_labels=10, **overrides):
@@ -69,10 +71,6 @@ def build_shape(config, quantize_params, tokenizer, calibration_texts, out_dir, 
     """Every model directory of one architecture, random weights, as the pipeline builds them
     (the backends' layout under out_dir): name -> ModelDir (with BF16 variants when `bf16`),
     named as `role`'s."""
-    from transformers import AutoModelForSequenceClassification
-
-    from bert_int8.quantize.int8_models import build_int8_models
-
     torch.manual_seed(0)
     fp32 = AutoModelForSequenceClassification.from_config(config).eval()
     fp32.save_pretrained(backends.get(backends.REFERENCE).model_path("fp32", out_dir))

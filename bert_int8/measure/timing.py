@@ -16,6 +16,7 @@ import torch
 
 from bert_int8.data.buckets import default_lengths
 from bert_int8.measure.canary import UNCHECKED, Canary
+from bert_int8.model.modeling import pad, predict_logits
 
 
 def dummy_batch(vocab_size, batch_size, seq_len, seed=0):
@@ -107,8 +108,6 @@ def title_throughput(model, tokenizer, texts, batch_size, pad_to, rounds=1, leng
     title, or up to its bucket with `lengths` (what predict_logits does), and every title padded
     to `pad_to` tokens in file order (what a fixed-shape pipeline does), each going `rounds`
     times through the titles. Tokenizing is inside both timings."""
-    from bert_int8.model.modeling import predict_logits
-
     tokens = sum(len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"])
     start = time.perf_counter()
     for _ in range(rounds):
@@ -135,8 +134,6 @@ def title_passes(model, tokenizer, texts, params, passes=None, lengths=None, can
     them: a cold dynamic pass (timed: the first pass over the titles' shapes, its own figure),
     untimed warm dynamic passes, at least one, until the warm-up has lasted `min_pass_seconds`,
     and one untimed call of each padded shape (a full batch, and the last short one)."""
-    from bert_int8.model.modeling import predict_logits
-
     warm_up = _seconds(predict_logits, model, tokenizer, texts, params.batch_size, lengths=lengths)
     cold = {"cold_titles_per_s": len(texts) / warm_up}
     # Warm dynamic passes, untimed, until the warm-up (the cold pass included) has lasted
@@ -169,8 +166,6 @@ def _one_title_calls(model, tokenizer, texts, lengths=None):
     """Each title's call alone, in order, tokenizing, padding (up to its bucket with `lengths`)
     and reading the logits out included, as predict_logits does for a batch: (ms per call, the
     width of each call's input)."""
-    from bert_int8.model.modeling import pad
-
     max_length = tokenizer.model_max_length
     ms, widths = [], []
     for text in texts:

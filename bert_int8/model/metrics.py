@@ -1,8 +1,11 @@
 """Classification metrics for one model and the comparison of two."""
 
+from pathlib import Path
+
 import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from bert_int8.core.reports import Evaluation
 from bert_int8.model import roles
 from bert_int8.stats.significance import accuracy_interval, compare, r4
 
@@ -48,20 +51,20 @@ def confusion_rows(labels, preds, classes):
     return "\n".join(lines) + "\n"
 
 
-def evaluate_models(models, tokenizer, split, classes, params, confusion_dir, classical=None):
-    """Metrics of every model (a name -> ModelDir mapping, the teacher's FP32 first) on `split`,
-    each with the Wilson interval of its accuracy, and one confusion CSV per model in
-    confusion_dir. Each other model is compared with the teacher's FP32 (`<name>_vs_fp32`:
-    point drops, then their uncertainty: stats.compare), and each student model also with the
-    student's FP32 (`<name>_vs_student_fp32`). `classical`: the classical floor's model, measured
-    and compared with the teacher's FP32 as `classical` (no confusion file: not a served model).
+def evaluate_models(model_dirs, tokenizer, split, classes, params, confusion_dir, classical=None):
+    """The Evaluation (core.reports) of every model (`model_dirs`: name -> ModelDir, the
+    teacher's FP32 first) on `split`: each model's metrics with the Wilson interval of its
+    accuracy, and one confusion CSV per model in confusion_dir. Each other model is compared
+    with the teacher's FP32 (`<name>_vs_fp32`: point drops, then their uncertainty:
+    stats.significance.compare), and each student model also with the student's FP32
+    (`<name>_vs_student_fp32`). `classical`: the classical floor's model, measured and compared
+    with the teacher's FP32 as `classical` (no confusion file: not a served model).
     `max_f1_loss` (evaluate.max_f1_loss) is recorded for `auto`."""
-    from pathlib import Path
-
+    # torch (modeling) loads only here: the classical stage uses `accuracy` without it
     from bert_int8.model.modeling import predict_logits
 
-    preds, report = {}, {"test_examples": len(split.labels), "max_f1_loss": params.max_f1_loss}
-    for name, model_dir in models.items():
+    preds, models, comparisons = {}, {}, {}
+    for name, model_dir in model_dirs.items():
         model = model_dir.load(params.threads)
         # padded as it is served: up to the directory's length buckets where it records them
         logits = predict_logits(
@@ -72,28 +75,28 @@ def evaluate_models(models, tokenizer, split, classes, params, confusion_dir, cl
             confusion_rows(split.labels, preds[name], classes), encoding="utf-8"
         )
     if classical is not None:
-        preds["classical"] = classical.predict(split.texts)
+        preds[roles.CLASSICAL] = classical.predict(split.texts)
     for name, p in preds.items():
-        report[name] = classification_metrics(split.labels, p, classes)
-        report[name].update(accuracy_interval(split.labels, p))
+        models[name] = classification_metrics(split.labels, p, classes)
+        models[name].update(accuracy_interval(split.labels, p))
     for name in preds:
         role = roles.split(name)[0]
         references = [roles.fp32_name(roles.TEACHER)] + ([roles.fp32_name(role)] if role is not None else [])
         for ref in references:
             if name != ref and ref in preds:
-                report[f"{name}_vs_{ref}"] = {
-                    **drops_against(report[ref], report[name], preds[ref], preds[name]),
+                comparisons[Evaluation.key(name, ref)] = {
+                    **drops_against(models[ref], models[name], preds[ref], preds[name]),
                     **compare(split.labels, preds[ref], preds[name], len(classes)),
                 }
-    return report
+    return Evaluation(models, comparisons, len(split.labels), params.max_f1_loss)
 
 
 def summary_lines(report, names):
-    """One line per model of an evaluate report: accuracy with its interval, macro-F1, and
+    """One line per model of an Evaluation: accuracy with its interval, macro-F1, and
     against FP32 the agreement and the macro-F1 drop with its interval and verdict."""
     for name in names:
-        r = report[name]
-        vs = report.get(f"{name}_vs_{roles.fp32_name(roles.TEACHER)}")
+        r = report.models[name]
+        vs = report.versus(name, roles.fp32_name(roles.TEACHER))
         extra = (
             f", agreement with fp32 {vs['prediction_agreement']:.4f}, macro-F1 drop {vs['macro_f1_drop']:+.4f} "
             f"[{vs['macro_f1_drop_lo']:+.4f}, {vs['macro_f1_drop_hi']:+.4f}] at 95%, {vs['verdict']}"

@@ -10,6 +10,7 @@ from bert_int8.core import paths
 
 TEACHER = None
 STUDENT = "student"
+CLASSICAL = "classical"  # the classical floor: a model of no role, named apart (not served)
 ROLES = (TEACHER, STUDENT)
 _ROOTS = {TEACHER: paths.MODELS, STUDENT: paths.STUDENT}
 

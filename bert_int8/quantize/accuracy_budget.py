@@ -29,7 +29,7 @@ def macro_f1(model, tokenizer, split, classes, batch_size=256):
 
 
 def dev_uncertainty(split, fp32_preds, preds, classes):
-    """How sure the chosen model's dev drop is (stats.compare against FP32), keys prefixed dev_
+    """How sure the chosen model's dev drop is (stats.significance.compare against FP32), keys prefixed dev_
     (dev_f1_drop_lo/_hi, dev_mcnemar_p, dev_verdict, ...). Recorded beside the budget, not used
     by it: the rule stays the point drop against max_f1_drop."""
     found = compare(split.labels, fp32_preds, preds, len(classes))

@@ -51,94 +51,104 @@ def build_int8_models(
     order of the registry (each int8 method of a backend in its order); returns the report for
     metrics/quantize.json: per int8 build (backends.build_key), the budget search and the
     recipe. Progress: one step per int8 model, and the budget's trials.
-    `timing_only`: models that are only timed (backends.Fp32Source). `train` (a data.Split):
+    `timing_only`: models that are only timed (backends.Fp32Source). `train` (a data.splits.Split):
     the titles of quantization-aware training, tried (quantize.qat_steps) where a backend
     supports it, its int8 model misses the budget, and quantize.keep_fp32 keeps no layer."""
     source = backends.Fp32Source(
         model, tokenizer, params, list(calibration_texts), timing_only=timing_only, train=train
     )
-    by_params = [n for n in linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
-    layers = [n for n in linear_names(model) if n not in by_params]
-    budget = params.max_f1_drop
-    fp32_preds = predictions(model, tokenizer, dev) if budget is not None else None
-    base_f1 = macro_f1_of(fp32_preds, dev, classes) if budget is not None else None
-    report = {"budget": {"dev_fp32_macro_f1": base_f1, "max_f1_drop": budget}, "recipes": {}}
+    builds = Int8Builds(params, source, model, dev, classes, root, threads, train)
     chosen = backends.chosen(params.backends)
-    lengths = buckets.lengths_for(params.length_buckets, tokenizer.model_max_length)
+    try:
+        with progress(sum(len(b.int8_methods) for b in chosen), "quantize", "int8 models") as bar:
+            for backend in chosen:
+                fp32_dir = backend.model_path("fp32", root)
+                if backend.builds_fp32:
+                    backend.build_fp32(source, builds.model_dir(backend, fp32_dir))
+                for method in backend.int8_methods:
+                    builds.int8_model(backend, method, fp32_dir)
+                    bar.update()
+    finally:
+        source.close()
+    return builds.report
 
-    def model_dir(backend, path):
+
+class Int8Builds:
+    """The int8 builds of one FP32 model, each within the accuracy budget, and their report."""
+
+    def __init__(self, params, source, model, dev, classes, root, threads, train):
+        self.params, self.source, self.dev, self.classes = params, source, dev, classes
+        self.root, self.threads, self.train = root, threads, train
+        self.tokenizer = source.tokenizer
+        self.by_params = [n for n in linear_names(model) if any(fnmatch.fnmatchcase(n, p) for p in params.keep_fp32)]
+        self.layers = [n for n in linear_names(model) if n not in self.by_params]
+        self.budget = budget = params.max_f1_drop
+        self.fp32_preds = predictions(model, self.tokenizer, dev) if budget is not None else None
+        self.base_f1 = macro_f1_of(self.fp32_preds, dev, classes) if budget is not None else None
+        self.report = {"budget": {"dev_fp32_macro_f1": self.base_f1, "max_f1_drop": budget}, "recipes": {}}
+        self.lengths = buckets.lengths_for(params.length_buckets, self.tokenizer.model_max_length)
+
+    def model_dir(self, backend, path):
         """`path` with the config and tokenizer, and the length buckets where the backend wants them."""
-        path = source.save_config(path)
-        if backend.length_buckets and lengths:
-            buckets.write(path, lengths)
+        path = self.source.save_config(path)
+        if backend.length_buckets and self.lengths:
+            buckets.write(path, self.lengths)
         return path
 
-    def int8_model(backend, method, fp32_dir):
+    def int8_model(self, backend, method, fp32_dir):
         """Build `backend`'s int8 model of `method` within the accuracy budget; its recipe and budget
         search go into the report under backends.build_key."""
+        params, tokenizer, dev, classes, threads = self.params, self.tokenizer, self.dev, self.classes, self.threads
         key = backends.build_key(backend.name, method)
-        int8_dir = backend.model_path("int8", root, method)
+        int8_dir = backend.model_path("int8", self.root, method)
         # The last model scored and its dev predictions: fit_budget builds and scores the model it
         # returns last (its files and recipe are the ones left), so its statistics against FP32
         # need no second pass over dev.
         scored = {}
 
         def build(keep):
-            d = model_dir(backend, _fresh(int8_dir))
+            d = self.model_dir(backend, _fresh(int8_dir))
             # a runtime with one int8 method need not take `method` (plugins written before there were two)
             extra = (method,) if len(backend.int8_methods) > 1 else ()
-            report["recipes"][key] = backend.build_int8(source, fp32_dir, d, by_params + keep, *extra)
+            self.report["recipes"][key] = backend.build_int8(self.source, fp32_dir, d, self.by_params + keep, *extra)
             return d
-
-        def trial(keep):
-            return backend.load(build(keep), "int8", threads)
 
         def score(m):
             scored.update(model=m, preds=predictions(m, tokenizer, dev))
             return macro_f1_of(scored["preds"], dev, classes)
 
         def train_quantized():
-            d = model_dir(backend, _fresh(int8_dir))
-            report["recipes"][key] = backend.build_int8_qat(source, d, params.qat_steps, threads=threads)
+            d = self.model_dir(backend, _fresh(int8_dir))
+            self.report["recipes"][key] = backend.build_int8_qat(self.source, d, params.qat_steps, threads=threads)
             return backend.load(d, "int8", threads)
 
         # QAT builds every layer int8: not tried where the params keep some FP32
-        qat = backend.supports_qat and params.qat_steps and train is not None and not by_params
-
-        if budget is None:  # nothing to score: built, not loaded (the reference shape's bert-base)
+        qat = backend.supports_qat and params.qat_steps and self.train is not None and not self.by_params
+        if self.budget is None:  # nothing to score: built, not loaded (the reference shape's bert-base)
             build([])
-            report["budget"][key] = {}
+            self.report["budget"][key] = {}
             return
         keep, qmodel, b = fit_budget(
-            trial,
+            lambda keep: backend.load(build(keep), "int8", threads),
             score,
-            layers,
-            base_f1,
-            budget,
+            self.layers,
+            self.base_f1,
+            self.budget,
             desc=f"quantize {key}",
             train_quantized=train_quantized if qat else None,
         )
         preds = scored["preds"] if scored.get("model") is qmodel else predictions(qmodel, tokenizer, dev)
-        b.update(dev_uncertainty(dev, fp32_preds, preds, classes))
-        if backend.supports_qat and not qat and b["recipe_dev_f1_drop"] > budget:
-            why = "quantize.keep_fp32 keeps layers" if by_params else "quantize.qat_steps is 0"
-            b["qat"] = "skipped: " + (why if by_params or not params.qat_steps else "no train split")
-        report["budget"][key] = b
+        b.update(dev_uncertainty(dev, self.fp32_preds, preds, classes))
+        self.report["budget"][key] = self._qat_note(backend, qat, b)
         if not params.allow_over_budget:
-            _check_budget(key, b, budget, len(by_params) + len(keep), len(keep) == len(layers))
+            _check_budget(key, b, self.budget, len(self.by_params) + len(keep), len(keep) == len(self.layers))
 
-    try:
-        with progress(sum(len(b.int8_methods) for b in chosen), "quantize", "int8 models") as bar:
-            for backend in chosen:
-                fp32_dir = backend.model_path("fp32", root)
-                if backend.builds_fp32:
-                    backend.build_fp32(source, model_dir(backend, fp32_dir))
-                for method in backend.int8_methods:
-                    int8_model(backend, method, fp32_dir)
-                    bar.update()
-    finally:
-        source.close()
-    return report
+    def _qat_note(self, backend, qat, b):
+        """The budget search `b`, saying why QAT was not tried where it could have saved the budget."""
+        if backend.supports_qat and not qat and b["recipe_dev_f1_drop"] > self.budget:
+            why = "quantize.keep_fp32 keeps layers" if self.by_params else "quantize.qat_steps is 0"
+            b["qat"] = "skipped: " + (why if self.by_params or not self.params.qat_steps else "no train split")
+        return b
 
 
 def _check_budget(backend, report, budget, kept, all_kept):

@@ -3,7 +3,7 @@
 Where no int8 model of a run loses significantly against its own FP32 model (see
 metrics/evaluate.json; docs/results.md says which), the case is made: the student's OpenVINO
 int8 calibrated on qat_case.calibration_samples train titles (1 by default), whose activation
-ranges then clip other titles. One toolchain (NNCF on the torch model, backends/openvino.quantize_int8_qat)
+ranges then clip other titles. One toolchain (NNCF on the torch model, backends/openvino_qat.quantize_int8_qat)
 builds it twice from the same calibration: post-training (no training step) and after
 quantize.qat_steps steps of quantization-aware training, the recipe quantize tries when a
 post-training int8 model misses its budget. Both are compared with the student's FP32 model on
@@ -26,12 +26,11 @@ from bert_int8.model.modeling import load_fp32
 from bert_int8.quantize.accuracy_budget import macro_f1_of, predictions
 from bert_int8.stats.significance import compare
 
-BACKEND = "openvino"  # the runtime whose toolchain trains with its quantizers in place
 METRICS_FILE = "qat_case.json"
 
 
 def recovers(post, qat):
-    """The issue's bar, from evaluate-style comparisons (stats.compare) of each build against FP32:
+    """The issue's bar, from evaluate-style comparisons (stats.significance.compare) of each build against FP32:
     post-training loses significantly, and quantization-aware training's verdict is "no
     significant change" or its loss bound at most half post-training's."""
     return post["verdict"] == "significant loss" and (
@@ -39,11 +38,14 @@ def recovers(post, qat):
     )
 
 
-def run(quantize_params, case_params, say=print):
-    """Build both int8 models of the student, score them on test, write metrics/qat_case.json."""
+def run(params, say=print):
+    """Build both int8 models of the student (quantize.*, qat_case.*), score them on test, write
+    metrics/qat_case.json."""
+    quantize_params, case_params = params.quantize, params.qat_case
     if not quantize_params.qat_steps:
         raise PipelineError("quantize.qat_steps: 0 trains nothing; the qat_case stage needs at least one step")
-    backend = backends.get(BACKEND)
+    # the runtime whose toolchain trains with its quantizers in place
+    backend = next(b for b in backends.BACKENDS.values() if b.supports_qat)
     fp32_dir = backends.get(backends.REFERENCE).model_path("fp32", roles.root(roles.STUDENT))
     model, tokenizer = load_fp32(fp32_dir), load_tokenizer(fp32_dir)
     classes, train = load_prepared("train")
@@ -54,7 +56,7 @@ def run(quantize_params, case_params, say=print):
     fp32_f1 = macro_f1_of(fp32_preds, test, classes)
     report = {
         "model": roles.fp32_name(roles.STUDENT),
-        "backend": BACKEND,
+        "backend": backend.name,
         "calibration_items": len(calibration),
         "test_examples": len(test.labels),
         "fp32_test_macro_f1": round(fp32_f1, 4),

@@ -146,16 +146,7 @@ def run_ray(spec, model, files, finished, writer, warn):
     # Ray's workers open the model and the input: by absolute paths, whatever their directory
     model = replace(model, path=model.path.resolve())
     files = [replace(f, path=f.path.resolve()) for f in files]
-    started_here = not ray.is_initialized()
-    if started_here:
-        try:
-            # without --address, a cluster of its own ("local"), not one `ray start` left on
-            # this machine nor RAY_ADDRESS's: --address auto joins the local one
-            address = spec.address or "local"
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as err:
-            where = f"--address {spec.address}" if spec.address else "Ray"
-            raise PipelineError(f"{where}: cannot start or join a Ray cluster ({first_line(err)})") from None
+    started_here = _connect(ray, spec)
     try:
         actors, threads = _layout(ray.nodes(), spec)
         context = ray.data.DataContext.get_current()
@@ -190,25 +181,46 @@ def run_ray(spec, model, files, finished, writer, warn):
             compute=ray.data.ActorPoolStrategy(size=actors),
             ray_remote_args_fn=_no_restarts,
         )
-        try:
-            for table in data.iter_batches(batch_size=None, batch_format="pyarrow"):
-                for warning in set(table.column(WARNING).to_pylist()) - {None}:
-                    warn(warning)
-                scored = table.drop_columns([WARNING])
-                bad = None if spec.skip_bad else _first_bad(scored)
-                if bad is not None:  # the rows before it are written, as the local engine does
-                    writer.add(scored.slice(0, bad).to_pydict())
-                    row = scored.slice(bad, 1).to_pylist()[0]
-                    writer.flush_before(row["part"])
-                    raise BadRecord(row["part"], row["where"], row["problem"])
-                writer.add(scored.to_pydict())
-        except Exception as err:
-            found = pipeline_error(err)
-            if found is None:
-                raise
-            raise PipelineError(str(found)) from None
+        _write(data, spec, writer, warn)
         writer.flush()
         return actors, threads, ray.get_runtime_context().gcs_address
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _connect(ray, spec):
+    """Start or join the cluster unless this process is already in one; whether it started here."""
+    if ray.is_initialized():
+        return False
+    try:
+        # without --address, a cluster of its own ("local"), not one `ray start` left on
+        # this machine nor RAY_ADDRESS's: --address auto joins the local one
+        address = spec.address or "local"
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as err:
+        where = f"--address {spec.address}" if spec.address else "Ray"
+        raise PipelineError(f"{where}: cannot start or join a Ray cluster ({first_line(err)})") from None
+    return True
+
+
+def _write(data, spec, writer, warn):
+    """The scored rows, in input order, to the writer; the first bad record stops the job (after
+    the rows before it), as the local engine does, unless --skip-bad set it aside."""
+    try:
+        for table in data.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for warning in set(table.column(WARNING).to_pylist()) - {None}:
+                warn(warning)
+            scored = table.drop_columns([WARNING])
+            bad = None if spec.skip_bad else _first_bad(scored)
+            if bad is not None:
+                writer.add(scored.slice(0, bad).to_pydict())
+                row = scored.slice(bad, 1).to_pylist()[0]
+                writer.flush_before(row["part"])
+                raise BadRecord(row["part"], row["where"], row["problem"])
+            writer.add(scored.to_pydict())
+    except Exception as err:
+        found = pipeline_error(err)
+        if found is None:
+            raise
+        raise PipelineError(str(found)) from None

@@ -3,7 +3,7 @@
 From `metrics/` (relative to the repository root, where the pipeline writes them):
 - the candidates are the models the benchmark timed (`benchmark.json` `trained`), the
   teacher's and the student's, whose test macro-F1 against the teacher's FP32 loses at most
-  `max_f1_loss` at 95% (`evaluate.json` `<name>_vs_fp32.loses_at_most`; the bound is
+  `max_f1_loss` at 95% (`evaluate.json` `comparisons.<name>_vs_fp32.loses_at_most`; the bound is
   `evaluate.json` `max_f1_loss`, evaluate.max_f1_loss, unless the caller gives one; it is not
   quantize.max_f1_drop, the dev budget of an int8 model against its own FP32). The teacher's
   FP32 is the reference and always a candidate;
@@ -39,8 +39,9 @@ from bert_int8.backends.model_dir import ModelDir
 from bert_int8.core import machine, metrics_files, paths
 from bert_int8.core.digest import model_sha256
 from bert_int8.core.errors import PipelineError
-from bert_int8.core.reports import Figure
+from bert_int8.core.reports import Evaluation
 from bert_int8.model import roles
+from bert_int8.serve import choose_reason
 from bert_int8.stats import ranking
 
 FILES = ("benchmark.json", "evaluate.json")
@@ -48,11 +49,6 @@ FILES = ("benchmark.json", "evaluate.json")
 # meets: titles of every length, not one fixed shape; batched by length when requests share a
 # pass, one per call when they come one at a time.
 PREFER = {"throughput": ("dynamic_titles_per_s", False), "latency": ("title_latency_ms_p50", True)}
-# figure -> (its unit, how it was measured), for the reason
-FIGURES = {
-    "dynamic_titles_per_s": ("real titles/s", "on the test titles batched by length"),
-    "title_latency_ms_p50": ("ms p50", "per test title, one per call"),
-}
 
 
 @dataclass(frozen=True)
@@ -110,48 +106,16 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     weights saturate on this CPU (ModelDir.weight_range_warning) instead of refusing it."""
     if prefer not in PREFER:
         raise PipelineError(f"--prefer: {prefer!r}; one of {', '.join(PREFER)}")
-    metrics = Path(root) / paths.METRICS
-    bench_file, eval_file = (metrics / f for f in FILES)
-    bench, evaluation = (read_metrics(f) for f in (bench_file, eval_file))
-    trained = _section(bench, bench_file, "trained")
-    real = _section(bench, bench_file, "real_titles")
-    artifacts = _section(bench, bench_file, "artifacts")
-    cpu_id = bench["setup"].get("cpu_id") or {}  # {} in metrics from before it was recorded
-    if not isinstance(cpu_id, dict):
-        raise PipelineError(f"{bench_file}: setup.cpu_id is not a map of vendor, family, model and stepping")
-    measured = (
-        _section(bench, bench_file, "setup", "cpu"),
-        _section(bench, bench_file, "setup", "isa"),
-        machine.cpu_id_words(cpu_id),
-    )
-    where = "--max-f1-loss"
-    if max_f1_loss is None:
-        max_f1_loss, where = _section(evaluation, eval_file, "max_f1_loss"), f"{eval_file}: max_f1_loss"
-    if isinstance(max_f1_loss, bool) or not isinstance(max_f1_loss, (int, float)) or not 0 <= max_f1_loss <= 1:
-        raise PipelineError(f"{where}: {max_f1_loss!r}; a fraction of macro-F1 between 0 and 1")
-    if not all(isinstance(d, dict) for d in (trained, real, artifacts)):
-        raise PipelineError(f"{bench_file}: trained, real_titles and artifacts are not maps of model names")
-    # each model's real-title figures, with its size from the fixed-shape table (the tie-break)
-    table = {
-        n: {**(real.get(n) or {}), "file_bytes": figures.get("file_bytes") if isinstance(figures, dict) else None}
-        for n, figures in trained.items()
-    }
-
-    here = this_machine()
-    # metrics written before the vendor, family, model and stepping were recorded: name and ISA
-    other_machine = measured != here if measured[2] else measured[:2] != here[:2]
-    if other_machine and not allow_other_machine:
-        raise PipelineError(
-            f"{bench_file}: measured on {_machine_words(measured)}, but this machine is {_machine_words(here)}; "
-            "another CPU can have another winner: rerun the benchmark here, or pass --allow-other-machine"
-        )
-
+    run = Run.read(Path(root) / paths.METRICS)
+    max_f1_loss = run.bound(max_f1_loss)
+    other_machine = run.measured_elsewhere(allow_other_machine)
     key, lowest = PREFER[prefer]
-    if not any(isinstance(r, dict) and key in r for r in real.values()):
-        raise PipelineError(f"{bench_file}: no real_titles.<model>.{key}; rerun the benchmark (dvc repro)")
+    if not any(isinstance(r, dict) and key in r for r in run.real.values()):
+        raise PipelineError(f"{run.bench_file}: no real_titles.<model>.{key}; rerun the benchmark (dvc repro)")
+    table = run.table()
     candidates, skipped = [], {}
     for name in sorted(table):
-        why = _left_out(name, table[name], key, prefer, max_f1_loss, evaluation)
+        why = _left_out(name, table[name], key, prefer, max_f1_loss, run.evaluation)
         if why:
             skipped[name] = why
         else:
@@ -159,9 +123,9 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     winner, tied = ranking.call(table, candidates, key, lowest)
     if not tied:
         reasons = "; ".join(f"{n}: {why}" for n, why in skipped.items()) or "no models timed"
-        raise PipelineError(f"{bench_file}: no model to choose by {prefer} ({reasons})")
+        raise PipelineError(f"{run.bench_file}: no model to choose by {prefer} ({reasons})")
     # tied is best first; the fastest is close to itself even if its median sat outside its interval
-    close = tied[:1] + [n for n in tied[1:] if _close(table[tied[0]], table[n], key)]
+    close = tied[:1] + [n for n in tied[1:] if choose_reason.close(table[tied[0]], table[n], key)]
     if winner:
         chosen = winner
     else:  # the smaller artifact, then the better point figure
@@ -169,16 +133,16 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
         chosen = min(close, key=lambda n: (float("inf") if size[n] is None else size[n], close.index(n)))
     candidates.sort(key=lambda n: table[n][key] * (1 if lowest else -1))
 
-    reason = _reason(chosen, tied, close, len(candidates), table, key)
-    versus = evaluation.get(f"{chosen}_vs_{roles.fp32_name(roles.TEACHER)}")
+    reason = choose_reason.reason(chosen, tied, close, len(candidates), table, key)
+    versus = run.evaluation.versus(chosen, roles.fp32_name(roles.TEACHER))
     if isinstance(versus, dict) and "loses_at_most" in versus:
         reason += (
             f"; loses at most {versus['loses_at_most'] * 100:.2f} point of test macro-F1 against the teacher's FP32 "
             f"at 95% (max_f1_loss {max_f1_loss * 100:g} {'point' if max_f1_loss * 100 == 1 else 'points'})"
         )
     if other_machine:
-        reason += f"; measured on {_machine_words(measured)}, not this machine (--allow-other-machine)"
-    model = _measured_dir(chosen, artifacts, bench_file, Path(root))
+        reason += f"; measured on {_machine_words(run.measured)}, not this machine (--allow-other-machine)"
+    model = _measured_dir(chosen, run.artifacts, run.bench_file, Path(root))
     if model.weight_range_warning():
         if not allow_full_range_int8:
             raise PipelineError(
@@ -190,12 +154,81 @@ def choose(prefer="throughput", allow_other_machine=False, root=".", max_f1_loss
     return Choice(model, prefer, reason, candidates, skipped)
 
 
+@dataclass(frozen=True)
+class Run:
+    """What `auto` reads of the committed run: benchmark.json's sections and the Evaluation,
+    each checked, with one line naming the file and the key where one is missing."""
+
+    bench_file: Path
+    eval_file: Path
+    evaluation: Evaluation
+    trained: dict
+    real: dict
+    artifacts: dict
+    measured: tuple  # (cpu, isa, cpu id in words) of the machine that measured
+
+    @classmethod
+    def read(cls, metrics):
+        bench_file, eval_file = (metrics / f for f in FILES)
+        bench = read_metrics(bench_file)
+        evaluation = Evaluation.from_json(read_metrics(eval_file), eval_file)
+        trained = _section(bench, bench_file, "trained")
+        real = _section(bench, bench_file, "real_titles")
+        artifacts = _section(bench, bench_file, "artifacts")
+        cpu_id = bench["setup"].get("cpu_id") or {}  # {} in metrics from before it was recorded
+        if not isinstance(cpu_id, dict):
+            raise PipelineError(f"{bench_file}: setup.cpu_id is not a map of vendor, family, model and stepping")
+        measured = (
+            _section(bench, bench_file, "setup", "cpu"),
+            _section(bench, bench_file, "setup", "isa"),
+            machine.cpu_id_words(cpu_id),
+        )
+        run = cls(bench_file, eval_file, evaluation, trained, real, artifacts, measured)
+        if not all(isinstance(d, dict) for d in (trained, real, artifacts)):
+            raise PipelineError(f"{bench_file}: trained, real_titles and artifacts are not maps of model names")
+        return run
+
+    def bound(self, max_f1_loss):
+        """The macro-F1 loss a candidate may have: the caller's, else evaluate.json's; checked."""
+        where = "--max-f1-loss"
+        if max_f1_loss is None:
+            max_f1_loss, where = self.evaluation.max_f1_loss, f"{self.eval_file}: max_f1_loss"
+            if max_f1_loss is None:
+                raise PipelineError(f"{self.eval_file}: no max_f1_loss; rerun the pipeline (dvc repro)")
+        if isinstance(max_f1_loss, bool) or not isinstance(max_f1_loss, (int, float)) or not 0 <= max_f1_loss <= 1:
+            raise PipelineError(f"{where}: {max_f1_loss!r}; a fraction of macro-F1 between 0 and 1")
+        return max_f1_loss
+
+    def measured_elsewhere(self, allowed):
+        """Whether another machine measured the run; refused unless `allowed`."""
+        here = this_machine()
+        # metrics written before the vendor, family, model and stepping were recorded: name and ISA
+        other = self.measured != here if self.measured[2] else self.measured[:2] != here[:2]
+        if other and not allowed:
+            raise PipelineError(
+                f"{self.bench_file}: measured on {_machine_words(self.measured)}, but this machine is "
+                f"{_machine_words(here)}; another CPU can have another winner: rerun the benchmark here, or pass "
+                "--allow-other-machine"
+            )
+        return other
+
+    def table(self):
+        """Each model's real-title figures, with its size from the fixed-shape table (the tie-break)."""
+        return {
+            n: {
+                **(self.real.get(n) or {}),
+                "file_bytes": figures.get("file_bytes") if isinstance(figures, dict) else None,
+            }
+            for n, figures in self.trained.items()
+        }
+
+
 def _left_out(name, figures, key, prefer, max_f1_loss, evaluation):
     """Why a timed model is not a candidate, or None."""
     if not isinstance(figures, dict) or key not in figures:
         return f"no {key} figure"
     if name != roles.fp32_name(roles.TEACHER):
-        versus = evaluation.get(f"{name}_vs_{roles.fp32_name(roles.TEACHER)}")
+        versus = evaluation.versus(name, roles.fp32_name(roles.TEACHER))
         loses = versus.get("loses_at_most") if isinstance(versus, dict) else None
         if loses is None:
             return "not evaluated on test (no loses_at_most against the teacher's FP32 in evaluate.json)"
@@ -209,67 +242,6 @@ def _left_out(name, figures, key, prefer, max_f1_loss, evaluation):
     if not get(backend).numpy_io and not torch_installed():
         return f"a {get(backend).label} model, and torch is not installed (pip install 'bert-int8[pipeline]')"
     return None
-
-
-def _close(a, b, key):
-    """Whether each of two models' medians lies inside the other's interval."""
-    a, b = Figure.read(a, key), Figure.read(b, key)
-    return a.lo <= b.value <= a.hi and b.lo <= a.value <= b.hi
-
-
-def _number(key, value, extra_digits=0):
-    """A figure as the reason prints it: a rate to the unit, ms to 2 decimals (plus extra_digits)."""
-    digits = (0 if key.endswith("_per_s") else 2) + extra_digits
-    return f"{value:,.{digits}f}"
-
-
-def _figure(figures, key):
-    value, lo, hi = figures[key], figures.get(f"{key}_lo"), figures.get(f"{key}_hi")
-    unit = " " + FIGURES[key][0]
-    interval = f" [{_number(key, lo)}, {_number(key, hi)}]" if lo is not None and hi is not None else ""
-    return _number(key, value) + unit + interval
-
-
-def _apart(trained, fastest, name, key):
-    """Why `name`, tied with `fastest` by the call, is not close to it: whose median lies outside
-    whose interval."""
-    f = Figure.read(trained[name], key)
-    inner, outer = (fastest, name) if not f.lo <= trained[fastest][key] <= f.hi else (name, fastest)
-    f = Figure.read(trained[outer], key)
-    lo, hi = f.lo, f.hi
-    # one more digit than the figures: a median just outside a bound must not print equal to it
-    median, lo, hi = (_number(key, v, 1) for v in (trained[inner][key], lo, hi))
-    return f"{inner}'s median {median} is outside {outer}'s interval [{lo}, {hi}]"
-
-
-def _reason(chosen, tied, close, n_candidates, trained, key):
-    reason = f"{chosen}: {_figure(trained[chosen], key)} {FIGURES[key][1]}"
-    if trained[chosen].get("disturbed"):
-        reason += " (timed while other processes took CPU)"
-    others = [n for n in tied if n != chosen]
-    if not others:
-        return reason + (", ahead of every other candidate's interval" if n_candidates > 1 else ", the only candidate")
-    near, far = [n for n in close if n != chosen], [n for n in others if n not in close]
-    apart = "; ".join(_apart(trained, tied[0], n, key) for n in far)
-    one = len(far) == 1
-    if not near:  # then chosen is the fastest
-        return f"{reason}, tie with {', '.join(far)}; the best median, {'the other' if one else 'the others'} not close: {apart}"
-    size = trained[chosen].get("file_bytes")
-    sizes = {n: trained[n].get("file_bytes") for n in near}
-    if size is None or None in sizes.values():
-        what = ", no sizes recorded: the better point figure"
-    elif all(size < other for other in sizes.values()):
-        what = f" broken by size ({size / 2**20:.1f} MiB against {min(sizes.values()) / 2**20:.1f})"
-    else:
-        what = f", the same size as {', '.join(n for n in near if sizes[n] == size)}: the better point figure"
-    reason = f"{reason}, tie with {', '.join(near)}{what}"
-    if far:
-        whose = "its" if chosen == tied[0] else f"{tied[0]}'s"
-        reason += (
-            f"; {', '.join(far)} overlap{'s' if one else ''} {whose} interval but {'is' if one else 'are'} "
-            f"not close: {apart}"
-        )
-    return reason
 
 
 def _measured_dir(name, artifacts, bench_file, root):

@@ -101,11 +101,15 @@ class Classifier:
         """`model_dir`: a path, or a ModelDir (a BF16 variant: `ModelDir.open(path).as_bf16()`);
         `streams`: calls it may run at once, from as many threads (ModelDir.load)."""
         self.found = model_dir if isinstance(model_dir, ModelDir) else ModelDir.open(model_dir)
-        self.model_dir, self.kind, self.backend = self.found.path, self.found.precision, self.found.backend
+        self.model_dir, self.precision, self.runtime_name = (
+            self.found.path,
+            self.found.precision,
+            self.found.runtime_name,
+        )
         self.model = self.found.load(threads, streams)
         self.streams = streams
         if not self.found.runtime.numpy_io:  # a transformers model: its own tokenizer
-            from bert_int8.data.tokenizer import load_tokenizer
+            from bert_int8.data.tokenizer import load_tokenizer  # transformers: PyTorch models only
 
             self.tokenizer = load_tokenizer(self.model_dir)
             id2label = self.model.config.id2label
@@ -147,7 +151,7 @@ class Classifier:
         """Logits for `texts`, in their order, batched by length and padded per batch (up to its
         length bucket where the directory records them)."""
         if not self.found.runtime.numpy_io:
-            from bert_int8.model.modeling import predict_logits
+            from bert_int8.model.modeling import predict_logits  # torch: PyTorch models only
 
             return predict_logits(self.model, self.tokenizer, texts, self.batch_size, lengths=self.lengths)
         rows = self.tokenizer.encode(texts)

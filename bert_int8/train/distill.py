@@ -17,6 +17,7 @@ from bert_int8.core.machine import environment
 from bert_int8.data.splits import load_prepared
 from bert_int8.data.tokenizer import load_tokenizer
 from bert_int8.model.losses import distill_loss
+from bert_int8.model.modeling import load_fp32, no_load_bars, predict_logits
 from bert_int8.train.launch import run_once_or_launch
 from bert_int8.train.training import TrainerRun, run_fingerprint
 
@@ -128,8 +129,6 @@ def distill(teacher, p, tokenizer, train_split, dev_split, pretrained=False):
     """Train the student of `teacher` on train_split (distill.*), measured on dev_split.
     Returns (student, report) on rank 0, None on the other ranks. The teacher's logits over the
     train split are computed once per run (teacher in eval mode: no dropout), not per epoch."""
-    from bert_int8.model.modeling import predict_logits
-
     fingerprint = run_fingerprint(
         {"distill": p.model_dump(exclude={"processes"})},
         [paths.prepared_split("train"), paths.prepared_split("dev"), paths.FP32_DIR / "model.safetensors"],
@@ -162,8 +161,6 @@ def run(all_params, script):
     """The distill stage: a student of models_save/fp32 (distill.*), written to
     models_save/student/fp32/ with metrics/distill.json. With distill.processes > 1 it relaunches
     `script` as that many processes, of which rank 0 writes."""
-    from bert_int8.model.modeling import load_fp32, no_load_bars
-
     params = all_params.distill
     pretrained = bool(all_params.model.pretrained or all_params.model.finetuned)
     tokenizer = load_tokenizer(paths.FP32_DIR)  # bad input stops here, before any launch

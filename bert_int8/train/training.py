@@ -17,16 +17,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from transformers import TrainerCallback
 
 from bert_int8.core import atomic, paths
 from bert_int8.core.machine import environment
 from bert_int8.core.params import per_process_batch
-from bert_int8.core.progress import clock
 from bert_int8.data.splits import load_prepared
 from bert_int8.data.tokenizer import load_tokenizer
 from bert_int8.model.metrics import accuracy
+from bert_int8.model.modeling import encode, load_finetuned, new_model, no_load_bars, predict_logits
 from bert_int8.train.launch import run_once_or_launch, world
+from bert_int8.train.progress_lines import ProgressLines
 
 FINGERPRINT_FILE = "run_fingerprint.json"
 
@@ -87,8 +87,6 @@ class TitleDataset:
 def fine_tune(model_p, train_p, classes, tokenizer, train_split, dev_split):
     """Train a new classifier (model.*) on train_split, measured on dev_split. Returns
     (model, report) on rank 0 and None on the other ranks."""
-    from bert_int8.model.modeling import new_model
-
     # processes is left out: N processes run the same optimization as one, so a checkpoint of
     # either resumes in the other.
     fingerprint = run_fingerprint(
@@ -126,8 +124,6 @@ class TrainerRun:
 
     @staticmethod
     def dataset(tokenizer, split, extra=None):
-        from bert_int8.model.modeling import encode
-
         features = encode(tokenizer, split.texts)
         if extra:
             for f, values in zip(features, extra[1]):
@@ -140,46 +136,13 @@ class TrainerRun:
         """(model, report) on rank 0, None elsewhere. `trainer_cls` / `collator`: a Trainer
         subclass and its collator (distill's); `extra_args`: TrainingArguments of theirs."""
         import torch
-        from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
+        from transformers import DataCollatorWithPadding, PrinterCallback, Trainer
         from transformers.integrations import DVCLiveCallback
 
-        from bert_int8.model.modeling import no_load_bars
-
-        p, rank, world_size = self.p, self.rank, self.world_size
+        rank, world_size = self.rank, self.world_size
         resume_from = resumable_checkpoint(self.checkpoints, self.fingerprint) if rank == 0 else None
-        steps_per_epoch = max(1, len(train_ds) // p.batch_size)
         on_terminal = sys.stderr.isatty()
-        args = TrainingArguments(
-            output_dir=str(self.checkpoints),
-            num_train_epochs=p.epochs,
-            per_device_train_batch_size=self.batch,
-            per_device_eval_batch_size=256,
-            learning_rate=learning_rate,
-            warmup_steps=p.warmup_ratio,  # a value below 1 is a fraction of all steps
-            weight_decay=p.weight_decay,
-            lr_scheduler_type="linear",
-            eval_strategy="epoch",
-            save_strategy="epoch",
-            save_total_limit=1,
-            logging_strategy="steps",
-            logging_steps=max(1, steps_per_epoch // 10),  # ten loss points per epoch in the plot
-            seed=p.seed,
-            data_seed=p.seed,
-            # Random order; the collator pads each batch only to its longest title. (Grouping by
-            # length was faster but trained far worse here: batches of one length are of few classes.)
-            train_sampling_strategy="random",
-            dataloader_pin_memory=torch.cuda.is_available(),
-            # On by default, it multiplies the loss by the number of processes for models whose
-            # forward takes **kwargs, assuming they divide by the global token count; a sequence
-            # classifier's mean loss does not, so N processes would log (and step on) N x the loss.
-            average_tokens_across_devices=False,
-            ddp_backend=None if world_size == 1 else ("nccl" if torch.cuda.is_available() else "gloo"),
-            report_to="none",  # DVCLive is added below, configured so it leaves dvc.yaml alone
-            # The Trainer's progress bar with its ETA on a terminal; in a log, ProgressLines instead.
-            disable_tqdm=not on_terminal,
-            dataloader_num_workers=0,
-            **(extra_args or {}),
-        )
+        args = self.arguments(len(train_ds), learning_rate, on_terminal, extra_args)
         if world_size > 1:  # rank 0 decides (the other nodes may not see its disk, nor find it alike)
             _ = args.device  # starts the process group
             box = [resume_from]
@@ -212,29 +175,72 @@ class TrainerRun:
         if rank != 0:
             return None
         live.end()
-        report = {
-            "train_loss": round(result.training_loss, 4),
-            "dev_accuracy": round(dev["eval_accuracy"], 4),
-            "dev_loss": round(dev["eval_loss"], 4),
-            "epochs": p.epochs,
-            "train_examples": len(train_ds),
-            "processes": world_size,
-            "steps": trainer.state.global_step,
-            "wall_seconds": round(wall, 1),
-            "train_examples_per_second": round(result.metrics["train_samples_per_second"], 1),
-            "resumed": bool(resume_from),
-        }
+        report = self.report(result, dev, wall, trainer.state.global_step, len(train_ds), bool(resume_from))
         print(
             f"{self.name}: dev accuracy {dev['eval_accuracy']:.4f}, train loss {result.training_loss:.4f}, {wall:.0f}s"
         )
         return model, report
+
+    def arguments(self, examples, learning_rate, on_terminal, extra_args=None):
+        """The Trainer's arguments for `examples` train titles."""
+        import torch
+        from transformers import TrainingArguments
+
+        p, world_size = self.p, self.world_size
+        steps_per_epoch = max(1, examples // p.batch_size)
+        return TrainingArguments(
+            output_dir=str(self.checkpoints),
+            num_train_epochs=p.epochs,
+            per_device_train_batch_size=self.batch,
+            per_device_eval_batch_size=256,
+            learning_rate=learning_rate,
+            warmup_steps=p.warmup_ratio,  # a value below 1 is a fraction of all steps
+            weight_decay=p.weight_decay,
+            lr_scheduler_type="linear",
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            save_total_limit=1,
+            logging_strategy="steps",
+            logging_steps=max(1, steps_per_epoch // 10),  # ten loss points per epoch in the plot
+            seed=p.seed,
+            data_seed=p.seed,
+            # Random order; the collator pads each batch only to its longest title. (Grouping by
+            # length was faster but trained far worse here: batches of one length are of few classes.)
+            train_sampling_strategy="random",
+            dataloader_pin_memory=torch.cuda.is_available(),
+            # On by default, it multiplies the loss by the number of processes for models whose
+            # forward takes **kwargs, assuming they divide by the global token count; a sequence
+            # classifier's mean loss does not, so N processes would log (and step on) N x the loss.
+            average_tokens_across_devices=False,
+            ddp_backend=None if world_size == 1 else ("nccl" if torch.cuda.is_available() else "gloo"),
+            report_to="none",  # DVCLive is added below, configured so it leaves dvc.yaml alone
+            # The Trainer's progress bar with its ETA on a terminal; in a log, ProgressLines instead.
+            disable_tqdm=not on_terminal,
+            dataloader_num_workers=0,
+            **(extra_args or {}),
+        )
+
+    def report(self, result, dev, wall, steps, examples, resumed):
+        """train.json's (or distill.json's) figures of a finished run."""
+        p, world_size = self.p, self.world_size
+        return {
+            "train_loss": round(result.training_loss, 4),
+            "dev_accuracy": round(dev["eval_accuracy"], 4),
+            "dev_loss": round(dev["eval_loss"], 4),
+            "epochs": p.epochs,
+            "train_examples": examples,
+            "processes": world_size,
+            "steps": steps,
+            "wall_seconds": round(wall, 1),
+            "train_examples_per_second": round(result.metrics["train_samples_per_second"], 1),
+            "resumed": resumed,
+        }
 
 
 def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
     """A classifier fine-tuned elsewhere: checked against the data's labels and measured on dev,
     untrained, so every later stage treats it as ours. Returns (model, report), or None on a
     rank other than 0."""
-    from bert_int8.model.modeling import load_finetuned, predict_logits
     from dvclive import Live
 
     if world()[0] != 0:  # under a launcher: nothing to share out, rank 0 does it alone
@@ -251,43 +257,10 @@ def pass_on_finetuned(name_or_path, classes, tokenizer, dev_split):
     return model, report | ({"finetuned_revision": revision} if revision else {})
 
 
-class ProgressLines(TrainerCallback):
-    """Where stderr is not a terminal (CI, `dvc repro > log`), the Trainer's tqdm bar is off and
-    this prints one line per logging step instead, under the stage's name: step, loss, dev
-    accuracy, elapsed time and ETA. (Rank 0 only: the other ranks get no callbacks.)"""
-
-    def __init__(self, name="train"):
-        self.name = name
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start, self.first_step = time.monotonic(), state.global_step
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        done = state.global_step - self.first_step
-        if not done or not state.max_steps:
-            return
-        elapsed = time.monotonic() - self.start
-        eta = elapsed / done * (state.max_steps - state.global_step)
-        figures = ", ".join(
-            f"{k} {v:.4g}"
-            for k, v in (logs or {}).items()
-            if k in ("loss", "eval_loss", "eval_accuracy") and isinstance(v, float)
-        )
-        if not figures:  # the closing summary log (runtime, samples/s): printed by the stage
-            return
-        print(
-            f"{self.name}: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}), "
-            f"{figures}, {clock(elapsed)} elapsed, ETA {clock(eta)}",
-            flush=True,
-        )
-
-
 def run(params, script):
     """The train stage: fine-tune (model.*, train.*) on the prepared splits, or pass
     model.finetuned on, and write models_save/fp32/ and metrics/train.json. With
     train.processes > 1 it relaunches `script` as that many processes, of which rank 0 writes."""
-    from bert_int8.model.modeling import no_load_bars
-
     tokenizer = load_tokenizer(paths.TOKENIZER)  # bad input stops here, before any launch
     classes, train_split = load_prepared("train")
     dev_split = load_prepared("dev")[1]
