@@ -29,7 +29,7 @@ name, passes, samples, batch, seq, threads = sys.argv[1], *map(int, sys.argv[2:7
 model_dir = built_models()[name]
 model = model_dir.load(threads)
 texts = load_prepared("test")[1].texts[:samples]
-from bert_int8 import paths
+from bert_int8.core import paths
 tok = load_tokenizer(paths.FP32_DIR)
 rates = [title_throughput(model, tok, texts, batch, seq)["dynamic_titles_per_s"] for _ in range(passes)]
 print(json.dumps({"median": statistics.median(rates), "passes": rates}))

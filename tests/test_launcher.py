@@ -131,7 +131,7 @@ def test_more_processes_than_passes_is_refused():
 
 PARENT = """
 import sys
-from bert_int8 import launcher
+from bert_int8.measure import launcher
 from bert_int8.backends.model_dir import ModelDir
 from bert_int8.core.params import BenchmarkParams
 
@@ -177,11 +177,10 @@ def test_a_killed_parent_leaves_no_worker_behind(toy_dirs, tmp_path):
 
 
 def test_the_worker_freezes_the_heap_after_loading_and_before_timing(toy_dirs, tmp_path, monkeypatch):
-    from bert_int8.core import heap
     from bert_int8.measure import timing
 
     events = []
-    monkeypatch.setattr(heap, "freeze_heap", lambda: events.append("freeze"))
+    monkeypatch.setattr(launcher, "freeze_heap", lambda: events.append("freeze"))
     monkeypatch.setattr(timing, "fixed_shape_passes", lambda *a: events.append("timed") or ({}, {}))
     monkeypatch.setattr(ModelDir, "load", lambda self, threads: events.append("load"))
     fp32 = toy_dirs["fp32"]
