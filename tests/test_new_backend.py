@@ -24,7 +24,7 @@ def test_a_fourth_runtime_through_the_registry_alone(prepared):
     assert quantize["budget"]["stub"]["dev_f1_drop"] == 0.0
     evaluate = json.loads((workdir / "metrics" / "evaluate.json").read_text())
     assert evaluate["comparisons"]["stub_int8_vs_fp32"]["prediction_agreement"] == 1.0
-    assert evaluate["stub_fp32"]["accuracy"] == evaluate["fp32"]["accuracy"]
+    assert evaluate["models"]["stub_fp32"]["accuracy"] == evaluate["models"]["fp32"]["accuracy"]
     benchmark = json.loads((workdir / "metrics" / "benchmark.json").read_text())
     for name in ("stub_fp32", "stub_int8"):
         assert benchmark["trained"][name]["throughput_seq_per_s"] > 0, name

@@ -10,6 +10,8 @@ import subprocess
 import pytest
 from conftest import REPO, load_script
 
+from bert_int8.core.errors import PipelineError
+
 
 def _in_git():
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True).returncode == 0
@@ -38,7 +40,7 @@ def test_the_block_follows_the_committed_metrics_not_the_workspace(tmp_path, mon
     committed = table.render("HEAD")
     monkeypatch.setattr(table, "METRICS", tmp_path)  # the workspace's metrics: gone
     assert table.render("HEAD") == committed
-    with pytest.raises(KeyError):
+    with pytest.raises(PipelineError, match="evaluate.json: no test_examples"):
         table.render()
 
 
