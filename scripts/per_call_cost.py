@@ -138,7 +138,7 @@ def main():
         out["validate_json"] = timed(lambda: request.model_validate_json(body), args.calls)
 
         class AtOnce:  # the classifier's interface, answering without a model
-            name, kind, backend, labels = clf.name, clf.precision, clf.runtime_name, clf.labels
+            name, precision, runtime_name, labels = clf.name, clf.precision, clf.runtime_name, clf.labels
             model_dir = clf.model_dir
             answers_independent_of_batch = True
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bert_int8.backends import BACKENDS, build_key, libraries
+from bert_int8.core.errors import PipelineError
 from bert_int8.core.machine import cpu_id_words
 from bert_int8.core.reports import Call, Evaluation
 from bert_int8.model import roles
@@ -617,7 +618,10 @@ def render(rev=None):
         load(n, rev)
         for n in ("evaluate", "benchmark", "train", "data", "load_test", "seed_spread", "distill", "classical")
     )
-    ev = Evaluation.from_json(ev)
+    where = "metrics/evaluate.json" if rev is None else f"{rev}:metrics/evaluate.json"
+    if not ev:
+        raise PipelineError(f"{where}: not found (the pipeline writes it: dvc repro)")
+    ev = Evaluation.from_json(ev, where)
     if classical:
         p = load_params_at(rev).get("classical", {})
         classical = {**classical, "ngram": f"{p.get('ngram_min', 1)}-{p.get('ngram_max', 3)}"}

@@ -2,7 +2,7 @@
 
 Reads:  dvclive/plots/metrics/ (training loss, dev accuracy), plots/confusion/,
         metrics/evaluate.json, metrics/benchmark.json, data/prepared/classes.json
-Writes: plots/images/{training,tradeoff,confusion,speed}.svg (image plots in dvc.yaml, so
+Writes: plots/images/{training,tradeoff,frontier,confusion,speed}.svg (image plots in dvc.yaml, so
         `dvc plots diff` puts old and new side by side)
 Params: none
 

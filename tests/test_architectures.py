@@ -11,7 +11,7 @@ from bert_int8.backends.model_dir import models_under
 from bert_int8.core.params import EvaluateParams, QuantizeParams
 from bert_int8.data.splits import Split
 from bert_int8.data.tokenizer import train_wordpiece
-from bert_int8.model.metrics import evaluate_models
+from bert_int8.measure.evaluate import evaluate_models
 from bert_int8.model.modeling import predict_logits
 from bert_int8.quantize.int8_models import build_int8_models
 

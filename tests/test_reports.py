@@ -50,7 +50,10 @@ def test_an_evaluation_reads_the_older_flat_form():
     assert ev.max_f1_loss is None and ev.environment == {"cpu": "x"}
 
 
-@pytest.mark.parametrize(("key", "value"), [("comparisons", [1]), ("comparisons", None), ("test_examples", "40")])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("comparisons", [1]), ("comparisons", None), ("models", None), ("models", {}), ("test_examples", "40")],
+)
 def test_an_evaluation_without_a_section_is_refused_naming_the_file_and_key(tmp_path, key, value):
     path = tmp_path / "evaluate.json"
     data = {k: v for k, v in {**SECTIONS, key: value}.items() if v is not None}

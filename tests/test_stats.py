@@ -145,8 +145,8 @@ class _FakeDir:
 def test_evaluate_models_reports_intervals_and_verdicts(monkeypatch, tmp_path):
     from bert_int8.core.params import EvaluateParams
     from bert_int8.data.splits import Split
-    from bert_int8.model import modeling
-    from bert_int8.model.metrics import evaluate_models
+    from bert_int8.measure import evaluate
+    from bert_int8.measure.evaluate import evaluate_models
 
     # 40 titles, 4 classes used of the 10. FP32 gets 30 right. "int8": 28 of FP32's 30 right
     # ones, plus 1 FP32 got wrong (b = 2, c = 1). "bad": only 10 of FP32's right ones (b = 20).
@@ -156,7 +156,7 @@ def test_evaluate_models_reports_intervals_and_verdicts(monkeypatch, tmp_path):
     bad = [y if i < 10 else (y + 2) % 4 for i, y in enumerate(labels)]
     models = {"fp32": _FakeDir(fp32), "int8": _FakeDir(int8), "bad": _FakeDir(bad)}
     monkeypatch.setattr(
-        modeling,
+        evaluate,
         "predict_logits",
         lambda model, tok, texts, batch_size, desc=None, lengths=None: np.eye(10)[model.preds],
     )

@@ -1,9 +1,11 @@
 """Graphs exported from the PyTorch model, shared by the runtimes that build from an ONNX
 export: the export itself, the graph nodes that compute a given Linear layer (so one list of
 layers kept FP32 reaches every runtime), a batch as the numpy feeds a graph takes, and the
-calibration titles of the static int8 builds."""
+calibration titles of the static int8 builds; NNCF's logging kept to warnings while it builds."""
 
+import contextlib
 import inspect
+import logging
 import re
 import warnings
 
@@ -95,3 +97,16 @@ def calibration_batches(tokenizer, texts):
     """One tokenized title per calibration item, at its own length (as the models see titles)."""
     enc = tokenizer(list(texts), truncation=True, max_length=tokenizer.model_max_length)
     return [{k: np.asarray([enc[k][i]], dtype=np.int64) for k in enc.keys()} for i in range(len(texts))]
+
+
+@contextlib.contextmanager
+def quiet_nncf():
+    # NNCF logs INFO lines per ignored or skipped node; keep its warnings and errors, for the
+    # call. (nncf.set_log_level would also change its handlers' levels for good.)
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -12,8 +12,6 @@ Running a model needs neither torch nor transformers (`OvModel.logits`: numpy in
 NNCF, torch and transformers are imported only to build one.
 """
 
-import contextlib
-import logging
 import threading
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from bert_int8.core.errors import PipelineError, first_line
 from bert_int8.data import buckets
 
 from .base import Backend, NumpyModel, int8_weights_need_headroom
-from .graph import calibration_batches, exported_feeds, linear_nodes
+from .graph import calibration_batches, exported_feeds, linear_nodes, quiet_nncf
 
 MODEL_FILE = "model.xml"  # and model.bin beside it
 RECIPE_FILE = "openvino_recipe.json"
@@ -36,19 +34,6 @@ def convert_fp32(onnx_path, out_dir):
     import openvino as ov
 
     ov.save_model(ov.Core().read_model(str(onnx_path)), str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
-
-
-@contextlib.contextmanager
-def _quiet_nncf():
-    # NNCF logs INFO lines per ignored or skipped node; keep its warnings and errors, for the
-    # call. (nncf.set_log_level would also change its handlers' levels for good.)
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=(), bias_correction=True, headroom=False):
@@ -68,7 +53,7 @@ def quantize_int8(fp32_dir, out_dir, calibration, keep_fp32_linears=(), bias_cor
     ignored = linear_nodes(matmuls, keep_fp32_linears)
     input_names = [i.get_any_name() for i in model.inputs]
     dataset = nncf.Dataset(calibration, lambda item: {k: v for k, v in item.items() if k in input_names})
-    with _quiet_nncf():
+    with quiet_nncf():
         qmodel = nncf.quantize(
             model,
             dataset,
@@ -241,15 +226,16 @@ class OpenVino(Backend):
         )
 
     def build_int8_qat(self, source, out_dir, steps, calibration_texts=None, threads=2, desc=None):
+        import openvino as ov
+
         from .openvino_qat import quantize_int8_qat  # torch and NNCF's training: only QAT needs them
 
         p = source.params
-        return quantize_int8_qat(
+        ov_model, recipe = quantize_int8_qat(
             source.model,
             source.tokenizer,
             calibration_texts or source.calibration_texts,
             source.train,
-            out_dir,
             steps,
             p.qat_learning_rate,
             p.qat_batch_size,
@@ -257,6 +243,9 @@ class OpenVino(Backend):
             threads=threads,
             desc=desc or "quantize openvino: quantization-aware training",
         )
+        ov.save_model(ov_model, str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
+        write_json(Path(out_dir) / RECIPE_FILE, recipe)
+        return recipe
 
 
 BACKEND = OpenVino()

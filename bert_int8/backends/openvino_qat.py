@@ -6,26 +6,23 @@ the case). torch, NNCF's training and the distillation loss load only here; serv
 import copy
 import random
 import warnings
-from pathlib import Path
 
 import nncf
 import openvino as ov
 import torch
 from nncf.quantization.advanced_parameters import OverflowFix
 
-from bert_int8.core.atomic import write_json
 from bert_int8.core.progress import progress
 from bert_int8.model.losses import distill_loss
 
-from .graph import model_inputs
-from .openvino import MODEL_FILE, RECIPE_FILE, _quiet_nncf
+from .graph import model_inputs, quiet_nncf
 
 QAT_TEMPERATURE = 2.0
 QAT_SOFT_WEIGHT = 0.5
 
 
 def quantize_int8_qat(
-    model, tokenizer, calibration_texts, train, out_dir, steps, learning_rate, batch_size, headroom, threads, desc
+    model, tokenizer, calibration_texts, train, steps, learning_rate, batch_size, headroom, threads, desc
 ):
     """NNCF quantization-aware training of the FP32 torch classifier `model`: nncf.quantize with
     the transformer preset (as openvino.quantize_int8) calibrated on `calibration_texts`, then
@@ -34,7 +31,7 @@ def quantize_int8_qat(
     model's own logits, at a constant learning rate; exported to OpenVINO IR, where the
     quantizers become int8 kernels. steps=0: NNCF's post-training int8 of the same model by the
     same toolchain. Trains on `threads` threads (the sums' order, hence the bytes, depend on it);
-    progress under `desc`. Writes out_dir/model.xml and the recipe; returns the recipe."""
+    progress under `desc`. Returns (the OpenVINO model, its recipe), for the backend to save."""
     teacher = model.to("cpu").eval()
     feeds = Feeds(tokenizer, model_inputs(teacher))
     torch_threads = torch.get_num_threads()
@@ -47,10 +44,7 @@ def quantize_int8_qat(
     qmodel.eval()
     ov_model = _export(qmodel, feeds, calibration_texts[0])
     torch.set_num_threads(torch_threads)
-    ov.save_model(ov_model, str(Path(out_dir) / MODEL_FILE), compress_to_fp16=False)
-    recipe = qat_recipe(len(calibration), headroom, steps, learning_rate, batch_size, threads)
-    write_json(Path(out_dir) / RECIPE_FILE, recipe)
-    return recipe
+    return ov_model, qat_recipe(len(calibration), headroom, steps, learning_rate, batch_size, threads)
 
 
 class Feeds:
@@ -69,7 +63,7 @@ def _post_training(teacher, calibration, names, headroom):
     """NNCF's post-training quantization of a copy of `teacher`: the fake quantizers QAT trains."""
     # NNCF feeds a calibration item to forward by position: in the order of its signature
     dataset = nncf.Dataset(calibration, lambda item: tuple(item[k] for k in names))
-    with _quiet_nncf():
+    with quiet_nncf():
         return nncf.quantize(
             copy.deepcopy(teacher),
             dataset,

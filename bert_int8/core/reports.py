@@ -96,7 +96,7 @@ class Evaluation:
         """The report `to_json` wrote, or a file of the older flat form (models and
         "<name>_vs_<reference>" keys side by side, as past experiments hold it); a PipelineError
         naming `source` and the key where neither fits."""
-        if "models" not in data:  # the flat form
+        if "models" not in data and "comparisons" not in data:  # the flat form
             rows = {k: v for k, v in data.items() if isinstance(v, dict) and k != "environment"}
             data = {
                 **{k: v for k, v in data.items() if k not in rows},
@@ -106,6 +106,8 @@ class Evaluation:
         for key, kind in (("models", dict), ("comparisons", dict), ("test_examples", int)):
             if not isinstance(data.get(key), kind):
                 raise PipelineError(f"{source}: no {key} (or not a JSON {kind.__name__}); rerun evaluate (dvc repro)")
+        if not data["models"]:
+            raise PipelineError(f"{source}: no models (an empty section); rerun evaluate (dvc repro)")
         return cls(
             data["models"],
             data["comparisons"],

@@ -16,6 +16,7 @@ from bert_int8.data.tokenizer import load_tokenizer
 from bert_int8.measure.comparison import compare_models
 from bert_int8.measure.disturbance import CpuWatch
 from bert_int8.measure.launcher import process_shares
+from bert_int8.measure.reference_shape import benchmark_shape, reference_config, student_shape
 from bert_int8.model import roles
 from bert_int8.stats.intervals import interval_coverage, order_statistic, summarize
 from bert_int8.train.classical import ClassicalModel, time_titles
@@ -40,7 +41,7 @@ def run(all_params, say=print):
     with tempfile.TemporaryDirectory() as tmp:
         titles_file = Path(tmp) / "titles.txt"
         titles_file.write_text("\n".join(titles), encoding="utf-8")
-        trained = compare(built, vocab_size, params, (titles_file, paths.FP32_DIR), "benchmark: trained models")
+        trained = compare_models(built, vocab_size, params, (titles_file, paths.FP32_DIR), "benchmark: trained models")
     report = {
         "setup": {
             **params.model_dump(),
@@ -91,17 +92,9 @@ def time_classical(titles, params, say):
     return row
 
 
-def compare(model_dirs, vocab_size, params, titles, desc):
-    return compare_models(model_dirs, vocab_size, params, titles, desc)
-
-
 def reference(all_params, titles, say):
     """(shape, figures, kernel rate) of the reference shape (random weights, the int8 recipe of the
     trained model), timed as the trained models are."""
-    # torch and transformers (through the reference shape) load only here, after the classical
-    # floor has been timed in this process without their thread pools
-    from bert_int8.measure.reference_shape import benchmark_shape, reference_config, student_shape
-
     config, shape_params, shape = reference_config(
         all_params.model, all_params.data.max_seq_length, paths.FP32_DIR, all_params.benchmark
     )

@@ -45,6 +45,8 @@ from bert_int8.core.params import BenchmarkParams
 from bert_int8.core.parent_death import die_with_parent
 from bert_int8.measure.canary import Canary
 from bert_int8.measure.disturbance import CpuWatch
+from bert_int8.measure.sizes import weight_bytes
+from bert_int8.measure.timing import fixed_shape_passes, title_latency_passes, title_passes
 
 
 def process_shares(repeats, processes):
@@ -209,7 +211,8 @@ def _run_worker(spec, zygote):
 
 def _preload():
     """What every worker imports before it can time anything (about 3 s of a fresh interpreter
-    here): torch, transformers' classes the models and tokenizers load through, and ours."""
+    here): torch, transformers' classes the models and tokenizers load through, and ours (this
+    module's imports: the model directory, the timing loops)."""
     import torch  # noqa: F401
     from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedTokenizerFast  # noqa: F401
 
@@ -255,11 +258,6 @@ def _forked_worker(zygote, spec_file, out_file, err_file):
 def _worker(spec_file, out_file):
     """The fresh process: load one model through the one model-directory loader, time its share
     of the passes."""
-    # imported here, in the worker: sizes and timing import torch, which the parent (the
-    # benchmark stage) does not load until the reference shape
-    from bert_int8.measure.sizes import weight_bytes
-    from bert_int8.measure.timing import fixed_shape_passes, title_latency_passes, title_passes
-
     spec = json.loads(Path(spec_file).read_text(encoding="utf-8"))
     params = BenchmarkParams(**spec["params"])
     model_dir = ModelDir.open(spec["path"])

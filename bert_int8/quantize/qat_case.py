@@ -45,7 +45,9 @@ def run(params, say=print):
     if not quantize_params.qat_steps:
         raise PipelineError("quantize.qat_steps: 0 trains nothing; the qat_case stage needs at least one step")
     # the runtime whose toolchain trains with its quantizers in place
-    backend = next(b for b in backends.BACKENDS.values() if b.supports_qat)
+    backend = next((b for b in backends.BACKENDS.values() if b.supports_qat), None)
+    if backend is None:
+        raise PipelineError("quantize.backends: no registered runtime trains with its quantizers in place (QAT)")
     fp32_dir = backends.get(backends.REFERENCE).model_path("fp32", roles.root(roles.STUDENT))
     model, tokenizer = load_fp32(fp32_dir), load_tokenizer(fp32_dir)
     classes, train = load_prepared("train")

@@ -111,7 +111,7 @@ def _record(where, default_id, fields, text_column, id_column, what):
 
 def _checked_text(fields, column, what, where):
     """(the row's text, None), or (None, what is wrong with it): missing, not a string, not valid
-    UTF-8, or not a text the pipeline accepts (data_formats: empty, too long, a control character)."""
+    UTF-8, or not a text the pipeline accepts (data.formats: empty, too long, a control character)."""
     if column not in fields:
         return None, f"no {column!r} {what}"
     value = fields[column]
@@ -167,7 +167,7 @@ def _delimited_rows(file, text_column, id_column):
     """(line the record starts on, {column: value}) of a CSV or TSV file with a header."""
     kind = file.format.upper()
     # TSV is never quoted (titles have quote characters of their own); CSV fields may be, as
-    # data_formats reads them
+    # data.formats reads them
     quoting, delimiter = (csv.QUOTE_MINIMAL, ",") if kind == "CSV" else (csv.QUOTE_NONE, "\t")
     lines = (line + "\n" for _, line in _lines(file))
     reader = csv.reader(lines, delimiter=delimiter, quoting=quoting, strict=True)

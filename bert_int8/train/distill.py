@@ -7,19 +7,17 @@ ELECTRA, DistilBERT) can be cut.
 
 import copy
 import re
-import shutil
 
 import numpy as np
 
-from bert_int8.core import atomic, paths
+from bert_int8.core import paths
 from bert_int8.core.errors import PipelineError
-from bert_int8.core.machine import environment
 from bert_int8.data.splits import load_prepared
 from bert_int8.data.tokenizer import load_tokenizer
 from bert_int8.model.losses import distill_loss
-from bert_int8.model.modeling import load_fp32, no_load_bars, predict_logits
+from bert_int8.model.modeling import load_fp32, predict_logits
 from bert_int8.train.launch import run_once_or_launch
-from bert_int8.train.training import TrainerRun, run_fingerprint
+from bert_int8.train.training import TrainerRun, run_fingerprint, write_model
 
 LAYER_KEY = re.compile(r"\.layer\.(\d+)\.")
 # The config keys of a student's width: transformers maps hidden_size and num_attention_heads to
@@ -170,11 +168,4 @@ def run(all_params, script):
     if not run_once_or_launch(params.processes, script, "distill"):
         return
     result = distill(teacher, params, tokenizer, train_split, dev_split, pretrained)
-    if result is None:  # not rank 0 of a multi-process run: rank 0 writes
-        return
-    student, report = result
-    with atomic.output_dir(paths.STUDENT_FP32_DIR) as out, no_load_bars():
-        student.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        atomic.write_json(paths.METRICS / "distill.json", {**report, "environment": environment()})
-    shutil.rmtree(paths.DISTILL_CHECKPOINTS, ignore_errors=True)
+    write_model(result, tokenizer, paths.STUDENT_FP32_DIR, "distill.json", paths.DISTILL_CHECKPOINTS)

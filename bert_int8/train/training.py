@@ -270,11 +270,18 @@ def run(params, script):
         result = fine_tune(params.model, params.train, classes, tokenizer, train_split, dev_split)
     else:
         return
-    if result is None:  # not rank 0 of a multi-process run: rank 0 writes
+    write_model(result, tokenizer, paths.FP32_DIR, "train.json", paths.CHECKPOINTS)
+
+
+def write_model(result, tokenizer, out_dir, metrics_name, checkpoints):
+    """Rank 0's (model, report): the model with its tokenizer in out_dir and the report with the
+    machine in metrics/<metrics_name>, written together; then its checkpoints go. Nothing on
+    the other ranks (result None)."""
+    if result is None:
         return
     model, report = result
-    with atomic.output_dir(paths.FP32_DIR) as out, no_load_bars():
+    with atomic.output_dir(out_dir) as out, no_load_bars():
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
-        atomic.write_json(paths.METRICS / "train.json", {**report, "environment": environment()})
-    shutil.rmtree(paths.CHECKPOINTS, ignore_errors=True)
+        atomic.write_json(paths.METRICS / metrics_name, {**report, "environment": environment()})
+    shutil.rmtree(checkpoints, ignore_errors=True)
