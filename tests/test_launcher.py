@@ -177,11 +177,9 @@ def test_a_killed_parent_leaves_no_worker_behind(toy_dirs, tmp_path):
 
 
 def test_the_worker_freezes_the_heap_after_loading_and_before_timing(toy_dirs, tmp_path, monkeypatch):
-    from bert_int8.measure import timing
-
     events = []
     monkeypatch.setattr(launcher, "freeze_heap", lambda: events.append("freeze"))
-    monkeypatch.setattr(timing, "fixed_shape_passes", lambda *a: events.append("timed") or ({}, {}))
+    monkeypatch.setattr(launcher, "fixed_shape_passes", lambda *a: events.append("timed") or ({}, {}))
     monkeypatch.setattr(ModelDir, "load", lambda self, threads: events.append("load"))
     fp32 = toy_dirs["fp32"]
     spec = launcher._spec(fp32, PARAMS, 50, None, 1)

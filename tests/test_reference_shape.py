@@ -124,7 +124,7 @@ def test_the_stage_passes_model_finetuned_and_max_seq_length_on(tmp_path, monkey
         result = {"models": {}, "winners": {}, "headline": {}, "student": {}, "others_cpu_share": {}, "canary": {}}
         return result, {}
 
-    monkeypatch.setattr(reference_shape, "benchmark_shape", fake_benchmark_shape)
+    monkeypatch.setattr(benchmark, "benchmark_shape", fake_benchmark_shape)  # the name the stage calls
     all_params = parse_params(
         {"model": {"finetuned": str(fp32)}, "data": {"max_seq_length": MAX_SEQ_LENGTH}, "benchmark": {"seq_len": 8}}
     )
